@@ -1,0 +1,1 @@
+"""Prompt templates (text files), shipped with swarm as `swarm.prompts`."""

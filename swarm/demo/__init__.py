@@ -1,0 +1,100 @@
+"""`swarm demo`: the whole pipeline offline on a bundled sample project.
+
+The sample package (`project/`) is copied into a new git repository and
+refactored by the subtasks of `plan.json`. Without ANTHROPIC_API_KEY the model
+is the scripted model of `script.json`, served on 127.0.0.1 through the
+Messages API, so the real client, tools, worktrees and merge all run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import SwarmError
+from ..gitrepo import GitRepo, git_env
+from ..plan import plan_from_dict
+from ..tools import scrubbed_env
+
+if TYPE_CHECKING:
+    from ..cli import Context
+
+HERE = resources.files("swarm.demo")
+
+
+def make_sample_repo(target: Path) -> GitRepo:
+    """Copy the sample project into `target` (must be empty or missing) and commit it."""
+    if target.exists() and any(target.iterdir()):
+        raise SwarmError(f"{target} is not empty; give --dir a new or empty folder")
+    with resources.as_file(HERE.joinpath("project")) as source:
+        shutil.copytree(source, target, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache", "*.pyc"))
+    env = git_env()
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "Sample inventory package"]):
+        subprocess.run(["git", "-c", "commit.gpgsign=false", *args], cwd=target, env=env, check=True,
+                       capture_output=True)
+    return GitRepo(target.resolve())
+
+
+def run_demo(obj: "Context", *, target: Path | None, concurrency: int, as_json: bool) -> dict[str, Any]:
+    """Set up the sample, run the plan, and show where everything is."""
+    from ..cli import execute_plan, model_client, print_summary
+    from ..model import DEFAULT_MODEL
+    from ..run import RunOptions
+    from ..scripted import ScriptedServer
+
+    folder = target or Path(tempfile.mkdtemp(prefix="swarm-demo-"))
+    repo = make_sample_repo(folder)
+    plan = plan_from_dict(json.loads(HERE.joinpath("plan.json").read_text()), source="demo plan")
+    # The sample's tests and the scripted `python -m pytest` calls use the Python swarm runs on.
+    tool_env = scrubbed_env()
+    tool_env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), tool_env.get("PATH", "")])
+    say = obj.err.print
+    say(f"[bold]swarm demo[/bold]: sample project in {folder}")
+    say(f"task: {plan.task}")
+    server = None
+    if os.environ.get("ANTHROPIC_API_KEY"):
+        client = model_client()
+        say("model: the real model (ANTHROPIC_API_KEY is set)")
+    else:
+        server = ScriptedServer(json.loads(HERE.joinpath("script.json").read_text())).start()
+        client = model_client(base_url=server.url)
+        say(f"model: a SCRIPTED model served on {server.url} (no ANTHROPIC_API_KEY set, no network used); "
+            "its replies are fixed, the tools, worktrees and merge are real")
+    try:
+        result = execute_plan(obj, repo, plan, client=client, quiet=False, tool_env=tool_env,
+                              options=RunOptions(concurrency=concurrency, model=DEFAULT_MODEL))
+    finally:
+        if server is not None:
+            server.stop()
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return result
+    print_summary(obj.out, result)
+    stat = repo.git("diff", "--stat", result["base_commit"], result["merged_commit"])
+    obj.out.print("\n[bold]merged diff[/bold] (" + f"git -C {folder} diff {result['base_commit'][:10]} "
+                  f"{result['merged_branch']}):")
+    obj.out.print(stat, markup=False, highlight=False)
+    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+                           cwd=_checkout(repo, result), capture_output=True, text=True,
+                           env={**scrubbed_env(), "PYTHONDONTWRITEBYTECODE": "1"})
+    last = (tests.stdout.strip().splitlines() or ["(no output)"])[-1]
+    obj.out.print(f"sample's tests on the merged branch: {last}")
+    obj.out.print(f"records: {repo.root / '.swarm' / 'runs' / result['run_id']} "
+                  "(plan.json, events.jsonl, transcripts/, report.md, result.json)")
+    return result
+
+
+def _checkout(repo: GitRepo, result: dict[str, Any]) -> Path:
+    """A throwaway checkout of the merged commit, to run the sample's tests on the result."""
+    path = repo.worktrees_home() / result["run_id"] / "_merged"
+    with repo.admin_lock():
+        repo.git("worktree", "add", "--detach", "-f", str(path), result["merged_commit"])
+    return path

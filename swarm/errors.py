@@ -1,0 +1,50 @@
+"""The errors swarm raises, in one tree.
+
+    SwarmError                  anything swarm reports to the user
+    ├── PlanError               a plan file or plan that cannot run (exit 2)
+    ├── GitError                a git command failed (carries its stderr)
+    ├── RunNotFound             no such run under .swarm/runs (exit 2)
+    └── AgentStopped            an agent ended without finishing its subtask
+        └── LimitsExceeded      it ran out of turns or tokens
+
+Messages say what was wrong and what to do; the CLI turns them into
+`click.ClickException`s at the edge and nowhere else.
+"""
+
+from __future__ import annotations
+
+
+class SwarmError(Exception):
+    """Base of every error swarm reports to the user."""
+
+    exit_code = 1
+
+
+class PlanError(SwarmError):
+    """The plan is invalid: bad ids, duplicates, unknown dependencies, cycles."""
+
+    exit_code = 2
+
+
+class GitError(SwarmError):
+    """A git command failed."""
+
+    def __init__(self, args: list[str], returncode: int, stderr: str) -> None:
+        self.args_ = args
+        self.returncode = returncode
+        self.stderr = stderr.strip()
+        super().__init__(f"git {' '.join(args)} failed ({returncode}): {self.stderr}")
+
+
+class RunNotFound(SwarmError):
+    """The named run (or any run) does not exist in this repository."""
+
+    exit_code = 2
+
+
+class AgentStopped(SwarmError):
+    """An agent stopped before it finished its subtask."""
+
+
+class LimitsExceeded(AgentStopped):
+    """An agent used all of its turns or output tokens."""

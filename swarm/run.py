@@ -1,0 +1,301 @@
+"""The coordinator: one pipeline per subtask, run concurrently, then the merge.
+
+Each subtask flows through its own pipeline (worktree -> agent or command ->
+commit -> diff) instead of the run moving phase by phase, so an agent starts
+as soon as its own worktree exists and slow checkouts overlap other agents'
+model calls. A subtask with dependencies waits for them and starts from the
+merge of their commits, so it sees their changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anthropic
+from anthropic import AsyncAnthropic
+
+from .agent import Agent
+from .diffs import changed_paths, parse_diff
+from .errors import SwarmError
+from .gitrepo import GitRepo
+from .merge import fold
+from .model import DEFAULT_MODEL, Usage
+from .plan import Plan, Subtask, save_plan
+from .progress import Progress
+from .prompting import render, template
+from .records import RunRecords, utc_now
+from .report import write_report
+from .tools import Toolbox, run_shell, sandbox_note
+
+
+@dataclass
+class RunOptions:
+    """Knobs of one run (from flags and config)."""
+
+    concurrency: int = 8
+    model: str = DEFAULT_MODEL
+    base: str = "HEAD"
+    max_turns: int = 40
+    max_tokens: int = 8192
+    command_timeout: float = 1800.0
+    checkout_concurrency: int = 4
+
+
+@dataclass
+class SubtaskRun:
+    """The live state of one subtask; `to_dict` is its record in result.json."""
+
+    id: str
+    branch: str
+    worktree: Path
+    state: str = "queued"
+    start_commit: str | None = None
+    commit: str | None = None
+    files_changed: list[str] = field(default_factory=list)
+    merged: bool = False
+    summary: str = ""
+    error: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    turns: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "state": self.state, "branch": self.branch, "commit": self.commit,
+                "start_commit": self.start_commit, "worktree": str(self.worktree),
+                "files_changed": self.files_changed, "merged": self.merged, "summary": self.summary,
+                "error": self.error, "usage": self.usage.to_dict(), "turns": self.turns,
+                "seconds": round(self.seconds, 2)}
+
+
+class Coordinator:
+    """Runs a plan in a repository and leaves the merged branch and the run's records."""
+
+    def __init__(self, repo: GitRepo, plan: Plan, client: AsyncAnthropic | None, *, run_id: str,
+                 records: RunRecords, progress: Progress, tool_env: dict[str, str],
+                 options: RunOptions | None = None) -> None:
+        self.repo = repo
+        self.plan = plan
+        self.client = client
+        self.run_id = run_id
+        self.records = records
+        self.progress = progress
+        self.tool_env = tool_env
+        self.options = options or RunOptions()
+        home = repo.worktrees_home() / run_id
+        self.states = {s.id: SubtaskRun(s.id, f"swarm/{run_id}/{s.id}", home / s.id) for s in plan.subtasks}
+        self._finished = {s.id: asyncio.Event() for s in plan.subtasks}
+        self._marks: dict[str, float] = {}
+        self.base = ""
+
+    # -- bookkeeping -------------------------------------------------------------------
+
+    def _mark(self, name: str) -> None:
+        self._marks.setdefault(name, time.monotonic())
+        self._marks[name + "_end"] = time.monotonic()
+
+    def _set(self, st: SubtaskRun, state: str, detail: str = "") -> None:
+        st.state = state
+        self.records.event("state", subtask=st.id, state=state, detail=detail)
+        self.progress.state(st.id, state, detail)
+
+    def _siblings(self, subtask: Subtask) -> str:
+        lines = [f"- {s.id}: {s.title or s.instructions[:80]} (files: {', '.join(s.files) or 'unspecified'})"
+                 for s in self.plan.subtasks if s.id != subtask.id]
+        return "\n".join(lines) or "(none)"
+
+    # -- one subtask ---------------------------------------------------------------------
+
+    async def _pipeline(self, subtask: Subtask, agent_slots: asyncio.Semaphore,
+                        checkout_slots: asyncio.Semaphore) -> None:
+        st = self.states[subtask.id]
+        try:
+            for dep in subtask.depends_on:
+                await self._finished[dep].wait()
+            not_done = [d for d in subtask.depends_on if self.states[d].state != "done"]
+            if not_done:
+                st.error = f"dependency {', '.join(not_done)} did not finish"
+                self._set(st, "skipped", st.error)
+                return
+            st.start_commit = await self._start_commit(subtask)
+            async with checkout_slots:
+                await self.repo.add_worktree(st.worktree, st.branch, st.start_commit)
+            self._mark("worktrees")
+            async with agent_slots:
+                self._set(st, "running", f"command: {subtask.command}" if subtask.command else "")
+                began = time.monotonic()
+                self._mark("agents")
+                try:
+                    if subtask.command:
+                        await self._run_command(subtask, st)
+                    else:
+                        await self._run_agent(subtask, st)
+                finally:
+                    st.seconds = time.monotonic() - began
+                    self._mark("agents")
+            await self._commit(subtask, st, f"swarm({subtask.id}): {subtask.title or subtask.id}")
+            self._set(st, "done", f"{len(st.files_changed)} file(s) changed in {st.seconds:.1f}s")
+        except asyncio.CancelledError:
+            await asyncio.shield(self._keep_work(subtask, st, "cancelled", "interrupted"))
+            raise
+        except (SwarmError, anthropic.APIError, OSError) as e:
+            st.error = _describe(e)
+            await self._keep_work(subtask, st, "failed", st.error)
+        finally:
+            self._finished[subtask.id].set()
+
+    async def _start_commit(self, subtask: Subtask) -> str:
+        if not subtask.depends_on:
+            return self.base
+        deps = [(d, self.states[d].commit or self.base) for d in subtask.depends_on]
+        folded = await fold(self.repo, self.base, deps, {d: self.states[d].files_changed for d in subtask.depends_on},
+                            label=f"swarm({subtask.id})")
+        if folded.conflicts:
+            files = ", ".join(sorted({c.file for c in folded.conflicts}))
+            raise SwarmError(f"its dependencies conflict with each other in {files}")
+        return folded.commit
+
+    async def _run_agent(self, subtask: Subtask, st: SubtaskRun) -> None:
+        if self.client is None:
+            raise SwarmError("no model client: set ANTHROPIC_API_KEY (or ANTHROPIC_BASE_URL for a local endpoint)")
+        toolbox = Toolbox(st.worktree, self.tool_env)
+
+        def on_event(kind: str, **data: Any) -> None:
+            self.records.event(kind, subtask=subtask.id, **data)
+            if kind == "turn":
+                st.turns += 1
+
+        agent = Agent(self.client, model=self.options.model, system=template("worker_system").strip(),
+                      toolbox=toolbox, max_turns=self.options.max_turns, max_tokens=self.options.max_tokens,
+                      events=on_event, transcript=lambda entry: self.records.transcript(subtask.id, entry))
+        st.usage = agent.usage  # live: status readers see tokens grow
+        first = render("worker_task", id=subtask.id, title=subtask.title or subtask.id, task=self.plan.task,
+                       shared=self.plan.shared or "(none)", instructions=subtask.instructions or subtask.title,
+                       files=", ".join(subtask.files) or "(not restricted)", siblings=self._siblings(subtask))
+        result = await agent.run(first)
+        st.summary = result.summary
+
+    async def _run_command(self, subtask: Subtask, st: SubtaskRun) -> None:
+        assert subtask.command is not None
+        result = await run_shell(subtask.command, st.worktree, self.tool_env, self.options.command_timeout)
+        self.records.transcript(subtask.id, {"role": "command", "command": subtask.command,
+                                             "exit_code": result.exit_code, "output": result.output})
+        tail = result.output.strip().splitlines()[-5:]
+        st.summary = f"`{subtask.command}` exited {result.exit_code}" + (":\n" + "\n".join(tail) if tail else "")
+        if result.timed_out:
+            raise SwarmError(f"command timed out after {self.options.command_timeout:g}s: {subtask.command}")
+        if result.exit_code != 0:
+            raise SwarmError(f"command exited {result.exit_code}: {subtask.command}")
+
+    async def _commit(self, subtask: Subtask, st: SubtaskRun, message: str) -> None:
+        assert st.start_commit is not None
+        body = f"{message}\n\n{st.summary}".strip() if st.summary else message
+        commit = await self.repo.commit_all(st.worktree, body)
+        st.commit = commit or st.start_commit
+        text = await self.repo.diff(st.start_commit, st.commit) if commit else ""
+        files = parse_diff(text)
+        st.files_changed = changed_paths(files)
+        self.records.write_json(f"diffs/{subtask.id}.json", {"subtask": subtask.id, "base": st.start_commit,
+                                                              "commit": st.commit, "files": files})
+        self.records.write_text(f"diffs/{subtask.id}.patch", text)
+
+    async def _keep_work(self, subtask: Subtask, st: SubtaskRun, state: str, reason: str) -> None:
+        """Commit whatever the agent left as work in progress, so nothing is lost."""
+        if st.start_commit and st.worktree.exists():
+            try:
+                await self._commit(subtask, st, f"swarm({subtask.id}): work in progress ({state})")
+            except (SwarmError, OSError):
+                pass
+        self._set(st, state, reason)
+
+    # -- the run ---------------------------------------------------------------------------
+
+    async def execute(self) -> dict[str, Any]:
+        """Run every subtask, merge, write the records; return result.json's object."""
+        started = time.monotonic()
+        self.base = self.repo.resolve(self.options.base)
+        self.repo.exclude_swarm_dir()
+        self.records.create()
+        save_plan(self.plan, self.records.dir / "plan.json")
+        self.records.write_json("run.json", {"run_id": self.run_id, "base_commit": self.base, "started": utc_now(),
+                                             "model": self.options.model, "repo": str(self.repo.root),
+                                             "worktrees": str(self.repo.worktrees_home() / self.run_id)})
+        self.records.event("run", state="running", base_commit=self.base)
+        self.progress.note(f"run {self.run_id}: {len(self.plan.subtasks)} subtasks from {self.base[:10]}, "
+                           f"concurrency {self.options.concurrency}; {sandbox_note()}")
+        agent_slots = asyncio.Semaphore(self.options.concurrency)
+        checkout_slots = asyncio.Semaphore(self.options.checkout_concurrency)
+        tasks = [asyncio.create_task(self._pipeline(s, agent_slots, checkout_slots), name=s.id)
+                 for s in self.plan.subtasks]
+        state = "done"
+        try:
+            await asyncio.gather(*tasks)
+        except asyncio.CancelledError:
+            state = "interrupted"
+            for task in tasks:
+                task.cancel()
+            await asyncio.shield(asyncio.gather(*tasks, return_exceptions=True))
+        merge_began = time.monotonic()
+        folded = await asyncio.shield(self._merge())
+        timings = {"plan": 0.0, "worktrees": self._span("worktrees", started),
+                   "agents": self._span("agents", started), "merge": round(time.monotonic() - merge_began, 3),
+                   "checks": 0.0, "synthesis": 0.0, "total": round(time.monotonic() - started, 3)}
+        if state == "done" and any(s.state != "done" for s in self.states.values()):
+            state = "failed"
+        result = self._result(state, folded, timings)
+        self.records.write_json("result.json", result)
+        write_report(self.records, self.plan, result)
+        self.records.event("run", state=state)
+        return result
+
+    def _span(self, name: str, started: float) -> float:
+        if name not in self._marks:
+            return 0.0
+        return round(self._marks[name + "_end"] - min(self._marks[name], started) if name == "worktrees"
+                     else self._marks[name + "_end"] - self._marks[name], 3)
+
+    async def _merge(self) -> Any:
+        done = [s for s in self.plan.subtasks if self.states[s.id].state == "done"]
+        touched = {sid: st.files_changed for sid, st in self.states.items()}
+        folded = await fold(self.repo, self.base, [(s.id, self.states[s.id].commit or self.base) for s in done],
+                            touched, label=f"swarm {self.run_id}")
+        for sid in folded.merged:
+            self.states[sid].merged = True
+        self.repo.update_branch(f"swarm/{self.run_id}/merged", folded.commit)
+        for conflict in folded.conflicts:
+            self.records.event("conflict", **conflict.to_dict())
+            self.progress.state(conflict.subtasks[-1], "conflict",
+                                f"{conflict.file} (with {', '.join(conflict.subtasks[:-1]) or 'earlier merges'});"
+                                " left out of the merged branch")
+        self.records.event("merge", commit=folded.commit, merged=folded.merged)
+        return folded
+
+    def _result(self, state: str, folded: Any, timings: dict[str, float]) -> dict[str, Any]:
+        usage = Usage()
+        for st in self.states.values():
+            usage.add(st.usage)
+        return {
+            "run_id": self.run_id, "state": state, "task": self.plan.task, "base_commit": self.base,
+            "merged_branch": f"swarm/{self.run_id}/merged", "merged_commit": folded.commit,
+            "finished": utc_now(), "model": self.options.model,
+            "subtasks": [self.states[s.id].to_dict() for s in self.plan.subtasks],
+            "conflicts": [c.to_dict() for c in folded.conflicts],
+            "findings": [{"kind": "conflict", "subtasks": c.subtasks, "files": [c.file],
+                          "message": f"{c.file}: {' and '.join(c.subtasks)} changed the same lines; "
+                                     f"{c.subtasks[-1]} was left out of the merged branch"}
+                         for c in folded.conflicts],
+            "contradictions": [],
+            "usage": usage.to_dict(),
+            "timings": timings,
+        }
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, anthropic.APIStatusError):
+        return f"model API error {error.status_code}: {error.message}"
+    if isinstance(error, anthropic.APIConnectionError):
+        return f"cannot reach the model API: {error}"
+    return str(error)

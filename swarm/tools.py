@@ -1,0 +1,189 @@
+"""The model-facing tools of one worktree: read, write, edit, glob, grep, bash.
+
+The file tools are the SDK's agent toolset (`anthropic.lib.tools.agent_toolset`),
+which resolves every path, symlinks included, and refuses anything outside the
+worktree. They do blocking I/O (and `grep` walks files in pure Python when
+`rg` is missing), so each call runs on a worker thread to keep every other
+agent's event loop moving.
+
+`bash` keeps the SDK's name and input fields but is swarm's own: each command
+runs in a fresh shell in its own process group, inside a bubblewrap sandbox
+where one works (writes confined to the worktree, no network), with a scrubbed
+environment, and everything it started is killed when it returns. So no shell
+outlives the agent, and no background job either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from anthropic.lib.tools import ToolError, beta_async_tool
+from anthropic.lib.tools.agent_toolset import (
+    AgentToolContext,
+    beta_edit_tool,
+    beta_glob_tool,
+    beta_grep_tool,
+    beta_read_tool,
+    beta_write_tool,
+)
+from anthropic.types.beta import BetaManagedAgentsAgentToolset20260401BashInput
+
+OUTPUT_LIMIT = 30_000
+DEFAULT_TIMEOUT = 120.0
+# Written by tests an agent runs; never part of its change.
+_QUIET_ENV = {"PYTHONDONTWRITEBYTECODE": "1", "PYTEST_ADDOPTS": "-p no:cacheprovider", "GIT_TERMINAL_PROMPT": "0"}
+
+
+def scrubbed_env(secret_names: tuple[str, ...] = ()) -> dict[str, str]:
+    """The process environment without `ANTHROPIC_*` and any configured secret."""
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith("ANTHROPIC_") and k not in secret_names and not k.startswith("SWARM_SECRET")}
+
+
+@functools.cache
+def sandbox_available() -> bool:
+    """Whether bubblewrap can confine a shell on this machine (some hosts refuse user namespaces)."""
+    if os.environ.get("SWARM_SANDBOX", "").lower() in ("0", "off", "no", "false"):
+        return False
+    bwrap = shutil.which("bwrap")
+    if not bwrap:
+        return False
+    try:
+        probe = subprocess.run([bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--unshare-net", "true"],
+                               capture_output=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return probe.returncode == 0
+
+
+def sandbox_note() -> str:
+    if sandbox_available():
+        return "bash runs in a bubblewrap sandbox: writes only inside the worktree, no network"
+    return "bash is NOT sandboxed here (bubblewrap missing or refused): commands can write outside the worktree"
+
+
+def shell_argv(command: str, workdir: Path) -> list[str]:
+    """The argv that runs `command` in `workdir`, sandboxed when possible."""
+    shell = ["/bin/bash", "--noprofile", "--norc", "-c", command]
+    if not sandbox_available():
+        return shell
+    wd = str(workdir)
+    # /tmp is a fresh tmpfs *before* the worktree is bound, so a worktree under /tmp stays visible.
+    return ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+            "--bind", wd, wd, "--unshare-net", "--unshare-pid", "--die-with-parent", "--chdir", wd, *shell]
+
+
+@dataclass
+class ShellResult:
+    output: str
+    exit_code: int
+    timed_out: bool = False
+
+
+async def run_shell(command: str, workdir: Path, env: dict[str, str], timeout: float = DEFAULT_TIMEOUT) -> ShellResult:
+    """Run one shell command; kill its whole process group when it ends or times out."""
+    # Output goes to a file, not a pipe: a background job holding a pipe open would
+    # keep the call waiting for EOF long after the shell itself has exited.
+    with tempfile.TemporaryFile() as sink:
+        proc = await asyncio.create_subprocess_exec(
+            *shell_argv(command, workdir), cwd=workdir, env={**env, **_QUIET_ENV},
+            stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+        timed_out = False
+        try:
+            await asyncio.wait_for(proc.wait(), timeout)
+        except TimeoutError:
+            timed_out = True
+        finally:
+            # Background jobs (`cmd &`) share the group; they must not outlive the call.
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            if proc.returncode is None:
+                await proc.wait()
+        sink.seek(0)
+        out = sink.read()
+    text = out.decode(errors="replace")
+    if len(text) > OUTPUT_LIMIT:
+        text = f"[output truncated to the last {OUTPUT_LIMIT} characters]\n" + text[-OUTPUT_LIMIT:]
+    return ShellResult(text, proc.returncode if proc.returncode is not None else -1, timed_out)
+
+
+def _bash_tool(workdir: Path, env: dict[str, str]) -> Any:
+    async def bash(command: Optional[str] = None, restart: Optional[bool] = None,
+                   timeout_ms: Optional[int] = None) -> str:
+        """Run a shell command in the worktree and return its combined output.
+
+        Each call starts a fresh shell in the worktree root: `cd` and variables
+        do not carry over, and background jobs are stopped when the call returns.
+        """
+        if restart and not command:
+            return "each command already runs in a fresh shell; nothing to restart"
+        if not command:
+            raise ToolError("bash: command is required")
+        timeout = timeout_ms / 1000.0 if timeout_ms else DEFAULT_TIMEOUT
+        result = await run_shell(command, workdir, env, timeout)
+        if result.timed_out:
+            raise ToolError(f"bash: command timed out after {timeout:g}s")
+        if result.exit_code != 0:
+            raise ToolError(f"{result.output}\n[exit code {result.exit_code}]".lstrip())
+        return result.output
+
+    return beta_async_tool(name="bash", input_schema=BetaManagedAgentsAgentToolset20260401BashInput)(bash)
+
+
+@dataclass
+class ToolOutcome:
+    """What goes back to the model as one tool_result."""
+
+    content: str | list[Any]
+    is_error: bool
+
+
+class Toolbox:
+    """The tools of one worktree, with stable definitions (identical for every agent of a run)."""
+
+    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
+        self.workdir = workdir.resolve()
+        ctx = AgentToolContext(workdir=str(self.workdir), env=env)
+        file_tools = [beta_read_tool(ctx), beta_write_tool(ctx), beta_edit_tool(ctx),
+                      beta_glob_tool(ctx), beta_grep_tool(ctx)]
+        self._file_tools = {tool.name: tool for tool in file_tools}
+        self._bash = _bash_tool(self.workdir, env)
+        self._tools = {**self._file_tools, "bash": self._bash}
+
+    def definitions(self) -> list[dict[str, Any]]:
+        return [dict(tool.to_dict()) for tool in self._tools.values()]
+
+    def _relative(self, text: str) -> str:
+        # glob and grep answer with absolute paths; the model (and the transcript) get worktree-relative ones.
+        return text.replace(str(self.workdir) + os.sep, "")
+
+    async def call(self, name: str, tool_input: Any) -> ToolOutcome:
+        """Run one tool; any failure becomes an error result for the model, never a crash."""
+        tool = self._tools.get(name)
+        if tool is None:
+            return ToolOutcome(f"unknown tool {name!r}; available: {', '.join(self._tools)}", True)
+        try:
+            if name in self._file_tools:
+                result = await asyncio.to_thread(asyncio.run, tool.call(tool_input))
+            else:
+                result = await tool.call(tool_input)
+        except ToolError as e:
+            content = e.content
+            return ToolOutcome(self._relative(content) if isinstance(content, str) else content, True)
+        except Exception as e:  # a tool bug or bad input is data for the model
+            cause = f": {e.__cause__}" if e.__cause__ else ""
+            return ToolOutcome(f"{name}: {e}{cause}", True)
+        if isinstance(result, str):
+            result = self._relative(result)
+        return ToolOutcome(result, False)
