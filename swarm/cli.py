@@ -13,7 +13,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from .errors import SwarmError
+from .errors import ConfigError, SwarmError
 from .gitrepo import GitRepo
 from .plan import Plan, load_plan
 from .progress import Progress
@@ -143,7 +143,7 @@ def run(obj: Context, task: str | None, plan_file: str | None, concurrency: int,
     try:
         if plan_file is None:
             if task:
-                raise SwarmError("planning from a TASK needs the planner, which is not available yet; "
+                raise ConfigError("planning from a TASK needs the planner, which is not available yet; "
                                  "write a plan file and run `swarm run --plan FILE`")
             raise click.UsageError("give a TASK or --plan FILE")
         plan = load_plan(plan_file)
@@ -152,7 +152,7 @@ def run(obj: Context, task: str | None, plan_file: str | None, concurrency: int,
             raise SwarmError("the repository has no commits yet; commit your files first")
         client = model_client()
         if client is None and any(not s.command for s in plan.subtasks):
-            raise SwarmError("no model endpoint: set ANTHROPIC_API_KEY (or ANTHROPIC_BASE_URL for a "
+            raise ConfigError("no model endpoint: set ANTHROPIC_API_KEY (or ANTHROPIC_BASE_URL for a "
                              "local Messages-API server); try `swarm demo` to see swarm offline")
         options = RunOptions(concurrency=concurrency, model=model or DEFAULT_MODEL, base=base, max_turns=max_turns)
         repo.resolve(base)

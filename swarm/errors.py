@@ -2,6 +2,7 @@
 
     SwarmError                  anything swarm reports to the user
     ├── PlanError               a plan file or plan that cannot run (exit 2)
+    ├── ConfigError             missing or wrong settings, e.g. no model endpoint (exit 2)
     ├── GitError                a git command failed (carries its stderr)
     ├── RunNotFound             no such run under .swarm/runs (exit 2)
     └── AgentStopped            an agent ended without finishing its subtask
@@ -22,6 +23,12 @@ class SwarmError(Exception):
 
 class PlanError(SwarmError):
     """The plan is invalid: bad ids, duplicates, unknown dependencies, cycles."""
+
+    exit_code = 2
+
+
+class ConfigError(SwarmError):
+    """A setting is missing or wrong (no model endpoint, a bad value)."""
 
     exit_code = 2
 

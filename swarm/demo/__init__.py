@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import SwarmError
+from ..errors import ConfigError
 from ..gitrepo import GitRepo, git_env
 from ..plan import plan_from_dict
 from ..tools import scrubbed_env
@@ -32,7 +32,7 @@ HERE = resources.files("swarm.demo")
 def make_sample_repo(target: Path) -> GitRepo:
     """Copy the sample project into `target` (must be empty or missing) and commit it."""
     if target.exists() and any(target.iterdir()):
-        raise SwarmError(f"{target} is not empty; give --dir a new or empty folder")
+        raise ConfigError(f"{target} is not empty; give --dir a new or empty folder")
     with resources.as_file(HERE.joinpath("project")) as source:
         shutil.copytree(source, target, dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache", "*.pyc"))

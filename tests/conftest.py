@@ -1,0 +1,99 @@
+"""Shared fixtures: real git repositories in tmp_path, the scripted Messages-API server, the CLI as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from swarm.scripted import ScriptedServer
+
+GIT_ENV = {"GIT_AUTHOR_NAME": "Test User", "GIT_AUTHOR_EMAIL": "user@example.test",
+           "GIT_COMMITTER_NAME": "Test User", "GIT_COMMITTER_EMAIL": "user@example.test"}
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No real credentials, and worktrees under this test's own folder."""
+    for name in list(os.environ):
+        if name.startswith(("ANTHROPIC_", "SWARM_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    for name, value in GIT_ENV.items():
+        monkeypatch.setenv(name, value)
+
+
+def git(repo: Path, *args: str) -> str:
+    out = subprocess.run(["git", "-c", "commit.gpgsign=false", *args], cwd=repo, check=True,
+                         capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+@pytest.fixture
+def make_repo(tmp_path: Path) -> Callable[..., Path]:
+    """Make a git repository holding `files` in one commit on branch main."""
+
+    def make(files: dict[str, str], name: str = "repo") -> Path:
+        repo = tmp_path / name
+        repo.mkdir()
+        git(repo, "init", "-q", "-b", "main")
+        for rel, text in files.items():
+            path = repo / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "-m", "initial")
+        return repo
+
+    return make
+
+
+@pytest.fixture
+def scripted() -> Iterator[Callable[..., ScriptedServer]]:
+    servers: list[ScriptedServer] = []
+
+    def start(script: dict[str, Any], **kwargs: Any) -> ScriptedServer:
+        server = ScriptedServer(script, **kwargs).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def write_plan(path: Path, plan: dict[str, Any]) -> Path:
+    path.write_text(json.dumps(plan))
+    return path
+
+
+def swarm(repo: Path, *args: str, server: ScriptedServer | None = None, env: dict[str, str] | None = None,
+          timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the real `swarm` CLI in a subprocess in `repo`."""
+    full_env = dict(os.environ)
+    if server is not None:
+        full_env["ANTHROPIC_BASE_URL"] = server.url
+        full_env["ANTHROPIC_API_KEY"] = "sk-test-secret-key-123456"
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "swarm", *args], cwd=repo, env=full_env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def turn(*blocks: dict[str, Any], delay: float | None = None) -> dict[str, Any]:
+    entry: dict[str, Any] = {"content": list(blocks)}
+    if delay is not None:
+        entry["delay"] = delay
+    return entry
+
+
+def text(value: str) -> dict[str, Any]:
+    return {"type": "text", "text": value}
+
+
+def tool(name: str, **inputs: Any) -> dict[str, Any]:
+    return {"type": "tool_use", "name": name, "input": inputs}

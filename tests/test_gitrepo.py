@@ -1,0 +1,54 @@
+"""The git wrapper: concurrent worktree creation and the in-memory merge."""
+
+from __future__ import annotations
+
+import asyncio
+
+from conftest import git
+from swarm.gitrepo import GitRepo
+from swarm.merge import fold
+
+
+def test_many_worktrees_created_at_once(make_repo, tmp_path):
+    repo_path = make_repo({f"f{i}.txt": f"{i}\n" for i in range(50)})
+    repo = GitRepo(repo_path)
+    base = repo.resolve("HEAD")
+    home = tmp_path / "wt"
+
+    async def add_all() -> None:
+        await asyncio.gather(*(repo.add_worktree(home / f"w{i}", f"swarm/t/w{i}", base) for i in range(24)))
+
+    asyncio.run(add_all())
+    listed = git(repo_path, "worktree", "list", "--porcelain")
+    assert listed.count("worktree ") == 25
+    for i in range(24):
+        assert (home / f"w{i}" / "f49.txt").read_text() == "49\n"
+        assert git(home / f"w{i}", "status", "--porcelain") == ""
+    assert len(repo.branches("swarm/t/*")) == 24
+
+
+def test_fold_merges_in_order_and_reports_conflicts(make_repo, tmp_path):
+    repo_path = make_repo({"a.txt": "1\n2\n3\n", "b.txt": "x\n"})
+    repo = GitRepo(repo_path)
+    base = repo.resolve("HEAD")
+
+    def branch(name: str, path: str, content: str) -> str:
+        git(repo_path, "checkout", "-q", "-b", name, base)
+        (repo_path / path).write_text(content)
+        git(repo_path, "commit", "-qam", name)
+        sha = git(repo_path, "rev-parse", "HEAD")
+        git(repo_path, "checkout", "-q", "main")
+        return sha
+
+    one = branch("one", "a.txt", "one\n2\n3\n")
+    two = branch("two", "b.txt", "y\n")
+    three = branch("three", "a.txt", "three\n2\n3\n")
+    result = asyncio.run(fold(repo, base, [("one", one), ("two", two), ("three", three)],
+                              {"one": ["a.txt"], "two": ["b.txt"], "three": ["a.txt"]}))
+    assert result.merged == ["one", "two"]
+    assert [c.to_dict() for c in result.conflicts] == [
+        {"file": "a.txt", "subtasks": ["one", "three"], "resolved": False}]
+    assert git(repo_path, "show", f"{result.commit}:a.txt") == "one\n2\n3"
+    assert git(repo_path, "show", f"{result.commit}:b.txt") == "y"
+    # Nothing touched the checkout.
+    assert git(repo_path, "status", "--porcelain") == ""
