@@ -1,0 +1,71 @@
+"""The worktree's tools: confinement, the sandboxed shell, no leaked processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from swarm.tools import Toolbox, sandbox_available, scrubbed_env
+
+
+def call(box: Toolbox, name: str, **inputs):
+    return asyncio.run(box.call(name, inputs))
+
+
+def test_file_tools_answer_with_worktree_relative_paths(tmp_path):
+    box = Toolbox(tmp_path, scrubbed_env())
+    assert not call(box, "write", file_path="src/a.py", content="x = 1\n").is_error
+    assert call(box, "glob", pattern="**/*.py").content == "src/a.py"
+    assert call(box, "grep", pattern="x = ").content == "src/a.py:1:x = 1"
+    outcome = call(box, "edit", file_path="src/a.py", old_string="nope", new_string="y")
+    assert outcome.is_error and "not found" in outcome.content
+    assert call(box, "nonsense").is_error
+
+
+def test_shell_kills_background_jobs_and_times_out(tmp_path):
+    box = Toolbox(tmp_path, scrubbed_env())
+    marker = f"swarm-test-sleep-{os.getpid()}"
+    began = time.monotonic()
+    outcome = call(box, "bash", command=f"exec -a {marker} sleep 60 & echo started")
+    assert outcome.content.strip() == "started" and time.monotonic() - began < 10
+    time.sleep(0.2)
+    assert subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode == 1
+    outcome = call(box, "bash", command="sleep 30", timeout_ms=300)
+    assert outcome.is_error and "timed out" in outcome.content
+    failing = call(box, "bash", command="echo oops; exit 4")
+    assert failing.is_error and "oops" in failing.content and "exit code 4" in failing.content
+
+
+def test_shell_env_is_scrubbed(tmp_path, monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-should-not-leak")
+    monkeypatch.setenv("SWARM_SECRETS", "MY_TOKEN")
+    monkeypatch.setenv("MY_TOKEN", "hidden-value")
+    box = Toolbox(tmp_path, scrubbed_env(("MY_TOKEN",)))
+    out = call(box, "bash", command="env").content
+    assert "sk-should-not-leak" not in out and "ANTHROPIC" not in out and "hidden-value" not in out
+    assert "PATH=" in out
+
+
+@pytest.mark.skipif(not sandbox_available(), reason="bubblewrap is not installed or not permitted here "
+                    "(apt-get install bubblewrap); the shell then runs unsandboxed and says so")
+def test_sandboxed_shell_writes_only_inside_the_worktree(tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    # A folder outside /tmp (the sandbox gives /tmp a fresh tmpfs, which would hide a write there).
+    probe = Path(__file__).resolve().parents[1] / ".pytest_cache" / f"sandbox-probe-{os.getpid()}"
+    probe.mkdir(parents=True, exist_ok=True)
+    try:
+        box = Toolbox(work, scrubbed_env())
+        outcome = call(box, "bash", command=f"echo in > inside.txt; echo out > {probe}/outside.txt")
+        assert outcome.is_error and "Read-only file system" in outcome.content
+        assert (work / "inside.txt").read_text() == "in\n"
+        assert not (probe / "outside.txt").exists()
+        temp = call(box, "bash", command=f"echo t > {tmp_path}/tmp-escape.txt")
+        assert not (tmp_path / "tmp-escape.txt").exists(), temp
+    finally:
+        probe.rmdir()
