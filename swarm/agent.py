@@ -10,13 +10,15 @@ cached turn by turn with a breakpoint on the newest message.
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from anthropic import AsyncAnthropic
 
 from .errors import LimitsExceeded
-from .model import Usage
+from .gate import ModelGate
+from .model import Usage, price_of
 from .tools import Toolbox
 
 EPHEMERAL = {"type": "ephemeral"}
@@ -69,7 +71,8 @@ class Agent:
     """A model, a system prompt and a toolbox, driven until the model ends its turn."""
 
     def __init__(self, client: AsyncAnthropic, *, model: str, system: str, toolbox: Toolbox,
-                 max_turns: int = 40, max_tokens: int = 8192, events: EventSink | None = None,
+                 max_turns: int = 40, max_tokens: int = 8192, max_output_tokens: int | None = None,
+                 gate: ModelGate | None = None, events: EventSink | None = None,
                  transcript: Callable[[dict[str, Any]], None] | None = None,
                  extra_tools: list[dict[str, Any]] | None = None) -> None:
         self.client = client
@@ -78,18 +81,29 @@ class Agent:
         self.toolbox = toolbox
         self.max_turns = max_turns
         self.max_tokens = max_tokens
+        self.max_output_tokens = max_output_tokens
+        self.gate = gate or ModelGate(1)
         self.events = events or (lambda *a, **k: None)
         self.transcript = transcript or (lambda entry: None)
         self.tools = cached_tools(toolbox.definitions() + (extra_tools or []))
         self.usage = Usage()
         self.messages: list[dict[str, Any]] = []
 
+    def _estimate(self) -> float:
+        """A generous guess at the next call's cost, for the run's cost ceiling."""
+        chars = len(self.system) + len(json.dumps(self.tools)) + len(json.dumps(self.messages, default=str))
+        price_in, price_out = price_of(self.model)
+        return (chars / 4 * price_in + min(self.max_tokens, 2048) * price_out) / 1_000_000
+
     async def step(self) -> Any:
         """One model turn; returns the response message."""
-        response = await self.client.messages.create(
+        if self.max_output_tokens is not None and self.usage.output_tokens >= self.max_output_tokens:
+            raise LimitsExceeded(f"used its {self.max_output_tokens} output tokens")
+        response = await self.gate.call(lambda: self.client.messages.create(
             model=self.model, max_tokens=self.max_tokens, system=cached_system(self.system),
-            tools=self.tools, messages=with_turn_breakpoint(self.messages))
+            tools=self.tools, messages=with_turn_breakpoint(self.messages)), estimate=self._estimate())
         turn_usage = self.usage.add_response(response.usage, self.model)
+        self.gate.charge(turn_usage.cost_usd)
         content = [block.model_dump(exclude_none=True) for block in response.content]
         self.messages.append({"role": "assistant", "content": content})
         self.transcript({"role": "assistant", "content": content, "stop_reason": response.stop_reason,

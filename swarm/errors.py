@@ -6,7 +6,8 @@
     ├── GitError                a git command failed (carries its stderr)
     ├── RunNotFound             no such run under .swarm/runs (exit 2)
     └── AgentStopped            an agent ended without finishing its subtask
-        └── LimitsExceeded      it ran out of turns or tokens
+        ├── LimitsExceeded      it ran out of turns or tokens
+        └── BudgetExceeded      the run's cost ceiling stops it (the run can be resumed)
 
 Messages say what was wrong and what to do; the CLI turns them into
 `click.ClickException`s at the edge and nowhere else.
@@ -55,3 +56,7 @@ class AgentStopped(SwarmError):
 
 class LimitsExceeded(AgentStopped):
     """An agent used all of its turns or output tokens."""
+
+
+class BudgetExceeded(AgentStopped):
+    """The run's cost ceiling would be passed by the next model call."""

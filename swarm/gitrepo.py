@@ -175,6 +175,8 @@ class GitRepo:
         checkout itself, the slow part on a large repository, runs in parallel.
         """
         path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():  # a retry or a resumed run starts over in a clean worktree
+            await asyncio.to_thread(self.remove_worktree, path)
         await asyncio.to_thread(self._locked, "worktree", "add", "--no-checkout", "-B", branch, str(path), start)
         await self.agit("reset", "--hard", "-q", start, cwd=path)
 

@@ -19,8 +19,9 @@ import anthropic
 from anthropic import AsyncAnthropic
 
 from .agent import Agent
+from .gate import ModelGate
 from .diffs import changed_paths, parse_diff
-from .errors import SwarmError
+from .errors import BudgetExceeded, SwarmError
 from .gitrepo import GitRepo
 from .merge import fold
 from .model import DEFAULT_MODEL, Usage
@@ -43,6 +44,16 @@ class RunOptions:
     max_tokens: int = 8192
     command_timeout: float = 1800.0
     checkout_concurrency: int = 4
+    max_output_tokens: int | None = None
+    on_failure: str = "best-effort"
+    retries: int = 2
+    max_cost: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+FAILURE_POLICIES = ("best-effort", "fail-fast", "retry")
 
 
 @dataclass
@@ -62,13 +73,23 @@ class SubtaskRun:
     usage: Usage = field(default_factory=Usage)
     turns: int = 0
     seconds: float = 0.0
+    attempts: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "state": self.state, "branch": self.branch, "commit": self.commit,
                 "start_commit": self.start_commit, "worktree": str(self.worktree),
                 "files_changed": self.files_changed, "merged": self.merged, "summary": self.summary,
                 "error": self.error, "usage": self.usage.to_dict(), "turns": self.turns,
-                "seconds": round(self.seconds, 2)}
+                "seconds": round(self.seconds, 2), "attempts": self.attempts}
+
+    def restore(self, record: dict[str, Any]) -> None:
+        """Take back a finished subtask's record from an earlier session of the run."""
+        self.state, self.commit, self.start_commit = "done", record["commit"], record.get("start_commit")
+        self.files_changed = list(record.get("files_changed", []))
+        self.summary = record.get("summary", "")
+        self.usage = Usage.from_dict(record.get("usage"))
+        self.turns, self.seconds = record.get("turns", 0), record.get("seconds", 0.0)
+        self.attempts = record.get("attempts", 1)
 
 
 class Coordinator:
@@ -76,7 +97,8 @@ class Coordinator:
 
     def __init__(self, repo: GitRepo, plan: Plan, client: AsyncAnthropic | None, *, run_id: str,
                  records: RunRecords, progress: Progress, tool_env: dict[str, str],
-                 options: RunOptions | None = None) -> None:
+                 options: RunOptions | None = None, previous: dict[str, dict[str, Any]] | None = None,
+                 base: str | None = None) -> None:
         self.repo = repo
         self.plan = plan
         self.client = client
@@ -89,7 +111,15 @@ class Coordinator:
         self.states = {s.id: SubtaskRun(s.id, f"swarm/{run_id}/{s.id}", home / s.id) for s in plan.subtasks}
         self._finished = {s.id: asyncio.Event() for s in plan.subtasks}
         self._marks: dict[str, float] = {}
-        self.base = ""
+        self.base = base or ""
+        self.previous = previous or {}
+        spent = sum(Usage.from_dict(r.get("usage")).cost_usd for r in self.previous.values())
+        self.gate = ModelGate(self.options.concurrency, max_cost=self.options.max_cost,
+                              on_event=lambda kind, **data: self.records.event(kind, **data))
+        self.gate.spent = spent
+        self.stop_reason: str | None = None
+        self._client_no_retries: AsyncAnthropic | None = None
+        self._tasks: dict[str, asyncio.Task[None]] = {}
 
     # -- bookkeeping -------------------------------------------------------------------
 
@@ -97,9 +127,9 @@ class Coordinator:
         self._marks.setdefault(name, time.monotonic())
         self._marks[name + "_end"] = time.monotonic()
 
-    def _set(self, st: SubtaskRun, state: str, detail: str = "") -> None:
+    def _set(self, st: SubtaskRun, state: str, detail: str = "", **data: Any) -> None:
         st.state = state
-        self.records.event("state", subtask=st.id, state=state, detail=detail)
+        self.records.event("state", subtask=st.id, state=state, detail=detail, **data)
         self.progress.state(st.id, state, detail)
 
     def _siblings(self, subtask: Subtask) -> str:
@@ -109,10 +139,34 @@ class Coordinator:
 
     # -- one subtask ---------------------------------------------------------------------
 
+    def _restore(self, subtask: Subtask, st: SubtaskRun) -> bool:
+        record = self.previous.get(subtask.id)
+        if not record or record.get("state") != "done" or not record.get("commit"):
+            return False
+        branch_head = self.repo.git("rev-parse", "--verify", "-q", f"refs/heads/{st.branch}", check=False)
+        if branch_head != record["commit"]:
+            return False
+        st.restore(record)
+        self._set(st, "done", "kept from the earlier session", commit=st.commit, files_changed=st.files_changed)
+        return True
+
+    def _stop(self, reason: str, *, cancel_running: bool) -> None:
+        """Launch nothing more; with `cancel_running`, also stop the agents in flight."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+            self.progress.note(f"stopping: {reason}")
+        if cancel_running:
+            current = asyncio.current_task()
+            for task in self._tasks.values():
+                if task is not current and not task.done():
+                    task.cancel()
+
     async def _pipeline(self, subtask: Subtask, agent_slots: asyncio.Semaphore,
                         checkout_slots: asyncio.Semaphore) -> None:
         st = self.states[subtask.id]
         try:
+            if self._restore(subtask, st):
+                return
             for dep in subtask.depends_on:
                 await self._finished[dep].wait()
             not_done = [d for d in subtask.depends_on if self.states[d].state != "done"]
@@ -120,32 +174,63 @@ class Coordinator:
                 st.error = f"dependency {', '.join(not_done)} did not finish"
                 self._set(st, "skipped", st.error)
                 return
+            if self.stop_reason:
+                st.error = f"not started: {self.stop_reason}"
+                self._set(st, "cancelled", st.error)
+                return
             st.start_commit = await self._start_commit(subtask)
-            async with checkout_slots:
-                await self.repo.add_worktree(st.worktree, st.branch, st.start_commit)
-            self._mark("worktrees")
-            async with agent_slots:
-                self._set(st, "running", f"command: {subtask.command}" if subtask.command else "")
-                began = time.monotonic()
-                self._mark("agents")
+            attempts = 1 + (self.options.retries if self.options.on_failure == "retry" else 0)
+            for attempt in range(1, attempts + 1):
+                st.attempts = attempt
                 try:
-                    if subtask.command:
-                        await self._run_command(subtask, st)
-                    else:
-                        await self._run_agent(subtask, st)
-                finally:
-                    st.seconds = time.monotonic() - began
-                    self._mark("agents")
-            await self._commit(subtask, st, f"swarm({subtask.id}): {subtask.title or subtask.id}")
-            self._set(st, "done", f"{len(st.files_changed)} file(s) changed in {st.seconds:.1f}s")
+                    await self._attempt(subtask, st, agent_slots, checkout_slots)
+                    break
+                except BudgetExceeded:
+                    raise
+                except (SwarmError, anthropic.APIError, OSError) as e:
+                    if attempt == attempts:
+                        raise
+                    self.progress.state(st.id, "retrying", f"attempt {attempt} failed: {_describe(e)}")
+                    self.records.event("retry", subtask=st.id, attempt=attempt, error=_describe(e))
+            self._set(st, "done", f"{len(st.files_changed)} file(s) changed in {st.seconds:.1f}s",
+                      commit=st.commit, files_changed=st.files_changed)
         except asyncio.CancelledError:
-            await asyncio.shield(self._keep_work(subtask, st, "cancelled", "interrupted"))
+            await asyncio.shield(self._keep_work(subtask, st, "cancelled", self.stop_reason or "interrupted"))
             raise
+        except BudgetExceeded as e:
+            st.error = str(e)
+            self._stop(str(e), cancel_running=True)
+            await self._keep_work(subtask, st, "cancelled", st.error)
         except (SwarmError, anthropic.APIError, OSError) as e:
             st.error = _describe(e)
             await self._keep_work(subtask, st, "failed", st.error)
+            if self.options.on_failure == "fail-fast":
+                self._stop(f"subtask {subtask.id} failed (--on-failure fail-fast)", cancel_running=True)
         finally:
             self._finished[subtask.id].set()
+
+    async def _attempt(self, subtask: Subtask, st: SubtaskRun, agent_slots: asyncio.Semaphore,
+                       checkout_slots: asyncio.Semaphore) -> None:
+        """One try at a subtask, in a clean worktree from its start commit."""
+        assert st.start_commit is not None
+        async with checkout_slots:
+            await self.repo.add_worktree(st.worktree, st.branch, st.start_commit)
+        self._mark("worktrees")
+        async with agent_slots:
+            if self.stop_reason:
+                raise asyncio.CancelledError
+            self._set(st, "running", f"command: {subtask.command}" if subtask.command else "")
+            began = time.monotonic()
+            self._mark("agents")
+            try:
+                if subtask.command:
+                    await self._run_command(subtask, st)
+                else:
+                    await self._run_agent(subtask, st)
+            finally:
+                st.seconds = time.monotonic() - began
+                self._mark("agents")
+        await self._commit(subtask, st, f"swarm({subtask.id}): {subtask.title or subtask.id}")
 
     async def _start_commit(self, subtask: Subtask) -> str:
         if not subtask.depends_on:
@@ -168,10 +253,10 @@ class Coordinator:
             if kind == "turn":
                 st.turns += 1
 
-        agent = Agent(self.client, model=self.options.model, system=template("worker_system").strip(),
+        agent = Agent(self._client_no_retries, model=self.options.model, system=template("worker_system").strip(),
                       toolbox=toolbox, max_turns=self.options.max_turns, max_tokens=self.options.max_tokens,
-                      events=on_event, transcript=lambda entry: self.records.transcript(subtask.id, entry))
-        st.usage = agent.usage  # live: status readers see tokens grow
+                      max_output_tokens=self.options.max_output_tokens, gate=self.gate, events=on_event, transcript=lambda entry: self.records.transcript(subtask.id, entry))
+        agent.usage = st.usage  # earlier attempts count too; status readers see tokens grow
         first = render("worker_task", id=subtask.id, title=subtask.title or subtask.id, task=self.plan.task,
                        shared=self.plan.shared or "(none)", instructions=subtask.instructions or subtask.title,
                        files=", ".join(subtask.files) or "(not restricted)", siblings=self._siblings(subtask))
@@ -209,32 +294,40 @@ class Coordinator:
                 await self._commit(subtask, st, f"swarm({subtask.id}): work in progress ({state})")
             except (SwarmError, OSError):
                 pass
-        self._set(st, state, reason)
+        self._set(st, state, reason, commit=st.commit, files_changed=st.files_changed)
 
     # -- the run ---------------------------------------------------------------------------
 
     async def execute(self) -> dict[str, Any]:
         """Run every subtask, merge, write the records; return result.json's object."""
         started = time.monotonic()
-        self.base = self.repo.resolve(self.options.base)
+        resuming = bool(self.base)
+        self.base = self.base or self.repo.resolve(self.options.base)
         self.repo.exclude_swarm_dir()
         self.records.create()
-        save_plan(self.plan, self.records.dir / "plan.json")
-        self.records.write_json("run.json", {"run_id": self.run_id, "base_commit": self.base, "started": utc_now(),
-                                             "model": self.options.model, "repo": str(self.repo.root),
-                                             "worktrees": str(self.repo.worktrees_home() / self.run_id)})
-        self.records.event("run", state="running", base_commit=self.base)
+        if not resuming:
+            save_plan(self.plan, self.records.dir / "plan.json")
+            self.records.write_json("run.json", {"run_id": self.run_id, "base_commit": self.base,
+                                                 "started": utc_now(), "options": self.options.to_dict(),
+                                                 "repo": str(self.repo.root),
+                                                 "worktrees": str(self.repo.worktrees_home() / self.run_id)})
+        (self.records.dir / "result.json").unlink(missing_ok=True)
+        self.records.event("run", state="running", base_commit=self.base, resumed=resuming)
         self.progress.note(f"run {self.run_id}: {len(self.plan.subtasks)} subtasks from {self.base[:10]}, "
                            f"concurrency {self.options.concurrency}; {sandbox_note()}")
         agent_slots = asyncio.Semaphore(self.options.concurrency)
         checkout_slots = asyncio.Semaphore(self.options.checkout_concurrency)
-        tasks = [asyncio.create_task(self._pipeline(s, agent_slots, checkout_slots), name=s.id)
-                 for s in self.plan.subtasks]
+        self._client_no_retries = self.client.with_options(max_retries=0) if self.client else None
+        self._tasks = {s.id: asyncio.create_task(self._pipeline(s, agent_slots, checkout_slots), name=s.id)
+                       for s in self.plan.subtasks}
+        tasks = list(self._tasks.values())
         state = "done"
         try:
-            await asyncio.gather(*tasks)
+            # Children cancelled by a policy come back as exceptions; only our own cancellation raises.
+            await asyncio.gather(*tasks, return_exceptions=True)
         except asyncio.CancelledError:
             state = "interrupted"
+            self.stop_reason = self.stop_reason or "interrupted (Ctrl-C)"
             for task in tasks:
                 task.cancel()
             await asyncio.shield(asyncio.gather(*tasks, return_exceptions=True))
@@ -243,7 +336,10 @@ class Coordinator:
         timings = {"plan": 0.0, "worktrees": self._span("worktrees", started),
                    "agents": self._span("agents", started), "merge": round(time.monotonic() - merge_began, 3),
                    "checks": 0.0, "synthesis": 0.0, "total": round(time.monotonic() - started, 3)}
-        if state == "done" and any(s.state != "done" for s in self.states.values()):
+        if state == "done" and self.stop_reason and self.options.on_failure != "fail-fast" and \
+                any(s.state == "cancelled" for s in self.states.values()):
+            state = "interrupted"  # a budget stop: resumable
+        elif state == "done" and any(s.state != "done" for s in self.states.values()):
             state = "failed"
         result = self._result(state, folded, timings)
         self.records.write_json("result.json", result)
@@ -278,7 +374,8 @@ class Coordinator:
         for st in self.states.values():
             usage.add(st.usage)
         return {
-            "run_id": self.run_id, "state": state, "task": self.plan.task, "base_commit": self.base,
+            "run_id": self.run_id, "state": state, "stop_reason": self.stop_reason, "task": self.plan.task,
+            "base_commit": self.base, "on_failure": self.options.on_failure, "max_cost": self.options.max_cost,
             "merged_branch": f"swarm/{self.run_id}/merged", "merged_commit": folded.commit,
             "finished": utc_now(), "model": self.options.model,
             "subtasks": [self.states[s.id].to_dict() for s in self.plan.subtasks],

@@ -36,6 +36,9 @@ def run_status(records: RunRecords) -> dict[str, Any]:
                     st["seconds"] = round(event["ts"] - started.pop(sid), 2)
                 if event.get("detail"):
                     st["detail"] = event["detail"]
+                for key in ("commit", "files_changed"):
+                    if key in event:
+                        st[key] = event[key]
             elif event["type"] == "turn":
                 st["turns"] += 1
                 usages[sid].add(Usage.from_dict(event.get("usage")))
