@@ -88,12 +88,15 @@ class Agent:
         self.tools = cached_tools(toolbox.definitions() + (extra_tools or []))
         self.usage = Usage()
         self.messages: list[dict[str, Any]] = []
+        self._last_output = 0
 
     def _estimate(self) -> float:
         """A generous guess at the next call's cost, for the run's cost ceiling."""
         chars = len(self.system) + len(json.dumps(self.tools)) + len(json.dumps(self.messages, default=str))
         price_in, price_out = price_of(self.model)
-        return (chars / 4 * price_in + min(self.max_tokens, 2048) * price_out) / 1_000_000
+        # Output like the last turn's, with room to grow; a first turn is guessed at 512 tokens.
+        expected_out = min(self.max_tokens, max(512, 2 * self._last_output))
+        return (chars / 4 * price_in + expected_out * price_out) / 1_000_000
 
     async def step(self) -> Any:
         """One model turn; returns the response message."""
@@ -103,6 +106,7 @@ class Agent:
             model=self.model, max_tokens=self.max_tokens, system=cached_system(self.system),
             tools=self.tools, messages=with_turn_breakpoint(self.messages)), estimate=self._estimate())
         turn_usage = self.usage.add_response(response.usage, self.model)
+        self._last_output = turn_usage.output_tokens
         self.gate.charge(turn_usage.cost_usd)
         content = [block.model_dump(exclude_none=True) for block in response.content]
         self.messages.append({"role": "assistant", "content": content})

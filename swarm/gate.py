@@ -45,12 +45,13 @@ class ModelGate:
     """Shared by every agent of a run."""
 
     def __init__(self, limit: int, *, max_retries: int = 8, max_cost: float | None = None,
-                 recover_after: int = 4, on_event: Callable[..., None] | None = None) -> None:
+                 recover_after: int | None = None, on_event: Callable[..., None] | None = None) -> None:
         self.limit = max(1, limit)
         self.current = self.limit
         self.max_retries = max_retries
         self.max_cost = max_cost
-        self.recover_after = recover_after
+        # Recover one slot per `recover_after` successes: slowly, so a busy endpoint is not hit again at once.
+        self.recover_after = recover_after or max(4, 2 * self.limit)
         self.on_event = on_event or (lambda *a, **k: None)
         self.in_flight = 0
         self.spent = 0.0

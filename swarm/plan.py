@@ -214,3 +214,21 @@ def load_plan(path: str | Path) -> Plan:
 def save_plan(plan: Plan, path: str | Path) -> None:
     """Write a plan as JSON (the records' form)."""
     Path(path).write_text(json.dumps(plan.to_dict(), indent=2) + "\n", encoding="utf-8")
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
+
+
+def dump_plan(plan: Plan, *, toml: bool = False) -> str:
+    """The plan as the text of a plan file, JSON or TOML."""
+    data = plan.to_dict()
+    if not toml:
+        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    lines = [f"{key} = {_toml_value(data[key])}" for key in ("task", "test_command", "shared") if data.get(key)]
+    for subtask in data["subtasks"]:
+        lines += ["", "[[subtasks]]"]
+        lines += [f"{key} = {_toml_value(value)}" for key, value in subtask.items() if value not in (None, "", [])]
+    return "\n".join(lines) + "\n"

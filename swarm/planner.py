@@ -46,8 +46,9 @@ SUBMIT_PLAN = {
     },
 }
 TREE_LIMIT = 300
-IDENT_RE = re.compile(r"`([^`]+)`|\b([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+|[a-z]+_[a-z0-9_]+|"
-                      r"[A-Z][a-z0-9]+[A-Z][A-Za-z0-9]*)\b")
+IDENT_RE = re.compile(r"`([^`]+)`|\b([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+"  # dotted.names
+                      r"|_?[A-Za-z][A-Za-z0-9]*_[A-Za-z0-9_]+"  # snake_case and UPPER_CASE
+                      r"|[A-Z][a-z0-9]+[A-Z][A-Za-z0-9]*)\b")  # CamelCase
 
 
 def _sizes(repo: GitRepo, commit: str) -> list[tuple[str, int]]:

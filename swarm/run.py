@@ -119,6 +119,8 @@ class Coordinator:
         self.gate.spent = spent
         self.stop_reason: str | None = None
         self._client_no_retries: AsyncAnthropic | None = None
+        self.plan_seconds = 0.0
+        self.plan_usage: Usage | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
     # -- bookkeeping -------------------------------------------------------------------
@@ -156,9 +158,10 @@ class Coordinator:
             self.stop_reason = reason
             self.progress.note(f"stopping: {reason}")
         if cancel_running:
+            # Subtasks not yet begun are left to notice the stop: they end as skipped or cancelled on their own.
             current = asyncio.current_task()
-            for task in self._tasks.values():
-                if task is not current and not task.done():
+            for sid, task in self._tasks.items():
+                if task is not current and not task.done() and self.states[sid].start_commit:
                     task.cancel()
 
     async def _pipeline(self, subtask: Subtask, agent_slots: asyncio.Semaphore,
@@ -193,7 +196,9 @@ class Coordinator:
                     self.progress.state(st.id, "retrying", f"attempt {attempt} failed: {_describe(e)}")
                     self.records.event("retry", subtask=st.id, attempt=attempt, error=_describe(e))
             self._set(st, "done", f"{len(st.files_changed)} file(s) changed in {st.seconds:.1f}s",
-                      commit=st.commit, files_changed=st.files_changed)
+                      commit=st.commit, files_changed=st.files_changed, summary=st.summary,
+                      start_commit=st.start_commit, usage=st.usage.to_dict(), turns=st.turns,
+                      seconds=round(st.seconds, 2))
         except asyncio.CancelledError:
             await asyncio.shield(self._keep_work(subtask, st, "cancelled", self.stop_reason or "interrupted"))
             raise
@@ -333,7 +338,7 @@ class Coordinator:
             await asyncio.shield(asyncio.gather(*tasks, return_exceptions=True))
         merge_began = time.monotonic()
         folded = await asyncio.shield(self._merge())
-        timings = {"plan": 0.0, "worktrees": self._span("worktrees", started),
+        timings = {"plan": round(self.plan_seconds, 3), "worktrees": self._span("worktrees", started),
                    "agents": self._span("agents", started), "merge": round(time.monotonic() - merge_began, 3),
                    "checks": 0.0, "synthesis": 0.0, "total": round(time.monotonic() - started, 3)}
         if state == "done" and self.stop_reason and self.options.on_failure != "fail-fast" and \
@@ -371,6 +376,8 @@ class Coordinator:
 
     def _result(self, state: str, folded: Any, timings: dict[str, float]) -> dict[str, Any]:
         usage = Usage()
+        if self.plan_usage:
+            usage.add(self.plan_usage)
         for st in self.states.values():
             usage.add(st.usage)
         return {

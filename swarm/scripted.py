@@ -98,6 +98,11 @@ class _HTTPServer(ThreadingHTTPServer):
     request_queue_size = 128
     owner: ScriptedServer
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hung up (a cancelled agent, a killed run) is normal here, not worth a traceback.
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
+
 
 class _Handler(BaseHTTPRequestHandler):
     # HTTP/1.1 so httpx can keep pooled connections alive between turns.
@@ -398,8 +403,11 @@ class ScriptedServer:
         """The content blocks for this request and the delay before sending them."""
         default_delay = float(self.script.get("delay", 0.0) or 0.0)
         if role == "planner":
-            plan = copy.deepcopy(self.script.get("planner", {"subtasks": []}))
-            return [_tool_use("submit_plan", plan)], default_delay
+            # A list of plans answers the planner's rounds in order (a repair round gets the next one).
+            plans = self.script.get("planner", {"subtasks": []})
+            if isinstance(plans, list):
+                plans = plans[min(turn, len(plans) - 1)]
+            return [_tool_use("submit_plan", copy.deepcopy(plans))], default_delay
         if role == "worker":
             workers = self.script.get("workers", {})
             if key not in workers:

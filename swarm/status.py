@@ -36,7 +36,7 @@ def run_status(records: RunRecords) -> dict[str, Any]:
                     st["seconds"] = round(event["ts"] - started.pop(sid), 2)
                 if event.get("detail"):
                     st["detail"] = event["detail"]
-                for key in ("commit", "files_changed"):
+                for key in ("commit", "files_changed", "summary", "start_commit"):
                     if key in event:
                         st[key] = event[key]
             elif event["type"] == "turn":
