@@ -74,7 +74,8 @@ def model_client(base_url: str | None = None) -> Any:
 
 
 def execute_plan(obj: Context, repo: GitRepo, plan: Plan, *, client: Any, options: Any, quiet: bool,
-                 tool_env: dict[str, str] | None = None, run_id: str | None = None) -> dict[str, Any]:
+                 tool_env: dict[str, str] | None = None, run_id: str | None = None,
+                 planning: tuple[float, Any] | None = None) -> dict[str, Any]:
     """Run a plan to its end and return result.json's object (shared by `run` and `demo`)."""
     from .run import Coordinator
 
@@ -83,6 +84,8 @@ def execute_plan(obj: Context, repo: GitRepo, plan: Plan, *, client: Any, option
     coordinator = Coordinator(repo, plan, client, run_id=run_id, records=records,
                               progress=Progress(obj.err, quiet=quiet), tool_env=tool_env or scrubbed_env(),
                               options=options)
+    if planning:
+        coordinator.plan_seconds, coordinator.plan_usage = planning
     return asyncio.run(coordinator.execute())
 
 
@@ -117,55 +120,216 @@ def exit_code_of(result: dict[str, Any]) -> int:
     return 0 if result["state"] == "done" and not result.get("conflicts") else 1
 
 
-@main.command()
-@click.argument("task", required=False)
-@click.option("--plan", "plan_file", type=click.Path(dir_okay=False), help="Run this plan file (.json or .toml).")
-@click.option("--concurrency", type=click.IntRange(1, 256), default=8, show_default=True,
-              help="Agents in flight at once.")
-@click.option("--model", default=None, help="Model name for the agents.")
-@click.option("--base", default="HEAD", show_default=True, help="Commit the subtasks start from.")
-@click.option("--max-turns", type=click.IntRange(1), default=40, show_default=True, help="Turns per agent.")
-@click.option("--json", "as_json", is_flag=True, help="Print result.json on stdout (progress stays on stderr).")
-@click.pass_obj
-def run(obj: Context, task: str | None, plan_file: str | None, concurrency: int, model: str | None, base: str,
-        max_turns: int, as_json: bool) -> None:
-    """Run TASK, or a plan file with --plan, in the current repository.
+def run_options(func: Any) -> Any:
+    """The options `run` and `resume` share."""
+    options = [
+        click.option("--concurrency", type=click.IntRange(1, 256), default=None,
+                     help="Agents in flight at once (default 8; fewer while the API says it is overloaded)."),
+        click.option("--model", default=None, help="Model name for the agents."),
+        click.option("--max-turns", type=click.IntRange(1), default=None, help="Model turns per subtask (default 40)."),
+        click.option("--max-output-tokens", type=click.IntRange(1), default=None,
+                     help="Output tokens per subtask before it is stopped."),
+        click.option("--on-failure", type=click.Choice(["best-effort", "fail-fast", "retry"]), default=None,
+                     help="best-effort (default): merge what succeeded; fail-fast: stop everything at the first "
+                          "failure; retry: run a failed subtask again in a clean worktree."),
+        click.option("--retries", type=click.IntRange(0, 10), default=None,
+                     help="Extra attempts per subtask with --on-failure retry (default 2)."),
+        click.option("--max-cost", type=click.FloatRange(0, min_open=True), default=None, metavar="USD",
+                     help="Stop launching work and stop the agents before the run's cost passes this."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
 
-    Each subtask gets a branch swarm/<run>/<id> and a worktree outside your
-    checkout; agents run concurrently; their commits are merged in memory into
-    swarm/<run>/merged. Your branch, index and working tree are never touched.
-    Records go to .swarm/runs/<run>/. Exit 0 when every subtask merged, 1 when
-    any failed or conflicted, 2 on bad input.
-    """
+
+def build_options(base: dict[str, Any] | None = None, **flags: Any) -> Any:
+    """RunOptions from an earlier session's settings (resume) and the flags given now."""
     from .model import DEFAULT_MODEL
     from .run import RunOptions
 
+    options = RunOptions(**(base or {}))
+    for name, value in flags.items():
+        if value is not None:
+            setattr(options, name, value)
+    if not options.model:
+        options.model = DEFAULT_MODEL
+    return options
+
+
+
+def need_client(plan: Plan | None) -> Any:
+    client = model_client()
+    if client is None and (plan is None or any(not s.command for s in plan.subtasks)):
+        raise ConfigError("no model endpoint: set ANTHROPIC_API_KEY (or ANTHROPIC_BASE_URL for a "
+                          "local Messages-API server); try `swarm demo` to see swarm offline")
+    return client
+
+
+def make_plan(obj: Context, repo: GitRepo, task: str | None, plan_file: str | None, each: str | None,
+              chunks: int, model: str) -> tuple[Plan, float, Any]:
+    """The plan to run: from a file, split by --each, or asked of the planner. Returns (plan, seconds, usage)."""
+    import time
+
+    from .planner import Planner, fork_join
+
+    if plan_file and (task or each):
+        raise click.UsageError("give either TASK or --plan FILE, not both")
+    if plan_file:
+        return load_plan(plan_file), 0.0, None
+    if not task:
+        raise click.UsageError("give a TASK (planned by the model, or split with --each GLOB) or --plan FILE")
+    commit = repo.resolve("HEAD")
+    if each:
+        return fork_join(repo, commit, task, each, chunks), 0.0, None
+    planner = Planner(need_client(None), model)
+    obj.err.print(f"planning: asking {model} to split the task ...")
+    began = time.monotonic()
+    plan = asyncio.run(planner.plan(repo, commit, task))
+    return plan, time.monotonic() - began, planner.usage
+
+
+def print_plan(console: Console, plan: Plan, model: str) -> None:
+    from .planner import estimate
+
+    forecast = estimate(plan, model)
+    table = Table(title=f"plan: {plan.task}", title_justify="left")
+    for column in ("layer", "subtask", "title", "files", "depends on"):
+        table.add_column(column)
+    for depth, layer in enumerate(forecast["layers"]):
+        for sid in layer:
+            sub = plan.get(sid)
+            table.add_row(str(depth), sid, sub.title or (f"$ {sub.command}" if sub.command else ""),
+                          ", ".join(sub.files) or "-", ", ".join(sub.depends_on) or "-")
+    console.print(table)
+    if plan.shared:
+        console.print(f"shared contract: {plan.shared}")
+    console.print(f"estimate (rough): {forecast['agents']} agent(s), {forecast['commands']} command(s), "
+                  f"about {forecast['model_calls']} model calls, {forecast['input_tokens']:,} input and "
+                  f"{forecast['output_tokens']:,} output tokens, about ${forecast['cost_usd']:.2f} with {model}")
+
+
+@main.command()
+@click.argument("task", required=False)
+@click.option("--plan", "plan_file", type=click.Path(dir_okay=False), help="Run this plan file (.json or .toml).")
+@click.option("--each", metavar="GLOB", help="Fork-join without a planner: apply TASK to the files matching GLOB.")
+@click.option("--chunks", type=click.IntRange(1, 64), default=4, show_default=True,
+              help="With --each: number of subtasks, balanced by file size.")
+@click.option("--base", default="HEAD", show_default=True, help="Commit the subtasks start from.")
+@click.option("--test-cmd", default=None, help="Test command for the checks (overrides the plan's).")
+@click.option("--dry-run", is_flag=True, help="Print the plan with an estimate of model calls and cost; run nothing.")
+@run_options
+@click.option("--json", "as_json", is_flag=True, help="Print result.json on stdout (progress stays on stderr).")
+@click.pass_obj
+def run(obj: Context, task: str | None, plan_file: str | None, each: str | None, chunks: int, base: str,
+        test_cmd: str | None, dry_run: bool, as_json: bool, **flags: Any) -> None:
+    """Plan and run TASK, or run a plan file with --plan, in the current repository.
+
+    \b
+      swarm run "Rename fetch_user to load_user everywhere"
+      swarm run --plan plan.json
+      swarm run "Add type hints" --each 'src/**/*.py' --chunks 4
+
+    Each subtask gets a branch swarm/<run>/<id> and a worktree outside your
+    checkout; agents run concurrently, layer by layer; their commits are merged
+    in memory into swarm/<run>/merged. Your branch, index and working tree are
+    never touched. Records go to .swarm/runs/<run>/. Exit 0 when every subtask
+    merged, 1 when any failed or conflicted, 2 on bad input, 130 when
+    interrupted (continue with `swarm resume`).
+    """
     try:
-        if plan_file is None:
-            if task:
-                raise ConfigError("planning from a TASK needs the planner, which is not available yet; "
-                                 "write a plan file and run `swarm run --plan FILE`")
-            raise click.UsageError("give a TASK or --plan FILE")
-        plan = load_plan(plan_file)
         repo = obj.repo()
         if not repo.has_commits():
-            raise SwarmError("the repository has no commits yet; commit your files first")
-        client = model_client()
-        if client is None and any(not s.command for s in plan.subtasks):
-            raise ConfigError("no model endpoint: set ANTHROPIC_API_KEY (or ANTHROPIC_BASE_URL for a "
-                             "local Messages-API server); try `swarm demo` to see swarm offline")
-        options = RunOptions(concurrency=concurrency, model=model or DEFAULT_MODEL, base=base, max_turns=max_turns)
+            raise ConfigError("the repository has no commits yet; commit your files first")
+        options = build_options(base=None, **flags)
+        options.base = base
         repo.resolve(base)
-        result = execute_plan(obj, repo, plan, client=client, options=options, quiet=False)
+        plan, plan_seconds, plan_usage = make_plan(obj, repo, task, plan_file, each, chunks, options.model)
+        if test_cmd:
+            plan.test_command = test_cmd
+        if dry_run:
+            print_plan(obj.out, plan, options.model)
+            return
+        client = need_client(plan)
+        result = execute_plan(obj, repo, plan, client=client, options=options, quiet=False,
+                              planning=(plan_seconds, plan_usage))
     except SwarmError as e:
         raise _fail(e) from None
+    finish(obj, result, as_json)
+
+
+def finish(obj: Context, result: dict[str, Any], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:
         print_summary(obj.out, result)
     if result["state"] == "interrupted":
-        obj.err.print(f"interrupted: work so far is committed on the swarm/{result['run_id']}/* branches")
+        obj.err.print(f"stopped ({result.get('stop_reason') or 'interrupted'}): work so far is committed on the "
+                      f"swarm/{result['run_id']}/* branches; continue with `swarm resume {result['run_id']}`"
+                      + (" --max-cost <higher>" if "cost ceiling" in str(result.get("stop_reason")) else ""))
     sys.exit(exit_code_of(result))
+
+
+@main.command("plan")
+@click.argument("task")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
+              help="Where to write the plan: a .json or .toml file.")
+@click.option("--each", metavar="GLOB", help="Split by files matching GLOB instead of asking the planner.")
+@click.option("--chunks", type=click.IntRange(1, 64), default=4, show_default=True)
+@click.option("--model", default=None, help="Model name for the planner.")
+def plan_command(task: str, output: str, each: str | None, chunks: int, model: str | None) -> None:
+    """Write the plan for TASK to a file, for you to read and edit; then `swarm run --plan FILE`."""
+    from .model import DEFAULT_MODEL
+    from .plan import dump_plan
+
+    obj: Context = click.get_current_context().find_object(Context)
+    if not output.endswith((".json", ".toml")):
+        raise click.UsageError("the plan file must end in .json or .toml")
+    try:
+        repo = obj.repo()
+        plan, _, _ = make_plan(obj, repo, task, None, each, chunks, model or DEFAULT_MODEL)
+        Path(output).write_text(dump_plan(plan, toml=output.endswith(".toml")), encoding="utf-8")
+    except SwarmError as e:
+        raise _fail(e) from None
+    print_plan(obj.out, plan, model or DEFAULT_MODEL)
+    obj.out.print(f"wrote {output}; edit it, then: swarm run --plan {output}")
+
+
+@main.command()
+@click.argument("run_id", metavar="RUN", required=False)
+@run_options
+@click.option("--json", "as_json", is_flag=True, help="Print result.json on stdout.")
+@click.pass_obj
+def resume(obj: Context, run_id: str | None, as_json: bool, **flags: Any) -> None:
+    """Continue an interrupted, stopped or killed RUN (default: the latest run).
+
+    Finished subtasks are kept; the others run again in clean worktrees; then
+    the merge and the rest follow. Flags given here override the run's settings
+    (e.g. a higher --max-cost).
+    """
+    from .run import Coordinator
+
+    try:
+        repo = obj.repo()
+        rid = resolve_run(repo.root, run_id)
+        records = RunRecords(repo.root, rid)
+        info = records.read_json("run.json") or {}
+        plan = load_plan(records.dir / "plan.json")
+        state = run_status(records)
+        previous = {s["id"]: s for s in state["subtasks"]}
+        if state.get("state") == "done" and all(s.get("merged") for s in state["subtasks"]):
+            obj.out.print(f"run {rid} is complete: nothing to resume")
+            return
+        options = build_options(info.get("options"), **flags)
+        client = need_client(plan)
+        obj.err.print(f"resuming {rid}: {sum(1 for s in previous.values() if s['state'] == 'done')} of "
+                      f"{len(previous)} subtasks kept")
+        coordinator = Coordinator(repo, plan, client, run_id=rid, records=records,
+                                  progress=Progress(obj.err), tool_env=scrubbed_env(), options=options,
+                                  previous=previous, base=info.get("base_commit"))
+        result = asyncio.run(coordinator.execute())
+    except SwarmError as e:
+        raise _fail(e) from None
+    finish(obj, result, as_json)
 
 
 @main.command()

@@ -5,6 +5,10 @@
     ├── ConfigError             missing or wrong settings, e.g. no model endpoint (exit 2)
     ├── GitError                a git command failed (carries its stderr)
     ├── RunNotFound             no such run under .swarm/runs (exit 2)
+    ├── SelectionError          a review's --drop/--keep names no subtask or changed file (exit 2)
+    ├── ReviewConflict          the parts kept in review do not fit together
+    ├── ApplyRefused            apply would clash with the user's changes; nothing was touched
+    ├── CleanRefused            clean would drop unapplied work (or a live run) without --force
     └── AgentStopped            an agent ended without finishing its subtask
         ├── LimitsExceeded      it ran out of turns or tokens
         └── BudgetExceeded      the run's cost ceiling stops it (the run can be resumed)
@@ -48,6 +52,24 @@ class RunNotFound(SwarmError):
     """The named run (or any run) does not exist in this repository."""
 
     exit_code = 2
+
+
+class SelectionError(SwarmError):
+    """A review selection names no subtask or changed file of the run."""
+
+    exit_code = 2
+
+
+class ReviewConflict(SwarmError):
+    """The subtasks, files or hunks kept in a review cannot be put together."""
+
+
+class ApplyRefused(SwarmError):
+    """`swarm apply` stopped before touching anything (dirty files, a conflict, nothing to apply)."""
+
+
+class CleanRefused(SwarmError):
+    """`swarm clean` kept a run whose work is not applied, or that still runs."""
 
 
 class AgentStopped(SwarmError):
