@@ -89,6 +89,9 @@ class Agent:
         self.usage = Usage()
         self.messages: list[dict[str, Any]] = []
         self._last_output = 0
+        self.turns_used = 0
+        self.tool_calls = 0
+        self.stop_requested = False
 
     def _estimate(self) -> float:
         """A generous guess at the next call's cost, for the run's cost ceiling."""
@@ -133,21 +136,41 @@ class Agent:
         """Drive the agent to its end; raise LimitsExceeded when turns run out."""
         self.messages = [{"role": "user", "content": first_message}]
         self.transcript({"role": "user", "content": first_message})
-        tool_calls = 0
+        return await self._loop()
+
+    async def proceed(self, message: str) -> AgentResult:
+        """Continue a finished conversation with more to do (e.g. the checks' findings after a round)."""
+        last = self.messages[-1]
+        if last["role"] == "user":  # after a tool result: the text joins that turn
+            content = last["content"] if isinstance(last["content"], list) else \
+                [{"type": "text", "text": last["content"]}]
+            last["content"] = [*content, {"type": "text", "text": message}]
+        else:
+            self.messages.append({"role": "user", "content": message})
+        self.transcript({"role": "user", "content": message})
+        self.stop_requested = False
+        return await self._loop()
+
+    async def _loop(self) -> AgentResult:
+        self.stop_requested = False
         for turn in range(1, self.max_turns + 1):
+            self.turns_used += 1
             response = await self.step()
             if self.finished(response):
                 if response.stop_reason == "max_tokens":
                     raise LimitsExceeded(f"the model hit max_tokens ({self.max_tokens}) on turn {turn}")
-                return AgentResult(last_text(response.content), turn, self.usage, response.stop_reason,
-                                   tool_calls)
+                return AgentResult(last_text(response.content), self.turns_used, self.usage,
+                                   response.stop_reason, self.tool_calls)
             results = []
             for block in response.content:
                 if block.type == "tool_use":
-                    tool_calls += 1
+                    self.tool_calls += 1
                     results.append(await self.handle_tool(block))
             if not results:
                 raise LimitsExceeded(f"stop_reason {response.stop_reason!r} without a tool call on turn {turn}")
             self.messages.append({"role": "user", "content": results})
             self.transcript({"role": "user", "content": results})
+            if self.stop_requested:  # a tool (such as submit_synthesis) ended the pass
+                return AgentResult(last_text(response.content), self.turns_used, self.usage,
+                                   response.stop_reason, self.tool_calls)
         raise LimitsExceeded(f"no end after {self.max_turns} turns")

@@ -13,7 +13,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from .errors import ConfigError, SwarmError
+from .errors import CleanRefused, ConfigError, SwarmError
 from .gitrepo import GitRepo
 from .plan import Plan, load_plan
 from .progress import Progress
@@ -81,12 +81,14 @@ def execute_plan(obj: Context, repo: GitRepo, plan: Plan, *, client: Any, option
 
     run_id = run_id or new_run_id()
     records = RunRecords(repo.root, run_id)
-    coordinator = Coordinator(repo, plan, client, run_id=run_id, records=records,
-                              progress=Progress(obj.err, quiet=quiet), tool_env=tool_env or scrubbed_env(),
-                              options=options)
-    if planning:
-        coordinator.plan_seconds, coordinator.plan_usage = planning
-    return asyncio.run(coordinator.execute())
+    # A live table on a terminal, plain lines elsewhere; the context stops the live display cleanly.
+    with Progress(obj.err, quiet=quiet) as progress:
+        progress.begin(f"run {run_id}", [s.id for s in plan.subtasks])
+        coordinator = Coordinator(repo, plan, client, run_id=run_id, records=records, progress=progress,
+                                  tool_env=tool_env or scrubbed_env(), options=options)
+        if planning:
+            coordinator.plan_seconds, coordinator.plan_usage = planning
+        return asyncio.run(coordinator.execute())
 
 
 def print_summary(console: Console, result: dict[str, Any]) -> None:
@@ -117,7 +119,8 @@ def print_summary(console: Console, result: dict[str, Any]) -> None:
 def exit_code_of(result: dict[str, Any]) -> int:
     if result["state"] == "interrupted":
         return 130
-    return 0 if result["state"] == "done" and not result.get("conflicts") else 1
+    open_conflicts = [c for c in result.get("conflicts", []) if not c.get("resolved")]
+    return 0 if result["state"] == "done" and not open_conflicts else 1
 
 
 def run_options(func: Any) -> Any:
@@ -323,10 +326,12 @@ def resume(obj: Context, run_id: str | None, as_json: bool, **flags: Any) -> Non
         client = need_client(plan)
         obj.err.print(f"resuming {rid}: {sum(1 for s in previous.values() if s['state'] == 'done')} of "
                       f"{len(previous)} subtasks kept")
-        coordinator = Coordinator(repo, plan, client, run_id=rid, records=records,
-                                  progress=Progress(obj.err), tool_env=scrubbed_env(), options=options,
-                                  previous=previous, base=info.get("base_commit"))
-        result = asyncio.run(coordinator.execute())
+        with Progress(obj.err) as progress:
+            progress.begin(f"run {rid}", [s.id for s in plan.subtasks])
+            coordinator = Coordinator(repo, plan, client, run_id=rid, records=records,
+                                      progress=progress, tool_env=scrubbed_env(), options=options,
+                                      previous=previous, base=info.get("base_commit"))
+            result = asyncio.run(coordinator.execute())
     except SwarmError as e:
         raise _fail(e) from None
     finish(obj, result, as_json)
@@ -363,10 +368,19 @@ def status(obj: Context, run_id: str | None, as_json: bool) -> None:
 @main.command()
 @click.argument("run_id", metavar="[RUN]", required=False)
 @click.option("--all", "all_runs", is_flag=True, help="Clean every run of this repository.")
+@click.option("--force", is_flag=True,
+              help="Drop work not applied too; a rescue ref refs/swarm-rescue/<run> keeps it for two weeks.")
 @click.pass_obj
-def clean(obj: Context, run_id: str | None, all_runs: bool) -> None:
-    """Remove the worktrees, branches and records of RUN (or of --all runs)."""
-    from .cleanup import clean_run
+def clean(obj: Context, run_id: str | None, all_runs: bool, force: bool) -> None:
+    """Remove the worktrees, branches and records of RUN (or of --all runs).
+
+    A run whose work is not applied (`swarm apply`) is kept unless --force;
+    then its commits stay reachable from refs/swarm-rescue/<run> for two weeks
+    (later cleans prune it): `git branch NAME refs/swarm-rescue/<run>` brings
+    them back. A run still running is left alone. Worktrees left by killed
+    runs are swept. Other runs are never touched.
+    """
+    from .cleanup import clean_runs
 
     try:
         repo = obj.repo()
@@ -380,15 +394,21 @@ def clean(obj: Context, run_id: str | None, all_runs: bool) -> None:
             ids = [resolve_run(repo.root, run_id)]
         else:
             raise click.UsageError("name a RUN to clean, or --all")
-        problems: list[str] = []
-        for rid in ids:
-            removed, errors = clean_run(repo, rid)
-            problems += errors
-            obj.out.print(f"cleaned {rid}: {removed}")
+        report = clean_runs(repo, ids, force=force)
+        for rid, ref in report.rescued:
+            obj.out.print(f"kept {rid}'s unapplied work at {ref} (two weeks)")
+        for rid, account in report.cleaned:
+            obj.out.print(f"cleaned {rid}: {account}")
+        if report.swept:
+            obj.out.print(f"swept {len(report.swept)} worktree folder(s) left by killed runs")
+        if report.pruned:
+            obj.out.print(f"pruned {len(report.pruned)} rescue ref(s) older than two weeks")
         if not ids:
             obj.out.print("nothing to clean")
-        if problems:
-            raise SwarmError("some parts could not be removed:\n  " + "\n  ".join(problems))
+        if report.refused:
+            raise CleanRefused("not cleaned:\n  " + "\n  ".join(report.refused))
+        if report.errors:
+            raise SwarmError("some parts could not be removed:\n  " + "\n  ".join(report.errors))
     except SwarmError as e:
         raise _fail(e) from None
 
@@ -415,3 +435,269 @@ def demo(obj: Context, target: str | None, concurrency: int, as_json: bool) -> N
     except SwarmError as e:
         raise _fail(e) from None
     sys.exit(exit_code_of(result))
+
+
+@main.command()
+@click.argument("run_id", metavar="[RUN]", required=False)
+@click.option("--subtask", "subtasks", multiple=True, metavar="ID",
+              help="Show (or with -i, walk) only this subtask's changes. Repeatable.")
+@click.option("--file", "files", multiple=True, metavar="PATH",
+              help="Show (or with -i, walk) only changes to PATH: a file, a folder or a glob. Repeatable.")
+@click.option("--drop", multiple=True, metavar="ID|PATH",
+              help="Leave out a subtask's changes, or a file's (a path, folder or glob). Repeatable.")
+@click.option("--keep", multiple=True, metavar="ID|PATH",
+              help="Keep only these subtasks or files (a subtask left out by a conflict can be kept). Repeatable.")
+@click.option("-i", "--interactive", is_flag=True,
+              help="Walk the hunks one by one, like `git add -p`: y keep, n drop, q stop (the rest is kept).")
+@click.option("--html", "html_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Write the review as one self-contained HTML page.")
+@click.option("--reset", is_flag=True, help="Forget the review: `swarm apply` takes the merged result again.")
+@click.option("--no-pager", is_flag=True, help="Print straight to the terminal instead of through a pager.")
+@click.pass_obj
+def review(obj: Context, run_id: str | None, subtasks: tuple[str, ...], files: tuple[str, ...],
+           drop: tuple[str, ...], keep: tuple[str, ...], interactive: bool, html_file: str | None, reset: bool,
+           no_pager: bool) -> None:
+    """Review RUN (default: the latest): findings and checks, then the merged diff by subtask and file.
+
+    Every hunk is labelled with the subtask that made it ("synthesis" for the
+    consistency edits made after the merge); subtasks left out by a conflict
+    are shown in red. --drop, --keep and -i choose what to keep: the reviewed
+    result is rebuilt from the kept parts as swarm/<run>/reviewed (your branch
+    is not touched) and `swarm apply` takes it. Each choosing review starts
+    from the whole merged result.
+
+    \b
+      swarm review                       read it (through a pager on a terminal)
+      swarm review --drop docs           everything but subtask docs
+      swarm review --drop 'tests/**'     everything but the tests
+      swarm review -i --subtask core     decide hunk by hunk for subtask core
+      swarm review --html review.html    a page to read in a browser
+    """
+    from .errors import SelectionError
+    from .rebuild import build_reviewed, load_reviewed, reset_review
+    from .report_html import render_html
+    from .review import Selection, load_review, select, warnings
+    from .review_view import render_review, walk
+
+    try:
+        repo = obj.repo()
+        rid = resolve_run(repo.root, run_id)
+        records = RunRecords(repo.root, rid)
+        if reset:
+            had = reset_review(repo, records)
+            obj.out.print(f"review of {rid} forgotten; `swarm apply` takes the merged result" if had
+                          else f"run {rid} had no review")
+            if not (drop or keep or interactive or html_file):
+                return
+        rv = load_review(repo, records)
+        unknown = [s for s in subtasks if s not in rv.owners]
+        if unknown:
+            raise SelectionError(f"--subtask {', '.join(unknown)}: not a subtask with changes in run {rid}; "
+                                 f"those are: {', '.join(rv.owners) or '(none)'}")
+        reviewed = load_reviewed(repo, records)
+        rechecked = reviewed.get("findings") if reviewed else None
+        choosing = bool(drop or keep or interactive)
+        if choosing:
+            selection = select(rv, list(drop), list(keep))
+            if interactive:
+                def ask(prompt: str) -> str:
+                    try:
+                        return click.prompt(prompt, default="", show_default=False, prompt_suffix="",
+                                            err=False)
+                    except click.Abort:
+                        return "q"
+                selection = walk(obj.out, rv, selection, ask, subtasks=subtasks, files=files)
+            built = build_reviewed(repo, records, rv, selection)
+            reviewed, rechecked = load_reviewed(repo, records), built.findings
+            obj.out.print(f"reviewed {rid}: {built.description}")
+            for note in warnings(rv, selection):
+                obj.err.print(f"[yellow]note[/yellow]: {note}")
+            if built.findings is None:
+                obj.out.print("checks: the findings shown are those of the merged result (not re-run)")
+            obj.out.print(f"result: [bold]{built.branch}[/bold] ({built.commit[:10]}); "
+                          f"next: `git diff {rv.base[:10]} {built.branch}` or `swarm apply {rid}`")
+        else:
+            selection = Selection.from_dict(reviewed) if reviewed else None
+        if html_file:
+            Path(html_file).write_text(render_html(rv, selection, reviewed, rechecked), encoding="utf-8")
+            obj.out.print(f"wrote {html_file}")
+        if not choosing and not html_file:
+            view = render_review(rv, selection=selection, subtasks=subtasks, files=files, rechecked=rechecked,
+                                 reviewed=reviewed)
+            if obj.out.is_terminal and not no_pager:
+                os.environ.setdefault("LESS", "FRX")  # colours through less, as git does
+                with obj.out.pager(styles=True):
+                    obj.out.print(view)
+            else:
+                obj.out.print(view)
+    except SwarmError as e:
+        raise _fail(e) from None
+
+
+@main.command("apply")
+@click.argument("run_id", metavar="[RUN]", required=False)
+@click.option("--stage", is_flag=True, help="Only stage the result in your index and working tree; commit yourself.")
+@click.option("-m", "--message", metavar="MESSAGE", default=None,
+              help="Subject of the commit (default: the task); the body lists the subtasks.")
+@click.pass_obj
+def apply_command(obj: Context, run_id: str | None, stage: bool, message: str | None) -> None:
+    """Bring RUN's reviewed result (or its merged result, if not reviewed) onto your current branch.
+
+    One commit, in your name, whose message lists the subtasks; or with
+    --stage, the change left staged. Refused, with nothing changed, when your
+    uncommitted changes touch the same files, or when your branch moved since
+    the run began and its changes conflict with the run's (otherwise they are
+    merged three-way). Commit hooks do not run: use --stage, then `git commit`.
+    """
+    from .apply import apply_run
+
+    try:
+        repo = obj.repo()
+        rid = resolve_run(repo.root, run_id)
+        done = apply_run(repo, RunRecords(repo.root, rid), stage=stage, message=message)
+    except SwarmError as e:
+        raise _fail(e) from None
+    where = (done.branch or "HEAD").removeprefix("refs/heads/")
+    what = f"{len(done.files)} file(s) from the {done.source} result ({', '.join(done.kept)})"
+    if done.commit:
+        obj.out.print(f"applied {rid} to {where} as {done.commit[:10]}: {what}")
+    else:
+        obj.out.print(f"staged {rid} on {where}: {what}; `git diff --cached` to read it, `git commit` to keep it")
+    obj.out.print(f"next: `swarm clean {rid}` removes its worktrees and branches")
+
+
+@main.command()
+@click.argument("run_id", metavar="[RUN]", required=False)
+@click.pass_obj
+def watch(obj: Context, run_id: str | None) -> None:
+    """Follow RUN (default: the latest) from another terminal until it ends.
+
+    Shows each subtask's state, turns, last tool, tokens and cost as the run
+    records them, and the files each agent changes as it changes them (files
+    git ignores are left out). Ends with the run; Ctrl-C stops watching only.
+    Exit 0 when the run ended done, 1 when it failed or was interrupted.
+    """
+    import time
+
+    from .watch import RunWatcher
+
+    try:
+        repo = obj.repo()
+        rid = resolve_run(repo.root, run_id)
+        with Progress(obj.out, clock=time.time) as progress:
+            state = RunWatcher(repo, RunRecords(repo.root, rid), progress).run()
+    except SwarmError as e:
+        raise _fail(e) from None
+    obj.out.print(progress.board)
+    if state is None:
+        obj.err.print(f"stopped watching; run {rid} goes on (`swarm status {rid}`)")
+        return
+    obj.out.print(f"run {rid} {state}; next: swarm review {rid}")
+    sys.exit(0 if state == "done" else 1)
+
+
+@main.command("config")
+@click.option("--json", "as_json", is_flag=True, help="Print the settings as JSON: value and source of each.")
+@click.pass_obj
+def config_command(obj: Context, as_json: bool) -> None:
+    """Print the effective settings and where each came from.
+
+    Each source overrides the one before: the default, [tool.swarm] in
+    pyproject.toml, .swarm/config.toml, SWARM_<NAME> variables, then the flags
+    of a command (e.g. `swarm run --max-cost`).
+    """
+    from .config import SETTINGS, load_config
+
+    try:
+        config = load_config(obj.repo().root)
+    except SwarmError as e:
+        raise _fail(e) from None
+    if as_json:
+        click.echo(json.dumps({name: {"value": value, "source": source} for name, value, source in config.items()},
+                              indent=2))
+        return
+    table = Table(title="swarm settings", title_justify="left")
+    for column in ("setting", "value", "from", "variable", "what it does"):
+        table.add_column(column, overflow="fold")
+    for name, value, source in config.items():
+        shown = ", ".join(value) if isinstance(value, list) else ("(not set)" if value is None else str(value))
+        if isinstance(value, list) and not value:
+            shown = "(none)"
+        table.add_row(name, shown, source, SETTINGS[name].env, SETTINGS[name].help)
+    obj.out.print(table)
+
+
+@main.command("test", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("cmd", nargs=-1, type=click.UNPROCESSED, metavar="-- CMD...")
+@click.option("--shards", type=click.IntRange(1, 64), default=None,
+              help="Shards per command (default: the CPUs, shared among the commands).")
+@click.option("--run", "run_id", default=None, metavar="RUN", help="Test RUN's merged branch instead of HEAD.")
+@click.option("--junit", "junit_file", type=click.Path(dir_okay=False), default=None,
+              help="Write every shard's results to one JUnit XML file.")
+@click.option("--matrix", multiple=True, metavar="CMD",
+              help="Run CMD too, side by side in its own worktrees (repeatable), e.g. --matrix 'python3.12 -m pytest'.")
+@click.option("--timeout", type=click.FloatRange(0, min_open=True), default=None, help="Seconds a shard may take.")
+@click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON on stdout.")
+@click.option("--remove-worktrees", is_flag=True, help="Remove the pooled test worktrees, then exit.")
+@click.pass_obj
+def test_command(obj: Context, cmd: tuple[str, ...], shards: int | None, run_id: str | None, junit_file: str | None,
+                 matrix: tuple[str, ...], timeout: float | None, as_json: bool, remove_worktrees: bool) -> None:
+    """Run a test command in parallel shards, each in its own worktree of HEAD, and aggregate.
+
+    \b
+      swarm test -- python -m pytest tests
+      swarm test --shards 4 --junit results.xml -- python -m pytest -q
+      swarm test --run RUN -- python -m pytest        (RUN's swarm/<run>/merged)
+      swarm test -- npx jest --shard={shard}/{shards}
+      swarm test --matrix 'python3.11 -m pytest' --matrix 'python3.12 -m pytest'
+
+    pytest suites are split by swarm: by the durations earlier runs recorded
+    (.swarm/test-durations.json), by file on a first run. Other runners split
+    themselves through {shard} (from 1) and {shards}; {junit} names a file for
+    their JUnit XML. The worktrees (<worktrees folder>/_test/shard-<k>) are
+    reused from run to run. Your branch, index and working tree are not touched.
+    Exit 0 when every test passed, 1 when any failed or a shard broke, 2 on bad input.
+    """
+    from .errors import RunNotFound
+    from .testrun import remove_pool, run_matrix, write_merged_junit
+    from .testrun.summary import print_summary as print_test_summary
+
+    try:
+        repo = obj.repo()
+        if remove_worktrees:
+            problems = remove_pool(repo)
+            if problems:
+                raise SwarmError("some test worktrees were kept:\n  " + "\n  ".join(problems))
+            obj.out.print("removed the test worktrees")
+            return
+        commands: list[list[str] | str] = ([list(cmd)] if cmd else []) + list(matrix)
+        if not commands:
+            raise click.UsageError("give a test command after `--`, e.g. swarm test -- python -m pytest")
+        if not repo.has_commits():
+            raise SwarmError("the repository has no commits yet; commit your files first")
+        if run_id:
+            rid = resolve_run(repo.root, run_id)
+            commit = (RunRecords(repo.root, rid).read_json("result.json") or {}).get("merged_commit")
+            if not commit:
+                raise RunNotFound(f"run {rid} has no merged commit yet; see `swarm status {rid}`")
+        else:
+            commit = repo.resolve("HEAD")
+            if repo.git("status", "--porcelain", "--untracked-files=no"):
+                obj.err.print(f"note: your uncommitted changes are not tested; the shards run HEAD ({commit[:10]})")
+        where = Path(obj.repo_path).resolve()
+        cwd = where.relative_to(repo.root).as_posix() if repo.root in where.parents else ""
+        per_command = shards or max(1, (os.cpu_count() or 2) // len(commands))
+        reports = asyncio.run(run_matrix(repo, commit, commands, per_command, cwd=cwd, progress=Progress(obj.err),
+                                         timeout=timeout))
+    except SwarmError as e:
+        raise _fail(e) from None
+    except KeyboardInterrupt:
+        obj.err.print("interrupted: the shards were stopped")
+        sys.exit(130)
+    if junit_file:
+        obj.err.print(f"JUnit XML: {write_merged_junit(reports, Path(junit_file))}")
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in reports], indent=2))
+    else:
+        print_test_summary(obj.out, reports)
+    sys.exit(0 if all(r.ok for r in reports) else 1)

@@ -5,6 +5,7 @@
     ├── ConfigError             missing or wrong settings, e.g. no model endpoint (exit 2)
     ├── GitError                a git command failed (carries its stderr)
     ├── RunNotFound             no such run under .swarm/runs (exit 2)
+    ├── TestCommandError        `swarm test`'s command cannot run at all (exit 2)
     ├── SelectionError          a review's --drop/--keep names no subtask or changed file (exit 2)
     ├── ReviewConflict          the parts kept in review do not fit together
     ├── ApplyRefused            apply would clash with the user's changes; nothing was touched
@@ -70,6 +71,13 @@ class ApplyRefused(SwarmError):
 
 class CleanRefused(SwarmError):
     """`swarm clean` kept a run whose work is not applied, or that still runs."""
+
+
+class TestCommandError(SwarmError):
+    """The test command cannot run at all: no such program, or pytest refused its arguments."""
+
+    __test__ = False  # not a pytest test class
+    exit_code = 2
 
 
 class AgentStopped(SwarmError):

@@ -180,6 +180,21 @@ class GitRepo:
         await asyncio.to_thread(self._locked, "worktree", "add", "--no-checkout", "-B", branch, str(path), start)
         await self.agit("reset", "--hard", "-q", start, cwd=path)
 
+    async def add_detached_worktree(self, path: Path, commit: str) -> None:
+        """A worktree at `commit` with no branch (integration and test checkouts)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            await self.aremove_worktree(path)
+        await asyncio.to_thread(self._locked, "worktree", "add", "--no-checkout", "--detach", str(path), commit)
+        await self.agit("reset", "--hard", "-q", commit, cwd=path)
+
+    async def aremove_worktree(self, path: Path) -> None:
+        await asyncio.to_thread(self.remove_worktree, path)
+
+    @staticmethod
+    def junk_pathspecs() -> list[str]:
+        return list(JUNK_PATHSPECS)
+
     def remove_worktree(self, path: Path) -> None:
         with self.admin_lock():
             if path.exists():

@@ -9,7 +9,7 @@ the others still merge.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from .gitrepo import GitRepo
 
@@ -31,16 +31,23 @@ class FoldResult:
     conflicts: list[Conflict] = field(default_factory=list)
 
     @property
-    def left_out(self) -> list[str]:
-        return sorted({s for c in self.conflicts for s in c.subtasks[-1:]})
+    def open_conflicts(self) -> list[Conflict]:
+        return [c for c in self.conflicts if not c.resolved]
+
+
+Resolver = Callable[[str, str, str, list[str], list[str]], Awaitable[str | None]]
 
 
 async def fold(repo: GitRepo, base: str, branches: list[tuple[str, str]],
-               touched: dict[str, list[str]] | None = None, label: str = "swarm") -> FoldResult:
+               touched: dict[str, list[str]] | None = None, label: str = "swarm",
+               resolve: Resolver | None = None) -> FoldResult:
     """Merge `(subtask_id, commit)` pairs onto `base` in order.
 
     `touched` maps subtask ids to the files they changed, to name which merged
-    subtasks a conflict involves besides the one that could not merge.
+    subtasks a conflict involves besides the one that could not merge. With
+    `resolve(current, subtask, commit, files, others)`, a conflict is handed to
+    a resolver first; the merge commit it returns is taken, and None leaves the
+    conflict reported and the subtask out.
     """
     touched = touched or {}
     result = FoldResult(commit=base)
@@ -50,9 +57,20 @@ async def fold(repo: GitRepo, base: str, branches: list[tuple[str, str]],
             continue
         outcome = await repo.merge_tree(result.commit, commit)
         if not outcome.clean:
-            for path in outcome.conflicted_files or ["(unknown file)"]:
-                others = [m for m in result.merged if path in touched.get(m, [])]
-                result.conflicts.append(Conflict(file=path, subtasks=[*others, sid]))
+            files = outcome.conflicted_files or ["(unknown file)"]
+            conflicts = [Conflict(file=path, subtasks=[*(m for m in result.merged if path in touched.get(m, [])), sid])
+                         for path in files]
+            resolved = None
+            if resolve is not None:
+                others = sorted({s for c in conflicts for s in c.subtasks if s != sid})
+                resolved = await resolve(result.commit, sid, commit, files, others)
+            for conflict in conflicts:
+                conflict.resolved = resolved is not None
+            result.conflicts.extend(conflicts)
+            if resolved is None:
+                continue
+            result.commit = resolved
+            result.merged.append(sid)
             continue
         if await repo.is_ancestor(result.commit, commit):
             # Nothing to merge into: the integration moves up to this subtask's commit.

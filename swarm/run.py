@@ -23,13 +23,14 @@ from .gate import ModelGate
 from .diffs import changed_paths, parse_diff
 from .errors import BudgetExceeded, SwarmError
 from .gitrepo import GitRepo
-from .merge import fold
+from .merge import FoldResult, fold
 from .model import DEFAULT_MODEL, Usage
 from .plan import Plan, Subtask, save_plan
 from .progress import Progress
 from .prompting import render, template
 from .records import RunRecords, utc_now
 from .report import write_report
+from .synthesis import Integrator, contradiction_records
 from .tools import Toolbox, run_shell, sandbox_note
 
 
@@ -48,6 +49,9 @@ class RunOptions:
     on_failure: str = "best-effort"
     retries: int = 2
     max_cost: float | None = None
+    synthesis: bool = True
+    synthesis_rounds: int = 2
+    resolve_conflicts: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -122,6 +126,7 @@ class Coordinator:
         self.plan_seconds = 0.0
         self.plan_usage: Usage | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._conflicts: list[Any] = []
 
     # -- bookkeeping -------------------------------------------------------------------
 
@@ -337,20 +342,94 @@ class Coordinator:
                 task.cancel()
             await asyncio.shield(asyncio.gather(*tasks, return_exceptions=True))
         merge_began = time.monotonic()
-        folded = await asyncio.shield(self._merge())
+        integrator = self._integrator() if state == "done" else None
+        folded = await asyncio.shield(self._merge(integrator))
+        merge_seconds = time.monotonic() - merge_began
+        checks_began = time.monotonic()
+        report = await self._check(folded.commit)
+        checks_seconds = time.monotonic() - checks_began
+        synthesis: dict[str, Any] = {"seconds": 0.0, "checks_seconds": 0.0, "contradictions": [], "info": None}
+        if integrator is not None and self.options.synthesis and folded.merged:
+            report = await self._synthesize(integrator, folded, report, synthesis)
         timings = {"plan": round(self.plan_seconds, 3), "worktrees": self._span("worktrees", started),
-                   "agents": self._span("agents", started), "merge": round(time.monotonic() - merge_began, 3),
-                   "checks": 0.0, "synthesis": 0.0, "total": round(time.monotonic() - started, 3)}
+                   "agents": self._span("agents", started), "merge": round(merge_seconds, 3),
+                   "checks": round(checks_seconds + synthesis["checks_seconds"], 3),
+                   "synthesis": round(synthesis["seconds"], 3), "total": round(time.monotonic() - started, 3)}
         if state == "done" and self.stop_reason and self.options.on_failure != "fail-fast" and \
                 any(s.state == "cancelled" for s in self.states.values()):
             state = "interrupted"  # a budget stop: resumable
         elif state == "done" and any(s.state != "done" for s in self.states.values()):
             state = "failed"
         result = self._result(state, folded, timings)
+        result.update(findings=[f.to_dict() for f in report.findings], checks=report.checks,
+                      contradictions=synthesis["contradictions"], synthesis=synthesis["info"])
+        if integrator is not None:
+            usage = Usage.from_dict(result["usage"])
+            usage.add(integrator.usage)
+            result["usage"] = usage.to_dict()
         self.records.write_json("result.json", result)
         write_report(self.records, self.plan, result)
         self.records.event("run", state=state)
         return result
+
+    # -- after the agents: merge, checks, synthesis -------------------------------------------
+
+    def _integrator(self) -> Integrator | None:
+        if self._client_no_retries is None:
+            return None
+        return Integrator(self.repo, self._client_no_retries, plan=self.plan, run_id=self.run_id,
+                          model=self.options.model, gate=self.gate, tool_env=self.tool_env,
+                          home=self.repo.worktrees_home() / self.run_id,
+                          summaries=lambda: {sid: st.to_dict() for sid, st in self.states.items()},
+                          events=self.records.event, transcript=self.records.transcript,
+                          max_turns=self.options.max_turns, max_tokens=self.options.max_tokens)
+
+    async def _check(self, commit: str) -> Any:
+        """The mechanical checks of the merged result (swarm.checks)."""
+        from .checks import SubtaskChange, run_checks
+
+        changes = []
+        for sub in self.plan.subtasks:
+            st = self.states[sub.id]
+            record = self.records.read_json(f"diffs/{sub.id}.json")
+            if st.merged and record:
+                changes.append(SubtaskChange.from_record(record, sub.files))
+        return await run_checks(self.repo, base=self.base, merged=commit, changes=changes,
+                                conflicts=self._conflicts, test_command=self.plan.test_command)
+
+    async def _synthesize(self, integrator: Integrator, folded: FoldResult, report: Any,
+                          out: dict[str, Any]) -> Any:
+        """Run the synthesizer; move the merged branch to its result; return the final check report."""
+        began = time.monotonic()
+        self.progress.note(f"synthesis: the synthesizer reviews the merged result ({len(report.findings)} finding(s))")
+
+        async def recheck(commit: str) -> Any:
+            t0 = time.monotonic()
+            try:
+                return await self._check(commit)
+            finally:
+                out["checks_seconds"] += time.monotonic() - t0
+
+        try:
+            outcome = await integrator.synthesize(self.base, folded.commit, [f.to_dict() for f in report.findings],
+                                                  recheck, rounds=self.options.synthesis_rounds)
+        except (SwarmError, anthropic.APIError, OSError) as e:
+            self.progress.note(f"synthesis failed: {_describe(e)}; the merged branch is the plain merge")
+            out["info"] = {"error": _describe(e)}
+        else:
+            folded.commit = outcome.commit
+            if outcome.report is not None:
+                report = outcome.report
+            remaining = [f.to_dict() for f in report.findings]
+            out["contradictions"] = contradiction_records(outcome.contradictions, remaining,
+                                                          bool(outcome.edit_commits))
+            out["info"] = {"summary": outcome.summary, "commits": outcome.edit_commits, "rounds": outcome.rounds}
+            self.repo.update_branch(f"swarm/{self.run_id}/merged", folded.commit)
+            self.records.event("synthesis", commits=outcome.edit_commits, contradictions=len(out["contradictions"]))
+            self.progress.note(f"synthesis: {len(out['contradictions'])} contradiction(s) listed, "
+                               f"{len(outcome.edit_commits)} edit commit(s), {len(remaining)} finding(s) left")
+        out["seconds"] = time.monotonic() - began - out["checks_seconds"]
+        return report
 
     def _span(self, name: str, started: float) -> float:
         if name not in self._marks:
@@ -358,19 +437,26 @@ class Coordinator:
         return round(self._marks[name + "_end"] - min(self._marks[name], started) if name == "worktrees"
                      else self._marks[name + "_end"] - self._marks[name], 3)
 
-    async def _merge(self) -> Any:
+    async def _merge(self, integrator: Integrator | None) -> FoldResult:
         done = [s for s in self.plan.subtasks if self.states[s.id].state == "done"]
         touched = {sid: st.files_changed for sid, st in self.states.items()}
+        resolve = None
+        if integrator is not None and self.options.resolve_conflicts:
+            async def resolve(current: str, sid: str, commit: str, files: list[str], others: list[str]) -> str | None:
+                self.progress.state(sid, "conflict", f"{', '.join(files)} with {', '.join(others)}; resolving")
+                return await integrator.resolve(current, sid, commit, files, others)
         folded = await fold(self.repo, self.base, [(s.id, self.states[s.id].commit or self.base) for s in done],
-                            touched, label=f"swarm {self.run_id}")
+                            touched, label=f"swarm {self.run_id}", resolve=resolve)
+        self._conflicts = folded.conflicts
         for sid in folded.merged:
             self.states[sid].merged = True
         self.repo.update_branch(f"swarm/{self.run_id}/merged", folded.commit)
         for conflict in folded.conflicts:
             self.records.event("conflict", **conflict.to_dict())
+            outcome = "resolved by the resolver" if conflict.resolved else "left out of the merged branch"
             self.progress.state(conflict.subtasks[-1], "conflict",
-                                f"{conflict.file} (with {', '.join(conflict.subtasks[:-1]) or 'earlier merges'});"
-                                " left out of the merged branch")
+                                f"{conflict.file} (with {', '.join(conflict.subtasks[:-1]) or 'earlier merges'}); "
+                                f"{outcome}")
         self.records.event("merge", commit=folded.commit, merged=folded.merged)
         return folded
 
@@ -387,10 +473,7 @@ class Coordinator:
             "finished": utc_now(), "model": self.options.model,
             "subtasks": [self.states[s.id].to_dict() for s in self.plan.subtasks],
             "conflicts": [c.to_dict() for c in folded.conflicts],
-            "findings": [{"kind": "conflict", "subtasks": c.subtasks, "files": [c.file],
-                          "message": f"{c.file}: {' and '.join(c.subtasks)} changed the same lines; "
-                                     f"{c.subtasks[-1]} was left out of the merged branch"}
-                         for c in folded.conflicts],
+            "findings": [],
             "contradictions": [],
             "usage": usage.to_dict(),
             "timings": timings,

@@ -70,7 +70,8 @@ def test_four_agents_run_at_once_and_merge(make_repo, scripted, tmp_path):
     run_dir = repo / ".swarm" / "runs" / result["run_id"]
     for name in ("plan.json", "events.jsonl", "report.md", "result.json"):
         assert (run_dir / name).is_file(), name
-    assert sorted(p.name for p in (run_dir / "transcripts").iterdir()) == [f"m{i}.jsonl" for i in range(4)]
+    assert sorted(p.name for p in (run_dir / "transcripts").iterdir()) == [f"m{i}.jsonl" for i in range(4)] + [
+        "synthesis.jsonl"]
     assert json.loads((run_dir / "result.json").read_text()) == result
     for key in ("run_id", "state", "base_commit", "merged_branch", "merged_commit", "subtasks", "conflicts",
                 "findings", "contradictions", "usage", "timings"):
@@ -93,7 +94,7 @@ def test_first_requests_share_a_cached_prefix(make_repo, scripted, tmp_path):
     server = scripted(script)
     proc = swarm(repo, "run", "--plan", str(write_plan(tmp_path / "plan.json", plan)), server=server)
     assert proc.returncode == 0, proc.stderr
-    firsts = [r["body"] for r in server.requests if r["turn"] == 0]
+    firsts = [r["body"] for r in server.requests if r["turn"] == 0 and r["role"] == "worker"]
     assert len(firsts) == 4
     prefixes = {json.dumps([b["system"], b["tools"]], sort_keys=True) for b in firsts}
     assert len(prefixes) == 1
@@ -288,7 +289,7 @@ def test_status_then_clean(make_repo, scripted, tmp_path):
     data = json.loads(swarm(repo, "status", run_id[:15], "--json").stdout)
     assert [s["state"] for s in data["subtasks"]] == ["done"] * 4
 
-    cleaned = swarm(repo, "clean", run_id)
+    cleaned = swarm(repo, "clean", run_id, "--force")
     assert cleaned.returncode == 0, cleaned.stderr
     assert git(repo, "branch", "--list", "swarm/*") == ""
     assert len(git(repo, "worktree", "list").splitlines()) == 1

@@ -1,0 +1,115 @@
+"""The synthesis pass's mechanical checks: contradictions between subtasks that git merged cleanly.
+
+    report = await run_checks(repo, base=base, merged=merged, changes=changes, conflicts=conflicts,
+                              test_command=plan.test_command)
+    report.findings     # [Finding(kind, subtasks, files, message, ...)]
+    report.checks       # {kind: {"status": "pass" | "fail" | "skipped" | "error", "seconds", "count"}}
+
+One module per kind of finding:
+
+    conflict    textual conflicts git merge-tree reported
+    scope       files changed outside a subtask's scope globs
+    overlap     two subtasks editing one function, or lines close together
+    duplicate   one new file or one new top-level name added by two subtasks
+    symbol      Python names removed, renamed or re-signed by one subtask and still used
+    config      config keys removed or renamed in one place and still read by their old name
+    link        relative links in Markdown/HTML pages to files the merged tree lacks
+    test        tests passing on the base and failing on the merged tree
+
+Everything reads git objects (one `git cat-file --batch` process, one
+`ls-tree` per commit, `git grep` to find users of lost names) and nothing
+is checked out, except by the test check, which needs a working tree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Callable, Iterable
+
+from ..errors import ConfigError
+from ..gitrepo import GitRepo
+from ..merge import Conflict
+from . import config, conflict, duplicate, link, overlap, scope, symbol
+from . import test as test_check
+from .context import CheckContext
+from .model import KINDS, CheckReport, Finding, SubtaskChange
+from .test import TestOutcome, TestRunner, run_tests_at
+
+__all__ = ["KINDS", "CheckReport", "Finding", "SubtaskChange", "TestOutcome", "TestRunner", "run_checks",
+           "run_tests_at"]
+
+_STATIC: dict[str, Callable[[CheckContext], list[Finding]]] = {
+    "conflict": conflict.check, "scope": scope.check, "overlap": overlap.check, "duplicate": duplicate.check,
+    "symbol": symbol.check, "config": config.check, "link": link.check,
+}
+DEFAULT_TEST_TIMEOUT = 1800.0
+
+
+def _selected(kinds: Iterable[str] | None) -> list[str]:
+    if kinds is None:
+        return list(KINDS)
+    unknown = sorted(set(kinds) - set(KINDS))
+    if unknown:
+        raise ConfigError(f"unknown check kind(s): {', '.join(unknown)}; known kinds: {', '.join(KINDS)}")
+    return [k for k in KINDS if k in set(kinds)]
+
+
+def _run_static(ctx: CheckContext, kinds: list[str], report: CheckReport) -> None:
+    for kind in kinds:
+        began = time.monotonic()
+        try:
+            found = _STATIC[kind](ctx)
+        except Exception as e:  # one broken check must not hide the others' findings
+            report.checks[kind] = {"status": "error", "seconds": round(time.monotonic() - began, 3), "count": 0,
+                                   "error": f"{type(e).__name__}: {e}"}
+            continue
+        report.findings += found
+        report.checks[kind] = {"status": "fail" if found else "pass",
+                               "seconds": round(time.monotonic() - began, 3), "count": len(found)}
+
+
+async def run_checks(repo: GitRepo, *, base: str, merged: str, changes: list[SubtaskChange],
+                     conflicts: Iterable[Conflict] = (), test_command: str | None = None,
+                     kinds: Iterable[str] | None = None, test_timeout: float = DEFAULT_TEST_TIMEOUT,
+                     test_runner: TestRunner = run_tests_at) -> CheckReport:
+    """Check the merged commit against the base and each subtask's change.
+
+    `changes` are the subtasks (merged or not) with their parsed diffs;
+    `conflicts` come from swarm.merge.fold. The test check runs only with a
+    `test_command`, concurrently with the others. `kinds` picks checks
+    (default: all); an unknown kind is a ConfigError.
+    """
+    selected = _selected(kinds)
+    report = CheckReport()
+    ctx = CheckContext(repo, base=base, merged=merged, changes=changes, conflicts=conflicts)
+    try:
+        static = asyncio.to_thread(_run_static, ctx, [k for k in selected if k in _STATIC], report)
+        if "test" in selected and test_command:
+            await asyncio.gather(static, _run_tests(ctx, report, test_command, test_timeout, test_runner))
+        else:
+            await static
+            if "test" in selected:
+                report.checks["test"] = {"status": "skipped", "seconds": 0.0, "count": 0,
+                                         "reason": "the plan has no test_command"}
+    finally:
+        ctx.close()
+    order = {k: i for i, k in enumerate(KINDS)}
+    report.findings.sort(key=lambda f: (order.get(f.kind, len(order)), f.files, f.message))
+    report.checks = {k: report.checks[k] for k in KINDS if k in report.checks}
+    return report
+
+
+async def _run_tests(ctx: CheckContext, report: CheckReport, command: str, timeout: float,
+                     runner: TestRunner) -> None:
+    began = time.monotonic()
+    try:
+        found = await test_check.check(ctx, command, timeout, runner)
+    except Exception as e:  # the other checks' findings still count
+        report.checks["test"] = {"status": "error", "seconds": round(time.monotonic() - began, 3), "count": 0,
+                                 "error": f"{type(e).__name__}: {e}"}
+        return
+    report.findings += found
+    report.checks["test"] = {"status": "fail" if found else "pass", "seconds": round(time.monotonic() - began, 3),
+                             "count": len(found)}
+

@@ -1,0 +1,188 @@
+"""What every check reads: file contents at commits, trees, and who touched what.
+
+Contents come from one long-lived `git cat-file --batch` process (a single
+process answers thousands of reads far faster than one `git show` each);
+whole trees come from one `git ls-tree -r` per commit, cached. Nothing is
+checked out. Python modules are parsed once per blob, so a module that is
+the same in the base and the merged tree costs one parse.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from ..errors import GitError
+from ..gitrepo import GitRepo, git_env
+from ..merge import Conflict
+from .model import SubtaskChange
+from .pysource import ModuleInfo, parse_module
+
+
+class Blobs:
+    """Reads objects through one `git cat-file --batch` process."""
+
+    def __init__(self, repo: GitRepo) -> None:
+        self._proc = subprocess.Popen(["git", "cat-file", "--batch"], cwd=repo.root, env=git_env(),
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self._lock = threading.Lock()
+
+    def read(self, spec: str) -> bytes | None:
+        """The content of `spec` (a blob id or `commit:path`), or None when there is no such object."""
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        if "\n" in spec:
+            return None
+        with self._lock:
+            self._proc.stdin.write(spec.encode() + b"\n")
+            self._proc.stdin.flush()
+            header = self._proc.stdout.readline().decode(errors="replace").split()
+            if len(header) != 3:  # "<spec> missing" or "ambiguous"
+                return None
+            data = self._proc.stdout.read(int(header[2]) + 1)[:-1]
+        return data if header[1] == "blob" else None
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            assert self._proc.stdin is not None
+            self._proc.stdin.close()
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+
+
+@dataclass
+class Tree:
+    """The files of one commit: path -> blob id, and the folders they make."""
+
+    commit: str
+    files: dict[str, str]
+    dirs: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        for path in self.files:
+            parts = path.split("/")[:-1]
+            for i in range(len(parts)):
+                self.dirs.add("/".join(parts[: i + 1]))
+
+    def exists(self, path: str) -> bool:
+        return path in self.files or path in self.dirs
+
+
+class CheckContext:
+    """The inputs of one check pass and cached reads of the repository."""
+
+    def __init__(self, repo: GitRepo, *, base: str, merged: str, changes: list[SubtaskChange],
+                 conflicts: Iterable[Conflict] = ()) -> None:
+        self.repo = repo
+        self.base = base
+        self.merged = merged
+        self.changes = changes
+        self.conflicts = list(conflicts)
+        self.order = {c.id: i for i, c in enumerate(changes)}
+        self._blobs: Blobs | None = None
+        self._trees: dict[str, Tree] = {}
+        self._modules: dict[str, ModuleInfo] = {}
+        self._texts: dict[str, str | None] = {}
+
+    def close(self) -> None:
+        if self._blobs is not None:
+            self._blobs.close()
+
+    # -- git reads ---------------------------------------------------------------------
+
+    def git(self, *args: str, check: bool = True) -> str:
+        return self.repo.git("-c", "core.quotePath=false", *args, check=check)
+
+    def tree(self, commit: str) -> Tree:
+        """Every file of `commit` (one `ls-tree` per commit, cached)."""
+        if commit not in self._trees:
+            out = self.git("ls-tree", "-r", "-z", "--full-tree", commit)
+            files: dict[str, str] = {}
+            for entry in out.split("\0"):
+                meta, _, path = entry.partition("\t")
+                parts = meta.split()
+                if len(parts) == 3 and parts[1] == "blob":
+                    files[path] = parts[2]
+            self._trees[commit] = Tree(commit, files)
+        return self._trees[commit]
+
+    def text(self, commit: str, path: str) -> str | None:
+        """The text of `path` at `commit` (None when absent)."""
+        tree = self._trees.get(commit) or (self.tree(commit) if commit in (self.base, self.merged) else None)
+        if tree is not None and path not in tree.files:
+            return None
+        spec = tree.files[path] if tree is not None else f"{commit}:{path}"
+        if spec not in self._texts:
+            data = self.blobs.read(spec)
+            self._texts[spec] = None if data is None else data.decode("utf-8", errors="replace")
+        return self._texts[spec]
+
+    @property
+    def blobs(self) -> Blobs:
+        if self._blobs is None:
+            self._blobs = Blobs(self.repo)
+        return self._blobs
+
+    def module(self, commit: str, path: str) -> ModuleInfo | None:
+        """The parsed Python module at `path` in `commit` (None when absent), cached per blob."""
+        source = self.text(commit, path)
+        if source is None:
+            return None
+        key = f"{hash(source)}:{len(source)}:{path}"
+        if key not in self._modules:
+            self._modules[key] = parse_module(source, path)
+        return self._modules[key]
+
+    def grep(self, commit: str, words: Iterable[str], globs: list[str], *, whole_words: bool = True) -> list[str]:
+        """Files of `commit` (matching `globs`) that contain any of `words`: one `git grep`."""
+        words = sorted(set(words))
+        if not words:
+            return []
+        args = ["grep", "-l", "-I", "-F", "--full-name"]
+        if whole_words:
+            args.append("-w")
+        for word in words:
+            args += ["-e", word]
+        try:
+            out = self.git(*args, commit, "--", *globs, check=False)
+        except GitError:
+            return []
+        prefix = commit + ":"
+        return sorted({line[len(prefix):] if line.startswith(prefix) else line for line in out.splitlines()})
+
+    def is_ancestor(self, ancestor: str, commit: str) -> bool:
+        proc = subprocess.run(["git", "merge-base", "--is-ancestor", ancestor, commit], cwd=self.repo.root,
+                              env=git_env(), capture_output=True)
+        return proc.returncode == 0
+
+    # -- who touched what -----------------------------------------------------------------
+
+    def change(self, sid: str) -> SubtaskChange:
+        for c in self.changes:
+            if c.id == sid:
+                return c
+        raise KeyError(sid)
+
+    def touchers(self, path: str) -> list[str]:
+        """Subtasks whose change touches `path` (either side of a rename), in plan order."""
+        return [c.id for c in self.changes if path in c.paths()]
+
+    def sort_ids(self, ids: Iterable[str]) -> list[str]:
+        return sorted(set(ids), key=lambda s: (self.order.get(s, len(self.order)), s))
+
+    def merged_paths(self) -> dict[str, str]:
+        """Every path some subtask left in the merged tree -> its path in the base (renames followed)."""
+        tree = self.tree(self.merged)
+        out: dict[str, str] = {}
+        for c in self.changes:
+            for f in c.changed:
+                if f["status"] != "removed" and f["path"] in tree.files:
+                    out.setdefault(f["path"], c.source_of(f["path"]) if f["status"] == "renamed" else f["path"])
+        return out
+
+    def info(self) -> dict[str, Any]:
+        return {"base": self.base, "merged": self.merged, "subtasks": [c.id for c in self.changes]}

@@ -1,0 +1,127 @@
+"""Relative links in Markdown and HTML pages that point at files the merged tree does not have.
+
+Pages looked at: those a subtask added or changed, and pages that mention a
+file some subtask removed or renamed (one `git grep` for the names). Links
+with a scheme (http:, mailto:), protocol-relative or site-absolute links,
+and pure #anchors are not judged; #fragment and ?query are dropped. A link
+already broken in the base version of the page is not reported.
+"""
+
+from __future__ import annotations
+
+import difflib
+import posixpath
+import re
+from collections import Counter
+from html.parser import HTMLParser
+from urllib.parse import unquote
+
+from .context import CheckContext
+from .model import Finding
+
+KIND = "link"
+PAGES = (".md", ".markdown", ".html", ".htm")
+_FENCE = re.compile(r"^(```|~~~).*?^\1[^\n]*$", re.M | re.S)
+_CODE = re.compile(r"`[^`\n]*`")
+_INLINE = re.compile(r"!?\[[^\]\n]*\]\(\s*<?([^)\s>]+)>?(?:\s+[\"'(][^)]*)?\)")
+_REFDEF = re.compile(r"^ {0,3}\[[^\]\n]+\]:\s*<?(\S+?)>?(?:\s|$)", re.M)
+_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
+
+
+class _Attrs(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if name in ("href", "src") and value:
+                self.urls.append(value)
+
+
+def links(text: str, path: str) -> list[str]:
+    """Every link target written in a page (Markdown links and reference definitions, HTML href/src)."""
+    urls: list[str] = []
+    if path.endswith((".md", ".markdown")):
+        prose = _CODE.sub("", _FENCE.sub("", text))
+        urls += _INLINE.findall(prose) + _REFDEF.findall(prose)
+        text = prose
+    parser = _Attrs()
+    try:
+        parser.feed(text)
+        parser.close()
+    except Exception:  # HTMLParser gives up on some broken markup; the Markdown links still count
+        pass
+    return urls + parser.urls
+
+
+def target(page: str, url: str) -> str | None:
+    """The repository path a relative link points at, or None when the link is not a relative file link."""
+    url = url.strip()
+    if not url or url.startswith(("#", "/", "{", "$", "<")) or _SCHEME.match(url) or "{{" in url:
+        return None
+    url = unquote(url.split("#", 1)[0].split("?", 1)[0])
+    if not url:
+        return None
+    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(page), url))
+    return None if resolved.startswith("../") or resolved == ".." else resolved
+
+
+def _broken(ctx: CheckContext, commit: str, page: str) -> Counter[str]:
+    text = ctx.text(commit, page)
+    if text is None:
+        return Counter()
+    tree = ctx.tree(commit)
+    out: Counter[str] = Counter()
+    for url in links(text, page):
+        path = target(page, url)
+        if path is not None and path != "." and not tree.exists(path):
+            out[path] += 1
+    return out
+
+
+def _uses(ctx: CheckContext, commit: str, page: str, path: str) -> int:
+    text = ctx.text(commit, page)
+    return 0 if text is None else sum(1 for url in links(text, page) if target(page, url) == path)
+
+
+def check(ctx: CheckContext) -> list[Finding]:
+    """One finding per page and missing target."""
+    merged_tree = ctx.tree(ctx.merged)
+    pages = {p: old for p, old in ctx.merged_paths().items() if p.lower().endswith(PAGES)}
+    gone = {p for c in ctx.changes for p in c.paths() if not merged_tree.exists(p)}
+    if gone:
+        names = {posixpath.basename(p) for p in gone}
+        for page in ctx.grep(ctx.merged, names, ["*.md", "*.markdown", "*.html", "*.htm"], whole_words=False):
+            pages.setdefault(page, page)
+    added = {f["path"]: c.id for c in ctx.changes for f in c.changed if f["status"] in ("added", "renamed")}
+    findings = []
+    for page, old in sorted(pages.items()):
+        now = _broken(ctx, ctx.merged, page)
+        if not now:
+            continue
+        before = _broken(ctx, ctx.base, old)
+        for path, n in sorted(now.items()):
+            if n <= before[path]:
+                continue
+            findings.append(_finding(ctx, page, path, added))
+    return findings
+
+
+def _finding(ctx: CheckContext, page: str, path: str, added: dict[str, str]) -> Finding:
+    adders = [sid for sid in ctx.touchers(page)
+              if _uses(ctx, ctx.change(sid).commit, page, path)
+              > _uses(ctx, ctx.change(sid).start_commit, ctx.change(sid).source_of(page), path)]
+    removers = [c.id for c in ctx.changes if c.status(path) == "removed"]
+    moved = [f["path"] for c in ctx.changes for f in c.changed if f["status"] == "renamed" and f["source_path"] == path]
+    near = moved[:1] or difflib.get_close_matches(path, [p for p in added if p != page], n=1, cutoff=0.6)
+    guess = [added[near[0]]] if near else []
+    involved = ctx.sort_ids(adders + removers + guess) or ctx.touchers(page) or [c.id for c in ctx.changes]
+    parts = [f"{page} links to {path}, which is not in the merged tree"]
+    if removers:
+        parts.append(f"{', '.join(removers)} removed or renamed it")
+    if adders:
+        parts.append(f"the link was added by {', '.join(adders)}")
+    if near:
+        parts.append(f"did you mean {near[0]} (added by {added[near[0]]})?")
+    return Finding(KIND, involved, [page, path], "; ".join(parts))

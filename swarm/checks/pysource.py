@@ -1,0 +1,258 @@
+"""What one Python module defines and refers to, read with `ast` (never imported).
+
+`parse_module` keeps only what the checks compare between trees: the names a
+module binds at top level, its functions' and classes' signatures and line
+ranges, and the references it makes that can break when another module
+changes (imports, `module.attr` chains, calls whose arity can be checked,
+names bound nowhere). References are tree-independent; `symbol.py` resolves
+them against a tree.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+from collections import Counter
+from dataclasses import dataclass, field
+
+ModRef = tuple[str, str]  # ("abs", "pkg.mod") or ("rel", "src/pkg/mod"): relative imports become repo paths
+
+BUILTINS = frozenset(dir(builtins)) | {"__file__", "__name__", "__doc__", "__spec__", "__loader__", "__package__",
+                                       "__builtins__", "__path__", "__annotations__", "__dict__", "__cached__",
+                                       "__debug__", "__qualname__", "__module__", "__class__"}
+# Decorators that leave a function's call signature as written.
+_PLAIN_DECORATORS = {"staticmethod", "classmethod", "cache", "lru_cache", "abstractmethod", "override"}
+
+
+@dataclass(frozen=True)
+class Signature:
+    """How a function can be called: enough to tell an argument count or keyword that cannot fit."""
+
+    params: tuple[str, ...]
+    posonly: int
+    defaults: int
+    vararg: bool
+    kwonly: tuple[str, ...]
+    kwonly_required: frozenset[str]
+    kwarg: bool
+
+    def bound(self) -> "Signature":
+        """The signature seen through an instance or class (first parameter dropped)."""
+        if not self.params:
+            return self
+        return Signature(self.params[1:], max(self.posonly - 1, 0), min(self.defaults, len(self.params) - 1),
+                         self.vararg, self.kwonly, self.kwonly_required, self.kwarg)
+
+    def mismatch(self, npos: int | None, keywords: tuple[str, ...] | None) -> str | None:
+        """Why a call with `npos` positional arguments and `keywords` cannot bind (None: it can or is unknown)."""
+        if npos is not None and not self.vararg and npos > len(self.params):
+            return f"takes at most {len(self.params)} positional argument(s), given {npos}"
+        if keywords is not None:
+            for kw in keywords:
+                if kw in self.params[:self.posonly] and not self.kwarg:
+                    return f"{kw} is positional-only"
+                if kw not in self.params and kw not in self.kwonly and not self.kwarg:
+                    return f"has no parameter {kw}"
+            if npos is not None:
+                required = self.params[:len(self.params) - self.defaults]
+                missing = [p for i, p in enumerate(required) if i >= npos and p not in keywords]
+                missing += sorted(self.kwonly_required - set(keywords))
+                if missing:
+                    return f"is missing required argument(s) {', '.join(missing)}"
+        return None
+
+    def describe(self) -> str:
+        parts = list(self.params)
+        if self.vararg:
+            parts.append("*args")
+        elif self.kwonly:
+            parts.append("*")
+        parts += self.kwonly
+        if self.kwarg:
+            parts.append("**kwargs")
+        return "(" + ", ".join(parts) + ")"
+
+
+@dataclass
+class Definition:
+    """A function or class: where it is and how it is called."""
+
+    name: str
+    qualname: str
+    kind: str  # "function" | "class"
+    start: int
+    end: int
+    signature: Signature | None
+    params: tuple[str, ...] = ()
+    node: ast.AST | None = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A reference that can break when something else changes; `key` is the same in every version of a file."""
+
+    kind: str  # import | from | attr | call | unbound
+    key: tuple
+    line: int
+
+
+@dataclass
+class ModuleInfo:
+    """One parsed module (or the reason it did not parse)."""
+
+    path: str
+    error: str | None = None
+    names: set[str] = field(default_factory=set)
+    open: bool = False  # a star import or a module __getattr__: any name may resolve
+    defs: dict[str, Definition] = field(default_factory=dict)
+    top_defs: list[Definition] = field(default_factory=list)
+    blocks: list[Definition] = field(default_factory=list)
+    reexports: dict[str, tuple[ModRef, str]] = field(default_factory=dict)
+    methods: dict[str, dict[str, Signature | None]] = field(default_factory=dict)
+    bound: set[str] = field(default_factory=set)
+    refs: list[Ref] = field(default_factory=list)
+    loads: Counter[tuple[str, str]] = field(default_factory=Counter)  # (name, enclosing scope) -> count
+
+
+def package_parts(path: str) -> list[str]:
+    """The folder of a module's package: 'a/b/c.py' and 'a/b/__init__.py' both give ['a', 'b']."""
+    return path.split("/")[:-1]
+
+
+def resolve_from(path: str, level: int, module: str | None) -> ModRef:
+    """The module an import names, seen from the file at `path`."""
+    if level == 0:
+        return ("abs", module or "")
+    parts = package_parts(path)
+    parts = parts[:len(parts) - (level - 1)] if level > 1 else parts
+    if module:
+        parts = parts + module.split(".")
+    return ("rel", "/".join(parts))
+
+
+def join_mod(mod: ModRef, name: str) -> ModRef:
+    sep = "." if mod[0] == "abs" else "/"
+    return (mod[0], f"{mod[1]}{sep}{name}" if mod[1] else name)
+
+
+def show_mod(mod: ModRef) -> str:
+    return mod[1].replace("/", ".") if mod[0] == "rel" else mod[1]
+
+
+def _signature(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> Signature:
+    a = fn.args
+    params = tuple(p.arg for p in a.posonlyargs + a.args)
+    required = frozenset(p.arg for p, d in zip(a.kwonlyargs, a.kw_defaults) if d is None)
+    return Signature(params, len(a.posonlyargs), len(a.defaults), a.vararg is not None,
+                     tuple(p.arg for p in a.kwonlyargs), required, a.kwarg is not None)
+
+
+def _decorator_name(node: ast.expr) -> str:
+    if isinstance(node, ast.Call):
+        node = node.func
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return node.id if isinstance(node, ast.Name) else "?"
+
+
+def _function_signature(fn: ast.FunctionDef | ast.AsyncFunctionDef, method: bool) -> Signature | None:
+    names = [_decorator_name(d) for d in fn.decorator_list]
+    if any(n not in _PLAIN_DECORATORS for n in names):
+        return None
+    sig = _signature(fn)
+    return sig.bound() if method and "staticmethod" not in names else sig
+
+
+def _class_signature(cls: ast.ClassDef) -> Signature | None:
+    if cls.decorator_list or cls.keywords:
+        return None
+    body = {n.name: n for n in cls.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    init = body.get("__init__")
+    if init is None or "__new__" in body:
+        return None
+    return _function_signature(init, method=True)
+
+
+def _start(node: ast.AST) -> int:
+    decorators = getattr(node, "decorator_list", [])
+    return min([d.lineno for d in decorators] + [node.lineno])  # type: ignore[attr-defined]
+
+
+def _targets(node: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+
+
+def _top_level(info: ModuleInfo, body: list[ast.stmt]) -> None:
+    """Names bound at module level, into compound statements but not into functions or classes."""
+    for stmt in body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            info.names.add(stmt.name)
+            if stmt.name == "__getattr__":
+                info.open = True
+        elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            for alias in stmt.names:
+                if alias.name == "*":
+                    info.open = True
+                else:
+                    info.names.add(alias.asname or alias.name.split(".")[0])
+            if isinstance(stmt, ast.ImportFrom):
+                mod = resolve_from(info.path, stmt.level, stmt.module)
+                for alias in stmt.names:
+                    if alias.name != "*":
+                        info.reexports[alias.asname or alias.name] = (mod, alias.name)
+        elif isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            for target in (stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]):
+                info.names |= _targets(target)
+        elif isinstance(stmt, (ast.For, ast.AsyncFor, ast.With, ast.AsyncWith)):
+            for item in (stmt.items if isinstance(stmt, (ast.With, ast.AsyncWith)) else []):
+                if item.optional_vars is not None:
+                    info.names |= _targets(item.optional_vars)
+            if isinstance(stmt, (ast.For, ast.AsyncFor)):
+                info.names |= _targets(stmt.target)
+        for child in ("body", "orelse", "finalbody"):
+            if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                _top_level(info, getattr(stmt, child, []) or [])
+        for handler in getattr(stmt, "handlers", []) or []:
+            _top_level(info, handler.body)
+        for case in getattr(stmt, "cases", []) or []:
+            _top_level(info, case.body)
+
+
+def _definitions(info: ModuleInfo, tree: ast.Module) -> None:
+    def visit(body: list[ast.stmt], prefix: str, top: bool, cls: ast.ClassDef | None) -> None:
+        for node in body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                is_class = isinstance(node, ast.ClassDef)
+                sig = _class_signature(node) if is_class else _function_signature(node, method=cls is not None)
+                params = () if is_class else tuple(p.arg for p in node.args.posonlyargs + node.args.args)
+                d = Definition(node.name, prefix + node.name, "class" if is_class else "function", _start(node),
+                               node.end_lineno or node.lineno, sig, params, node)
+                info.blocks.append(d)
+                if top:
+                    info.top_defs.append(d)
+                    info.defs[node.name] = d
+                if cls is not None and not is_class:
+                    info.methods.setdefault(cls.name, {})[node.name] = sig
+                visit(node.body, d.qualname + ".", False, node if is_class else None)
+            else:
+                for child in ("body", "orelse", "finalbody"):
+                    visit(getattr(node, child, []) or [], prefix, top, cls)
+                for handler in getattr(node, "handlers", []) or []:
+                    visit(handler.body, prefix, top, cls)
+
+    visit(tree.body, "", True, None)
+
+
+def parse_module(source: str, path: str) -> ModuleInfo:
+    """Parse `source` (the file at `path`); a syntax error is recorded, not raised."""
+    info = ModuleInfo(path)
+    try:
+        tree = ast.parse(source, filename=path)
+    except (SyntaxError, ValueError) as e:
+        info.error = f"line {getattr(e, 'lineno', '?')}: {getattr(e, 'msg', str(e))}"
+        return info
+    _top_level(info, tree.body)
+    _definitions(info, tree)
+    from .pyrefs import collect_refs  # references need the definitions above
+    collect_refs(info, tree)
+    return info

@@ -1,0 +1,124 @@
+"""Tests that pass on the base and fail on the merged tree: regressions of the merge.
+
+The plan's test command runs in a shell (sandboxed where the machine allows,
+through swarm.tools.run_shell) in two temporary detached worktrees, one at
+the base and one at the merged commit, at the same time. Failing test ids
+are read from pytest's `FAILED`/`ERROR` summary lines; a command that says
+nothing pytest-like is judged by its exit code. A regression is attributed
+to the subtasks that changed the failing test file or a module it imports;
+failing that, to every subtask.
+
+The runner is a seam: `run_checks(test_runner=...)` takes any coroutine with
+the signature of `run_tests_at`, e.g. one built on `swarm test`'s sharded pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Awaitable, Callable
+
+from ..gitrepo import GitRepo
+from ..tools import run_shell, scrubbed_env
+from .context import CheckContext
+from .model import Finding
+from .pymodules import EXTERNAL, NAMESPACE, Modules
+from .pysource import join_mod
+
+KIND = "test"
+_SUMMARY = re.compile(r"^(FAILED|ERROR) (\S+?)(?: - .*)?$", re.M)
+
+
+@dataclass
+class TestOutcome:
+    """One run of the test command at one commit."""
+
+    __test__ = False  # not a pytest test class
+
+    exit_code: int
+    failed: set[str] = field(default_factory=set)
+    output: str = ""
+    timed_out: bool = False
+    seconds: float = 0.0
+
+
+TestRunner = Callable[[GitRepo, str, str, float], Awaitable[TestOutcome]]
+
+
+def failed_ids(output: str) -> set[str]:
+    """Test ids from pytest's short summary (`FAILED tests/x.py::test_y - ...`, `ERROR tests/x.py`)."""
+    return {m.group(2) for m in _SUMMARY.finditer(output)}
+
+
+def _add_worktree(repo: GitRepo, path: Path, commit: str) -> None:
+    with repo.admin_lock():
+        repo.git("worktree", "add", "--detach", "-f", str(path), commit)
+
+
+async def run_tests_at(repo: GitRepo, commit: str, command: str, timeout: float) -> TestOutcome:
+    """Run `command` in a temporary detached worktree at `commit`; the worktree is removed afterwards."""
+    home = Path(tempfile.mkdtemp(prefix="swarm-checks-"))
+    tree = home / "tree"
+    began = time.monotonic()
+    try:
+        await asyncio.to_thread(_add_worktree, repo, tree, commit)
+        result = await run_shell(command, tree, scrubbed_env(), timeout)
+        return TestOutcome(result.exit_code, failed_ids(result.output), result.output, result.timed_out,
+                           time.monotonic() - began)
+    finally:
+        await asyncio.shield(asyncio.to_thread(_cleanup, repo, tree, home))
+
+
+def _cleanup(repo: GitRepo, tree: Path, home: Path) -> None:
+    repo.remove_worktree(tree)
+    shutil.rmtree(home, ignore_errors=True)
+
+
+async def check(ctx: CheckContext, command: str, timeout: float, runner: TestRunner = run_tests_at) -> list[Finding]:
+    """Run the tests at the base and at the merged commit; one finding per regression."""
+    base, merged = await asyncio.gather(runner(ctx.repo, ctx.base, command, timeout),
+                                        runner(ctx.repo, ctx.merged, command, timeout))
+    everyone = [c.id for c in ctx.changes]
+    if merged.timed_out and not base.timed_out:
+        return [Finding(KIND, everyone, [], f"`{command}` timed out after {timeout:g}s on the merged tree; "
+                        f"on the base it finished in {base.seconds:.0f}s")]
+    new = sorted(merged.failed - base.failed)
+    if not new:
+        if merged.exit_code != 0 and base.exit_code == 0 and not merged.failed:
+            tail = "\n".join(merged.output.strip().splitlines()[-5:])
+            return [Finding(KIND, everyone, [], f"`{command}` exits {merged.exit_code} on the merged tree and 0 on "
+                            f"the base:\n{tail}")]
+        return []
+    modules = Modules(ctx)
+    findings = []
+    by_file: dict[str, list[str]] = {}
+    for test_id in new:
+        by_file.setdefault(test_id.split("::", 1)[0], []).append(test_id)
+    for path, ids in sorted(by_file.items()):
+        involved = _owners(ctx, modules, path) or everyone
+        shown = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+        findings.append(Finding(KIND, involved, [path], f"{len(ids)} test(s) fail on the merged tree but pass on "
+                                f"the base: {shown}"))
+    return findings
+
+
+def _owners(ctx: CheckContext, modules: Modules, test_file: str) -> list[str]:
+    """Subtasks that changed the test file or a module it imports."""
+    paths = {test_file}
+    info = ctx.module(ctx.merged, test_file)
+    if info is not None and not info.error:
+        tree = ctx.tree(ctx.merged)
+        for ref in info.refs:
+            if ref.kind in ("import", "from"):
+                mods = [ref.key[1]] + ([join_mod(ref.key[1], ref.key[2])] if ref.kind == "from" else [])
+                for mod in mods:
+                    where = modules.locate(mod, tree)
+                    if where not in (None, EXTERNAL, NAMESPACE):
+                        paths.add(where)  # type: ignore[arg-type]
+    return ctx.sort_ids(sid for p in paths for sid in ctx.touchers(p))
+

@@ -1,0 +1,205 @@
+"""Settings and where each value came from.
+
+Sources, each overriding the one before:
+
+    built-in default
+    pyproject.toml, table [tool.swarm]     (shared with the project, committed)
+    .swarm/config.toml                      (this checkout only; .swarm/ is not committed)
+    SWARM_<NAME> environment variables      (SWARM_MAX_COST, SWARM_SECRETS=A,B, ...)
+    command-line flags                      (`Config.with_flags`)
+
+`load_config(root)` reads all but the flags; `swarm config` prints the
+effective values and their sources. Unknown keys and bad values are errors that
+name the file or variable, so a typo never goes unnoticed.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping
+
+from .errors import ConfigError
+
+ON_FAILURE = ("best-effort", "fail-fast", "retry")
+SANDBOX = ("auto", "require", "off")
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError
+    number = int(value)
+    if number < 1:
+        raise ValueError
+    return number
+
+
+def _cost(value: Any) -> float | None:
+    if value in (None, "", "none", "off"):
+        return None
+    number = float(value)
+    if number <= 0:
+        raise ValueError
+    return number
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        text = str(value).strip().lower()
+        if text not in options:
+            raise ValueError
+        return text
+    return parse
+
+
+def _sandbox(value: Any) -> str:
+    text = str(value).strip().lower()
+    if value is False or text in ("0", "off", "no", "false", "none"):
+        return "off"
+    if value is True or text in ("1", "on", "yes", "true", "require", "required"):
+        return "require"
+    if text == "auto":
+        return "auto"
+    raise ValueError
+
+
+def _names(value: Any) -> list[str]:
+    items = value.split(",") if isinstance(value, str) else list(value)
+    names = [str(item).strip() for item in items if str(item).strip()]
+    if not all(n.replace("_", "").isalnum() for n in names):
+        raise ValueError
+    return names
+
+
+def _text(value: Any) -> str | None:
+    if not isinstance(value, str):
+        raise ValueError
+    return value or None
+
+
+def _path(value: Any) -> str | None:
+    return str(Path(_text(value) or "").expanduser()) if value else None
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its parser, default, and what it is for."""
+
+    name: str
+    parse: Callable[[Any], Any]
+    default: Any
+    expects: str
+    help: str
+
+    @property
+    def env(self) -> str:
+        return "SWARM_" + self.name.upper()
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+def _default_model() -> str:
+    from .model import DEFAULT_MODEL
+
+    return DEFAULT_MODEL
+
+
+SETTINGS: dict[str, Setting] = {s.name: s for s in [
+    Setting("model", _text, None, "a model name", "model for the planner and the agents"),
+    Setting("concurrency", _int, 8, "a whole number >= 1", "agents in flight at once"),
+    Setting("max_turns", _int, 40, "a whole number >= 1", "model turns per subtask"),
+    Setting("worktrees", _path, None, "a folder", "where worktrees live (default: the user cache folder)"),
+    Setting("sandbox", _sandbox, "auto", "auto, require or off",
+            "confine the agents' shell with bubblewrap: auto (where it works), require, off"),
+    Setting("secrets", _names, [], "names of environment variables",
+            "variables kept from the agents' tools and redacted from records"),
+    Setting("on_failure", _choice(ON_FAILURE), "best-effort", "best-effort, fail-fast or retry",
+            "what a failed subtask does to the run"),
+    Setting("max_cost", _cost, None, "a number of USD > 0", "stop the run before its cost passes this"),
+    Setting("test_command", _text, None, "a shell command", "the project's test command, for the checks"),
+]}
+
+
+@dataclass
+class Config:
+    """Effective settings: `get(name)` is the value, `source(name)` says where it came from."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def get(self, name: str) -> Any:
+        if name not in SETTINGS:
+            raise KeyError(f"no setting {name!r}; settings: {', '.join(SETTINGS)}")
+        if name == "model" and self.values.get(name) is None:
+            return _default_model()
+        return self.values.get(name, SETTINGS[name].default)
+
+    def source(self, name: str) -> str:
+        if name not in SETTINGS:
+            raise KeyError(name)
+        return self.sources.get(name, "default")
+
+    def items(self) -> Iterator[tuple[str, Any, str]]:
+        """(name, value, source) of every setting, in a stable order."""
+        for name in SETTINGS:
+            yield name, self.get(name), self.source(name)
+
+    def set(self, name: str, raw: Any, source: str) -> None:
+        """Parse `raw` for setting `name` and record it as coming from `source`."""
+        setting = SETTINGS[name]
+        try:
+            self.values[name] = setting.parse(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{source}: {name} = {raw!r} is not valid; expected {setting.expects}") from None
+        self.sources[name] = source
+
+    def with_flags(self, **flags: Any) -> "Config":
+        """A copy with command-line values on top; flags left as None are not given."""
+        merged = Config(dict(self.values), dict(self.sources))
+        for name, value in flags.items():
+            if value is not None and name in SETTINGS:
+                merged.set(name, value, f"flag {SETTINGS[name].flag}")
+        return merged
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path} is not valid TOML: {e}; fix it or remove it") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read {path}: {e.strerror}") from None
+
+
+def _apply_table(config: Config, table: Any, source: str) -> None:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{source} must be a table of settings")
+    for key, raw in table.items():
+        name = key.replace("-", "_")
+        if name not in SETTINGS:
+            raise ConfigError(f"{source}: unknown setting {key!r}; known settings: {', '.join(SETTINGS)}")
+        config.set(name, raw, source)
+
+
+def load_config(repo_root: Path, env: Mapping[str, str] | None = None) -> Config:
+    """The settings of the repository at `repo_root`: files, then SWARM_* variables (flags come later)."""
+    env = os.environ if env is None else env
+    config = Config()
+    pyproject = repo_root / "pyproject.toml"
+    if pyproject.is_file():
+        table = _read_toml(pyproject).get("tool", {}).get("swarm")
+        if table is not None:
+            _apply_table(config, table, "pyproject.toml [tool.swarm]")
+    local = repo_root / ".swarm" / "config.toml"
+    if local.is_file():
+        data = _read_toml(local)
+        _apply_table(config, data.get("swarm", data) if set(data) == {"swarm"} else data, ".swarm/config.toml")
+    for name, setting in SETTINGS.items():
+        if setting.env in env and env[setting.env] != "":
+            config.set(name, env[setting.env], f"env {setting.env}")
+    return config
