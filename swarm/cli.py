@@ -19,7 +19,7 @@ from .plan import Plan, load_plan
 from .progress import Progress
 from .records import RunRecords, list_runs, new_run_id, resolve_run
 from .status import run_status
-from .tools import scrubbed_env
+from .environment import scrubbed_env
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "SWARM"}
 

@@ -8,9 +8,10 @@ errors, 429 and 5xx (529 included) with backoff that respects `retry-after`.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from anthropic import AsyncAnthropic
+if TYPE_CHECKING:  # importing the SDK costs over a second; commands that never call a model skip it
+    from anthropic import AsyncAnthropic
 
 DEFAULT_MODEL = "claude-sonnet-5-5"
 # USD per million tokens: (input, output). Cache writes cost 1.25x input, cache reads 0.1x.
@@ -76,8 +77,10 @@ class Usage:
 
 
 def make_client(*, base_url: str | None = None, api_key: str | None = None, max_retries: int = 4,
-                timeout: float = 600.0) -> AsyncAnthropic:
+                timeout: float = 600.0) -> "AsyncAnthropic":
     """Build the client; arguments left out come from the environment as the SDK reads it."""
+    from anthropic import AsyncAnthropic
+
     kwargs: dict[str, Any] = {"max_retries": max_retries, "timeout": timeout}
     if base_url:
         kwargs["base_url"] = base_url

@@ -37,16 +37,14 @@ from anthropic.lib.tools.agent_toolset import (
 )
 from anthropic.types.beta import BetaManagedAgentsAgentToolset20260401BashInput
 
+from .environment import scrubbed_env
+
+__all__ = ["Toolbox", "ToolOutcome", "run_shell", "sandbox_available", "sandbox_note", "scrubbed_env", "shell_argv"]
+
 OUTPUT_LIMIT = 30_000
 DEFAULT_TIMEOUT = 120.0
 # Written by tests an agent runs; never part of its change.
 _QUIET_ENV = {"PYTHONDONTWRITEBYTECODE": "1", "PYTEST_ADDOPTS": "-p no:cacheprovider", "GIT_TERMINAL_PROMPT": "0"}
-
-
-def scrubbed_env(secret_names: tuple[str, ...] = ()) -> dict[str, str]:
-    """The process environment without `ANTHROPIC_*` and any configured secret."""
-    return {k: v for k, v in os.environ.items()
-            if not k.startswith("ANTHROPIC_") and k not in secret_names and not k.startswith("SWARM_SECRET")}
 
 
 @functools.cache

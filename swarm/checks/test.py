@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Awaitable, Callable
 
 from ..gitrepo import GitRepo
-from ..tools import run_shell, scrubbed_env
+from ..environment import scrubbed_env
+from ..tools import run_shell
 from .context import CheckContext
 from .model import Finding
 from .pymodules import EXTERNAL, NAMESPACE, Modules

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConfigError
 from ..gitrepo import GitRepo, git_env
 from ..plan import plan_from_dict
-from ..tools import scrubbed_env
+from ..environment import scrubbed_env
 
 if TYPE_CHECKING:
     from ..cli import Context
