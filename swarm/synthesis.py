@@ -212,12 +212,13 @@ class Integrator:
                 outcome.contradictions = list(submitted.get("contradictions", []))
                 commit = await self.repo.commit_all(path, f"swarm synthesis: {_first_line(outcome.summary)}"
                                                           f"\n\n{outcome.summary}".rstrip())
-                if commit:
-                    outcome.commit = commit
-                    outcome.edit_commits.append(commit)
+                if commit is None:
+                    break  # no edits: the checks' findings stand as they were
+                outcome.commit = commit
+                outcome.edit_commits.append(commit)
                 outcome.report = await recheck(outcome.commit)
                 remaining = [f.to_dict() if hasattr(f, "to_dict") else f for f in outcome.report.findings]
-                if not remaining or round_ == rounds or commit is None:
+                if not remaining or round_ == rounds:
                     break
                 agent.submitted = None
                 result = await agent.proceed(
