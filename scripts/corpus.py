@@ -189,7 +189,10 @@ def totals(outcomes: list[Outcome]) -> dict[str, Any]:
 def _describe(items: list[dict[str, Any]] | list[Finding]) -> str:
     words = []
     for item in items:
-        kind, ids = (item.kind, item.subtasks) if isinstance(item, Finding) else (item["kind"], item.get("subtasks", []))
+        if isinstance(item, Finding):
+            kind, ids = item.kind, item.subtasks
+        else:
+            kind, ids = item["kind"], item.get("subtasks", [])
         words.append(f"{kind}({','.join(ids)})")
     return " ".join(words) or "-"
 
@@ -200,7 +203,7 @@ def table(outcomes: list[Outcome]) -> str:
         rows.append((o.case.name, _describe(o.case.expect), _describe(o.report.findings), o.verdict,
                      f"{o.seconds:.2f}"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |" for r in rows]
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in rows]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     t = totals(outcomes)
     lines += ["", f"planted cases: {t['planted_cases']}, expected findings: {t['expected']}, hit: {t['hit']}, "

@@ -82,8 +82,11 @@ def unapplied_work(repo: GitRepo, run_id: str) -> list[str]:
                         "--branches", check=False)]
 
 
-def live_reason(repo: GitRepo, run_id: str, now: float | None = None) -> str | None:
-    """Why a run looks like it is still running (None when it ended or was killed)."""
+def live_reason(repo: GitRepo, run_id: str, now: float | None = None) -> tuple[str, bool] | None:
+    """Why a run looks like it is still running, and whether that is certain (None when it ended or was killed).
+
+    Certain when run.json names a process that is alive; otherwise a guess from recent events.
+    """
     records = RunRecords(repo.root, run_id)
     if not records.dir.is_dir() or records.read_json("result.json") is not None:
         return None
@@ -98,12 +101,12 @@ def live_reason(repo: GitRepo, run_id: str, now: float | None = None) -> str | N
             return None
         except PermissionError:
             pass
-        return f"its process {pid} is alive"
+        return f"its process {pid} is alive", True
     events = records.dir / "events.jsonl"
     if events.exists():
         idle = (now or time.time()) - events.stat().st_mtime
         if idle < LIVE_WINDOW:
-            return f"it has no end recorded and wrote an event {idle:.0f}s ago"
+            return f"it has no end recorded and wrote an event {idle:.0f}s ago", False
     return None
 
 
@@ -167,14 +170,17 @@ class CleanReport:
 
 
 def clean_runs(repo: GitRepo, run_ids: list[str], force: bool = False) -> CleanReport:
-    """Clean runs one by one: a run still running is left alone; unapplied work only with `force`,
-    and then a rescue ref keeps it. Other runs are never touched."""
+    """Clean runs one by one; other runs are never touched.
+
+    A run still running is left alone (with `force`, one only guessed to run is
+    cleaned); unapplied work is dropped only with `force`, and a rescue ref keeps it.
+    """
     report = CleanReport()
     for rid in run_ids:
         live = live_reason(repo, rid)
-        if live and not force:
-            report.refused.append(f"{rid} looks still running ({live}); wait for it to end or stop it "
-                                  "(--force cleans it anyway)")
+        if live and (live[1] or not force):
+            report.refused.append(f"{rid} looks still running ({live[0]}); wait for it to end or stop it"
+                                  + ("" if live[1] else " (--force cleans it anyway, if it was killed)"))
             continue
         work = unapplied_work(repo, rid)
         if work and not force:

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .errors import CleanRefused, ConfigError, SwarmError
@@ -53,8 +54,9 @@ def main(ctx: click.Context, repo_path: str) -> None:
     \b
     Typical use:
       swarm run --plan plan.json     run a plan file (see `swarm run --help`)
-      swarm status                   states of the latest run
-      git diff HEAD swarm/<run>/merged
+      swarm status                   states of the latest run (`swarm watch` follows it live)
+      swarm review                   findings, then the diff by subtask (--drop, --keep, -i, --html)
+      swarm apply                    the reviewed result onto your branch, as one commit
       swarm clean <run>              remove its worktrees and branches
       swarm demo                     the whole pipeline offline on a sample project
     """
@@ -145,19 +147,36 @@ def run_options(func: Any) -> Any:
     return func
 
 
-def build_options(base: dict[str, Any] | None = None, **flags: Any) -> Any:
-    """RunOptions from an earlier session's settings (resume) and the flags given now."""
-    from .model import DEFAULT_MODEL
-    from .run import RunOptions
+def build_options(repo: GitRepo, base: dict[str, Any] | None = None, **flags: Any) -> Any:
+    """RunOptions from the settings (files, SWARM_* variables) or an earlier session's (resume), then flags.
 
+    The settings that act through the environment (secrets, worktrees, sandbox) are put there for this
+    process, so the tools, the records' redaction and the worktree paths all see the same values.
+    """
+    from .config import SETTINGS, load_config
+    from .run import RunOptions
+    from .tools import sandbox_available
+
+    config = load_config(repo.root).with_flags(**{k: v for k, v in flags.items() if k in SETTINGS})
     options = RunOptions(**(base or {}))
+    if base is None:
+        for name in ("model", "concurrency", "max_turns", "on_failure", "max_cost"):
+            setattr(options, name, config.get(name))
     for name, value in flags.items():
         if value is not None:
             setattr(options, name, value)
-    if not options.model:
-        options.model = DEFAULT_MODEL
+    secrets = [*config.get("secrets"), *filter(None, os.environ.get("SWARM_SECRETS", "").split(","))]
+    if secrets:
+        os.environ["SWARM_SECRETS"] = ",".join(dict.fromkeys(secrets))
+    if config.get("worktrees"):
+        os.environ["SWARM_WORKTREES"] = str(config.get("worktrees"))
+    sandbox = config.get("sandbox")
+    os.environ["SWARM_SANDBOX"] = sandbox
+    if sandbox == "require" and not sandbox_available():
+        raise ConfigError("sandbox = require, but bubblewrap is missing or refused here "
+                          "(apt-get install bubblewrap), so the agents' shell cannot be confined")
+    options.test_command = config.get("test_command")
     return options
-
 
 
 def need_client(plan: Plan | None) -> Any:
@@ -243,12 +262,11 @@ def run(obj: Context, task: str | None, plan_file: str | None, each: str | None,
         repo = obj.repo()
         if not repo.has_commits():
             raise ConfigError("the repository has no commits yet; commit your files first")
-        options = build_options(base=None, **flags)
+        options = build_options(repo, None, **flags)
         options.base = base
         repo.resolve(base)
         plan, plan_seconds, plan_usage = make_plan(obj, repo, task, plan_file, each, chunks, options.model)
-        if test_cmd:
-            plan.test_command = test_cmd
+        plan.test_command = test_cmd or plan.test_command or options.test_command
         if dry_run:
             print_plan(obj.out, plan, options.model)
             return
@@ -322,7 +340,7 @@ def resume(obj: Context, run_id: str | None, as_json: bool, **flags: Any) -> Non
         if state.get("state") == "done" and all(s.get("merged") for s in state["subtasks"]):
             obj.out.print(f"run {rid} is complete: nothing to resume")
             return
-        options = build_options(info.get("options"), **flags)
+        options = build_options(repo, info.get("options"), **flags)
         client = need_client(plan)
         obj.err.print(f"resuming {rid}: {sum(1 for s in previous.values() if s['state'] == 'done')} of "
                       f"{len(previous)} subtasks kept")
@@ -452,11 +470,14 @@ def demo(obj: Context, target: str | None, concurrency: int, as_json: bool) -> N
 @click.option("--html", "html_file", type=click.Path(dir_okay=False), metavar="FILE",
               help="Write the review as one self-contained HTML page.")
 @click.option("--reset", is_flag=True, help="Forget the review: `swarm apply` takes the merged result again.")
+@click.option("--test", "run_tests", is_flag=True,
+              help="When choosing, re-run the plan's test command on the reviewed result too (the other checks "
+                   "always re-run).")
 @click.option("--no-pager", is_flag=True, help="Print straight to the terminal instead of through a pager.")
 @click.pass_obj
 def review(obj: Context, run_id: str | None, subtasks: tuple[str, ...], files: tuple[str, ...],
            drop: tuple[str, ...], keep: tuple[str, ...], interactive: bool, html_file: str | None, reset: bool,
-           no_pager: bool) -> None:
+           run_tests: bool, no_pager: bool) -> None:
     """Review RUN (default: the latest): findings and checks, then the merged diff by subtask and file.
 
     Every hunk is labelled with the subtask that made it ("synthesis" for the
@@ -495,35 +516,36 @@ def review(obj: Context, run_id: str | None, subtasks: tuple[str, ...], files: t
             raise SelectionError(f"--subtask {', '.join(unknown)}: not a subtask with changes in run {rid}; "
                                  f"those are: {', '.join(rv.owners) or '(none)'}")
         reviewed = load_reviewed(repo, records)
-        rechecked = reviewed.get("findings") if reviewed else None
         choosing = bool(drop or keep or interactive)
+        selection: Selection | None = Selection.from_dict(reviewed) if reviewed else None
         if choosing:
-            selection = select(rv, list(drop), list(keep))
+            chosen = select(rv, list(drop), list(keep))
             if interactive:
                 def ask(prompt: str) -> str:
                     try:
-                        return click.prompt(prompt, default="", show_default=False, prompt_suffix="",
-                                            err=False)
+                        return str(click.prompt(prompt, default="", show_default=False, prompt_suffix=""))
                     except click.Abort:
-                        return "q"
-                selection = walk(obj.out, rv, selection, ask, subtasks=subtasks, files=files)
-            built = build_reviewed(repo, records, rv, selection)
-            reviewed, rechecked = load_reviewed(repo, records), built.findings
+                        return "q"  # end of input: stop, keeping what was not answered
+                chosen = walk(obj.out, rv, chosen, ask, subtasks=subtasks, files=files)
+            selection = chosen
+            built = build_reviewed(repo, records, rv, chosen, tests=run_tests)
+            reviewed = load_reviewed(repo, records)
             obj.out.print(f"reviewed {rid}: {built.description}")
-            for note in warnings(rv, selection):
+            for note in warnings(rv, chosen):
                 obj.err.print(f"[yellow]note[/yellow]: {note}")
             if built.findings is None:
-                obj.out.print("checks: the findings shown are those of the merged result (not re-run)")
+                obj.out.print("checks: not available; the findings shown are those of the merged result")
+            else:
+                obj.out.print(f"checks re-run on the reviewed result: {len(built.findings)} finding(s)"
+                              + "".join(f"\n  [yellow]![/yellow] {escape(f['kind'])}: {escape(f['message'])}"
+                                        for f in built.findings))
             obj.out.print(f"result: [bold]{built.branch}[/bold] ({built.commit[:10]}); "
                           f"next: `git diff {rv.base[:10]} {built.branch}` or `swarm apply {rid}`")
-        else:
-            selection = Selection.from_dict(reviewed) if reviewed else None
         if html_file:
-            Path(html_file).write_text(render_html(rv, selection, reviewed, rechecked), encoding="utf-8")
+            Path(html_file).write_text(render_html(rv, selection, reviewed), encoding="utf-8")
             obj.out.print(f"wrote {html_file}")
         if not choosing and not html_file:
-            view = render_review(rv, selection=selection, subtasks=subtasks, files=files, rechecked=rechecked,
-                                 reviewed=reviewed)
+            view = render_review(rv, selection=selection, subtasks=subtasks, files=files, reviewed=reviewed)
             if obj.out.is_terminal and not no_pager:
                 os.environ.setdefault("LESS", "FRX")  # colours through less, as git does
                 with obj.out.pager(styles=True):
@@ -596,7 +618,15 @@ def watch(obj: Context, run_id: str | None) -> None:
     sys.exit(0 if state == "done" else 1)
 
 
-@main.command("config")
+def _settings_epilog() -> str:
+    from .config import SETTINGS
+
+    lines = ["\b", "Settings (SWARM_<NAME> in the environment, e.g. SWARM_MAX_COST):"]
+    lines += [f"  {s.name:<13} {s.help} ({s.expects})" for s in SETTINGS.values()]
+    return "\n".join(lines)
+
+
+@main.command("config", epilog=_settings_epilog())
 @click.option("--json", "as_json", is_flag=True, help="Print the settings as JSON: value and source of each.")
 @click.pass_obj
 def config_command(obj: Context, as_json: bool) -> None:
@@ -606,7 +636,7 @@ def config_command(obj: Context, as_json: bool) -> None:
     pyproject.toml, .swarm/config.toml, SWARM_<NAME> variables, then the flags
     of a command (e.g. `swarm run --max-cost`).
     """
-    from .config import SETTINGS, load_config
+    from .config import load_config
 
     try:
         config = load_config(obj.repo().root)
@@ -616,15 +646,19 @@ def config_command(obj: Context, as_json: bool) -> None:
         click.echo(json.dumps({name: {"value": value, "source": source} for name, value, source in config.items()},
                               indent=2))
         return
-    table = Table(title="swarm settings", title_justify="left")
-    for column in ("setting", "value", "from", "variable", "what it does"):
-        table.add_column(column, overflow="fold")
+    table = Table(title="swarm settings", title_justify="left", box=None, pad_edge=False, header_style="bold")
+    table.add_column("setting", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    table.add_column("from", no_wrap=True)
     for name, value, source in config.items():
-        shown = ", ".join(value) if isinstance(value, list) else ("(not set)" if value is None else str(value))
-        if isinstance(value, list) and not value:
-            shown = "(none)"
-        table.add_row(name, shown, source, SETTINGS[name].env, SETTINGS[name].help)
+        if isinstance(value, list):
+            shown = ", ".join(value) or "(none)"
+        else:
+            shown = "(not set)" if value is None else str(value)
+        table.add_row(name, shown, source)
     obj.out.print(table)
+    obj.out.print("[dim]each setting NAME is also read from SWARM_NAME (e.g. SWARM_MAX_COST); "
+                  "`swarm config --help` says what each does[/dim]")
 
 
 @main.command("test", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})

@@ -89,15 +89,27 @@ class FilePatch:
     def paths(self) -> set[str]:
         return {p for p in (self.path, self.old_path) if p}
 
-    def text(self, keep: Iterable[int] | None = None) -> str:
-        """The patch of this file with only the hunks numbered in `keep` ("" when none is left)."""
+    def text(self, keep: Iterable[int] | None = None, content_only: bool = False) -> str:
+        """The patch of this file with only the hunks numbered in `keep` ("" when none is left).
+
+        `content_only` leaves out a rename: the hunks then edit the file under its
+        new name, so taking some hunks out does not rename the file back.
+        """
         if keep is None:
-            return "".join(self.header) + "".join(h.text() for h in self.hunks)
-        wanted = set(keep)
-        kept = [h for h in self.hunks if h.index in wanted]
-        if self.hunks and not kept:
-            return ""
-        return "".join(self.header) + "".join(h.text() for h in kept)
+            kept = self.hunks
+        else:
+            wanted = set(keep)
+            kept = [h for h in self.hunks if h.index in wanted]
+            if self.hunks and not kept:
+                return ""
+        header = self._content_header() if content_only and self.status == "renamed" and kept else self.header
+        return "".join(header) + "".join(h.text() for h in kept)
+
+    def _content_header(self) -> list[str]:
+        new = next(line for line in self.header if line.startswith("+++ "))[4:].rstrip("\n")
+        old = new.replace("b/", "a/", 1)  # the same name, quoted the same way
+        index = [line for line in self.header if line.startswith("index ")]
+        return [f"diff --git {old} {new}\n", *index, f"--- {old}\n", f"+++ {new}\n"]
 
 
 def _lines(text: str) -> list[str]:

@@ -32,6 +32,7 @@ STATE_STYLE = {"queued": "dim", "running": "cyan", "done": "green", "failed": "r
                "cancelled": "yellow", "merged": "green", "conflict": "red", "retrying": "yellow"}
 FINAL = ("done", "failed", "skipped", "cancelled", "conflict")
 WRITING_TOOLS = ("write", "edit")
+NUMERIC = ("turns", "files", "tokens in/out", "cost", "elapsed")
 
 
 @dataclass
@@ -87,6 +88,9 @@ class Board:
     def activity(self, subtask: str, kind: str, **data: Any) -> None:
         row = self.row(subtask)
         with self._lock:
+            if row.state == "queued" and kind in ("turn", "tool"):
+                # Work with no state change recorded (the synthesis pass): it runs.
+                row.state, row.started = "running", self.clock()
             if kind == "turn":
                 usage = data.get("usage") or {}
                 row.turns += 1
@@ -104,6 +108,15 @@ class Board:
             elif kind == "file":
                 row.files.add(str(data["path"]))
 
+    def finish(self, state: str) -> None:
+        """The run ended: rows still running ended with it."""
+        now = self.clock()
+        with self._lock:
+            for row in self.rows.values():
+                if row.state == "running":
+                    row.state = "done" if state == "done" else "stopped"
+                    row.ended = now
+
     def _elapsed(self, row: Row, now: float) -> str:
         if row.started is None:
             return ""
@@ -112,11 +125,9 @@ class Board:
     def __rich__(self) -> RenderableType:
         now = self.clock()
         table = Table(title=self.title or None, title_justify="left", expand=False, pad_edge=False)
-        for name, justify in (("subtask", "left"), ("state", "left"), ("turns", "right"), ("last tool", "left"),
-                              ("files", "right"), ("tokens in/out", "right"), ("cost", "right"),
-                              ("elapsed", "right"), ("", "left")):
-            table.add_column(name, justify=justify, no_wrap=True, overflow="ellipsis",
-                             max_width=48 if name == "" else None)
+        for name in ("subtask", "state", "turns", "last tool", "files", "tokens in/out", "cost", "elapsed", ""):
+            table.add_column(name, justify="right" if name in NUMERIC else "left", no_wrap=True,
+                             overflow="ellipsis", max_width=48 if name == "" else None)
         with self._lock:
             rows = list(self.rows.values())
             for r in rows:

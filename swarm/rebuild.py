@@ -19,7 +19,6 @@ it, an edit on the same lines), the review says which and changes nothing.
 from __future__ import annotations
 
 import asyncio
-import importlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,7 +54,7 @@ def _dropped_part(change: Change, selection: Selection) -> str:
         else:
             dropped = [h.index for h in fp.hunks if h.index not in selection.kept_hunks(change, fp)]
             if dropped:
-                parts.append(fp.text(dropped))
+                parts.append(fp.text(dropped, content_only=True))
     return "".join(parts)
 
 
@@ -104,25 +103,37 @@ def _build_tree(repo: GitRepo, review: RunReview, selection: Selection) -> str:
         return index.write_tree()
 
 
-def recheck(repo: GitRepo, records: RunRecords, commit: str) -> list[dict[str, Any]] | None:
-    """Findings of the checks on the reviewed commit, or None when the checks are not available.
+def recheck(repo: GitRepo, records: RunRecords, review: RunReview, selection: Selection, commit: str, *,
+            tests: bool = False) -> tuple[list[dict[str, Any]], dict[str, Any]] | None:
+    """The checks (swarm.checks) re-run on the reviewed commit: (findings, checks), or None without them.
 
-    The seam: `swarm.checks` offers `recheck(repo, records, commit) -> list of finding dicts`
-    (the shape of result.json's `findings`); until it does, the review says the
-    findings shown are those of the merged result.
+    Each kept subtask is checked with its own change, less the files the review
+    dropped. The test check runs only when asked (`tests`), as it can take long.
     """
     try:
-        checks = importlib.import_module(".checks", __package__)
+        from .checks import SubtaskChange, run_checks
     except ImportError:
         return None
-    entry = getattr(checks, "recheck", None)
-    if entry is None:
-        return None
-    return list(entry(repo, records, commit))
+    scopes = {s["id"]: s.get("files", []) for s in review.plan.get("subtasks", [])}
+    changes = []
+    for change in review.changes:
+        record = records.read_json(f"diffs/{change.owner}.json")
+        if change.is_synthesis or not selection.keeps_owner(change.owner) or not record:
+            continue
+        kept = dict(record, files=[f for f in record.get("files", [])
+                                   if selection.keeps_file(change.owner, f["path"])])
+        changes.append(SubtaskChange.from_record(kept, scopes.get(change.owner, [])))
+    test_command = review.plan.get("test_command") if tests else None
+    report = asyncio.run(run_checks(repo, base=review.base, merged=commit, changes=changes,
+                                    test_command=test_command))
+    if review.plan.get("test_command") and not tests and "test" in report.checks:
+        report.checks["test"]["reason"] = "not re-run on the reviewed result (`swarm review --test` does)"
+    return [f.to_dict() for f in report.findings], report.checks
 
 
-def build_reviewed(repo: GitRepo, records: RunRecords, review: RunReview, selection: Selection) -> Reviewed:
-    """Build, record and name the reviewed result; the merged result itself when nothing is dropped."""
+def build_reviewed(repo: GitRepo, records: RunRecords, review: RunReview, selection: Selection, *,
+                   tests: bool = False) -> Reviewed:
+    """Build, check, record and name the reviewed result (the merged result itself when nothing is dropped)."""
     description = describe(review, selection)
     branch = reviewed_branch(review.run_id)
     if is_default(review, selection):
@@ -132,11 +143,12 @@ def build_reviewed(repo: GitRepo, records: RunRecords, review: RunReview, select
         message = f"swarm review {review.run_id}: {description}"
         commit = asyncio.run(repo.commit_tree(tree, [review.base], message))
     repo.update_branch(branch, commit)
-    findings = recheck(repo, records, commit)
+    checked = recheck(repo, records, review, selection, commit, tests=tests)
+    findings, checks = checked if checked is not None else (None, None)
     records.write_json("review.json", {
         "run_id": review.run_id, "reviewed": utc_now(), "base_commit": review.base, "source_commit": review.tip,
         "reviewed_commit": commit, "reviewed_branch": branch, "description": description,
-        **selection.to_dict(), "findings": findings, "checks_rerun": findings is not None})
+        **selection.to_dict(), "checks_rerun": checked is not None, "findings": findings, "checks": checks})
     records.event("review", commit=commit, kept=selection.owners, description=description)
     return Reviewed(commit=commit, branch=branch, description=description, findings=findings)
 

@@ -21,7 +21,7 @@ from pygments.lexers.special import TextLexer
 from pygments.util import ClassNotFound
 
 from .patches import FilePatch, Hunk, printable
-from .review import Change, RunReview, Selection
+from .review import Change, RunReview, Selection, check_rows
 
 COLOURS = ["#0969da", "#8250df", "#1a7f37", "#bc4c00", "#cf222e", "#0a7b83", "#6e40c9", "#9a6700"]
 SYNTHESIS_COLOUR = "#57606a"
@@ -47,6 +47,7 @@ nav a { color: #0969da; text-decoration: none; } nav a:hover { text-decoration: 
   font-weight: 600; line-height: 19px; font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
 .state { font-weight: 600; } .state.done, .ok { color: #1a7f37; } .state.failed, .bad { color: #cf222e; }
 .warn { color: #9a6700; }
+.checks { display: flex; flex-wrap: wrap; gap: 4px 16px; margin: 6px 0 10px; } .check { white-space: nowrap; }
 table.subtasks { border-collapse: collapse; width: 100%; } table.subtasks th, table.subtasks td {
   text-align: left; padding: 5px 10px; border-bottom: 1px solid var(--line); vertical-align: top; }
 table.subtasks td.num { text-align: right; white-space: nowrap; } .add-n { color: #1a7f37; } .del-n { color: #cf222e; }
@@ -160,9 +161,9 @@ def _items(entries: list[str], empty: str) -> str:
     return f'<ul class="items">{"".join(entries)}</ul>' if entries else f'<p class="none">{empty}</p>'
 
 
-def render_html(review: RunReview, selection: Selection | None = None, reviewed: dict[str, Any] | None = None,
-                rechecked: list[dict[str, Any]] | None = None) -> str:
-    """The review page as one string of HTML."""
+def render_html(review: RunReview, selection: Selection | None = None,
+                reviewed: dict[str, Any] | None = None) -> str:
+    """The review page as one string of HTML (`reviewed` is review.json, whose re-run checks win)."""
     r = review.result
     usage, timings = r.get("usage", {}), r.get("timings", {})
     changes = {c.owner: c for c in review.changes}
@@ -192,18 +193,20 @@ def render_html(review: RunReview, selection: Selection | None = None, reviewed:
                     f'<td class="num">{len(st.get("files_changed", []))}</td><td class="num"><span class="add-n">'
                     f'+{added}</span> <span class="del-n">−{removed}</span></td><td class="num">'
                     f'{st.get("seconds", 0):.1f}s</td><td>{_e(summary)}</td></tr>')
-    findings = rechecked if rechecked is not None else r.get("findings", [])
+    rerun = bool(reviewed and reviewed.get("checks_rerun"))
+    findings = (reviewed or {}).get("findings") or [] if rerun else r.get("findings", [])
     finding_items = [f'<li class="{_e(f.get("kind", ""))}"><span class="kind">{_e(f.get("kind", "finding"))}</span>'
                      f'{" ".join(_badge(review, s) for s in f.get("subtasks", []))} <span class="meta">'
                      f'{_e(", ".join(f.get("files", [])))}</span><div>{_e(f.get("message", ""))}</div></li>'
                      for f in findings]
-    for check in r.get("checks", []) or []:
-        if isinstance(check, dict):
-            ok = check.get("passed", check.get("status") in ("passed", "ok", "pass"))
-            finding_items.insert(0, f'<li class="{"fixed" if ok else "open"}"><span class="kind '
-                                    f'{"ok" if ok else "bad"}">{"✓" if ok else "✗"} '
-                                    f'{_e(check.get("name", check.get("kind", "check")))}</span>'
-                                    f'{_e(check.get("message", check.get("status", "")))}</li>')
+    checks = check_rows((reviewed or {}).get("checks") if rerun else r.get("checks"))
+    marks = {"pass": ("ok", "✓"), "fail": ("bad", "✗"), "error": ("bad", "!")}
+    check_line = " ".join(f'<span class="check {marks.get(status, ("meta", "–"))[0]}" title="{_e(detail)}">'
+                          f'{marks.get(status, ("meta", "–"))[1]} {_e(name)}</span>'
+                          for name, status, detail in checks)
+    if checks:
+        check_line = (f'<p class="checks">{check_line}'
+                      f'{" <span class=meta>(re-run on the reviewed result)</span>" if rerun else ""}</p>')
     contradictions = [f'<li class="{_e(c.get("status", "open"))}"><span class="kind">{_e(c.get("status", "open"))}'
                       f'</span>{" ".join(_badge(review, s) for s in c.get("subtasks", []))}'
                       f'<div>{_e(c.get("description", ""))}</div><div class="meta">Resolution: '
@@ -231,7 +234,8 @@ def render_html(review: RunReview, selection: Selection | None = None, reviewed:
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>swarm review — run {_e(review.run_id)}</title>
-<style>{CSS}{HtmlFormatter(style="default").get_style_defs(".code")}</style></head>
+<style>{CSS}{HtmlFormatter(style="default").get_style_defs(".code")}
+tr:not(.add):not(.del):not(.hunk) > td.code {{ background: transparent; }}</style></head>
 <body><main>
 <header><h1>swarm review · run {_e(review.run_id)}</h1>
 <p class="task">{_e(r.get("task") or "")}</p>
@@ -241,7 +245,8 @@ def render_html(review: RunReview, selection: Selection | None = None, reviewed:
 <section id="summary"><h2>Subtasks</h2><table class="subtasks"><thead><tr><th>subtask</th><th>title</th>
 <th>state</th><th>in result</th><th>files</th><th>lines</th><th>time</th><th>summary</th></tr></thead>
 <tbody>{"".join(rows)}</tbody></table></section>
-<section id="findings"><h2>Checks and findings</h2>{_items(finding_items + conflicts, "No findings.")}</section>
+<section id="findings"><h2>Checks and findings</h2>{check_line}
+{_items(finding_items + conflicts, "No findings.")}</section>
 <section id="contradictions"><h2>Contradictions and resolutions</h2>
 {_items(contradictions, "No contradictions recorded.")}</section>
 <section id="changes"><h2>Changes by subtask</h2>{"".join(articles) or '<p class="none">The run changed nothing.</p>'}

@@ -116,7 +116,7 @@ def load_review(repo: GitRepo, records: RunRecords) -> RunReview:
         tip = result["merged_commit"]
     else:
         raise SwarmError(f"run {records.run_id} has no merged branch left ({merged_branch}); was it cleaned?")
-    left_out = {}
+    left_out: dict[str, list[dict[str, Any]]] = {}
     for conflict in result.get("conflicts", []):
         if not conflict.get("resolved") and conflict.get("subtasks"):
             left_out.setdefault(conflict["subtasks"][-1], []).append(conflict)
@@ -264,3 +264,19 @@ def warnings(review: RunReview, selection: Selection) -> list[str]:
             notes.append(f"{change.owner} depends on {', '.join(missing)}, which is dropped: "
                          "check that what it kept still makes sense without it")
     return notes
+
+
+def check_rows(checks: Any) -> list[tuple[str, str, str]]:
+    """(name, status, detail) of each check, from result.json's `checks` ({kind: {status, count, ...}})."""
+    rows = []
+    items = checks.items() if isinstance(checks, dict) else \
+        ((c.get("name", c.get("kind", "check")), c) for c in (checks or []) if isinstance(c, dict))
+    for name, info in items:
+        if not isinstance(info, dict):
+            continue
+        status = str(info.get("status", "pass" if info.get("passed") else "fail"))
+        detail = info.get("reason") or info.get("error") or info.get("message") or ""
+        if status == "fail" and info.get("count"):
+            detail = detail or f"{info['count']} finding(s)"
+        rows.append((str(name), status, str(detail)))
+    return rows

@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .patches import FilePatch, Hunk, printable
-from .review import Change, RunReview, Selection, hunk_key, path_matches
+from .review import Change, RunReview, Selection, check_rows, hunk_key, path_matches
 
 PALETTE = ["cyan", "magenta", "green", "yellow", "blue", "bright_red", "bright_cyan", "bright_magenta"]
 
@@ -32,14 +32,17 @@ def badge(review: RunReview, owner: str) -> Text:
     return Text(f" {owner} ", style=owner_style(review, owner))
 
 
-def _findings(result: dict[str, Any], rechecked: list[dict[str, Any]] | None) -> list[RenderableType]:
+def _findings(result: dict[str, Any], rechecked: list[dict[str, Any]] | None,
+              checks: Any = None) -> list[RenderableType]:
     out: list[RenderableType] = [Rule("checks and findings", align="left", style="bold")]
-    for check in result.get("checks", []) or []:
-        if isinstance(check, dict):
-            ok = check.get("passed", check.get("status") in ("passed", "ok", "pass"))
-            mark = "[green]✓[/green]" if ok else "[red]✗[/red]"
-            out.append(Text.from_markup(f"  {mark} {escape(str(check.get('name', check.get('kind', 'check'))))}"
-                                        f" {escape(str(check.get('message', check.get('status', ''))))}"))
+    rows = check_rows(checks if checks is not None else result.get("checks"))
+    if rows:
+        marks = {"pass": "[green]✓[/green]", "fail": "[red]✗[/red]", "error": "[red]![/red]"}
+        line = "  " + "  ".join(f"{marks.get(status, '[dim]-[/dim]')} {escape(name)}" for name, status, _ in rows)
+        out.append(Text.from_markup(line))
+        for name, status, detail in rows:
+            if status in ("skipped", "error") and detail:
+                out.append(Text(f"    {name} {status}: {detail}", style="dim"))
     findings = rechecked if rechecked is not None else result.get("findings", [])
     if rechecked is not None:
         out.append(Text("  (checks re-run on the reviewed result)", style="dim"))
@@ -56,8 +59,8 @@ def _findings(result: dict[str, Any], rechecked: list[dict[str, Any]] | None) ->
                                     f"[dim]{escape(', '.join(c.get('subtasks', [])))}[/dim]\n"
                                     f"    {escape(c.get('description', ''))}\n"
                                     f"    [dim]resolution:[/dim] {escape(c.get('resolution', '') or '(none)')}"))
-    if len(out) == 1:
-        out.append(Text("  none recorded", style="dim"))
+    if not findings and not result.get("contradictions"):
+        out.append(Text("  no findings", style="dim"))
     for c in result.get("conflicts", []):
         fate = "resolved" if c.get("resolved") else f"{c['subtasks'][-1]} left out of the merged result"
         out.append(Text.from_markup(f"  [bold red]conflict[/bold red] {escape(c['file'])}: "
@@ -66,10 +69,9 @@ def _findings(result: dict[str, Any], rechecked: list[dict[str, Any]] | None) ->
 
 
 def _subtask_table(review: RunReview, selection: Selection | None) -> Table:
-    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold", expand=True)
     for column in ("subtask", "state", "in result", "files", "+/-", "summary"):
-        table.add_column(column, overflow="fold" if column == "summary" else "ellipsis",
-                         no_wrap=column != "summary")
+        table.add_column(column, overflow="ellipsis", no_wrap=True, ratio=1 if column == "summary" else None)
     changes = {c.owner: c for c in review.changes}
     for st in review.result["subtasks"]:
         change = changes.get(st["id"])
@@ -130,9 +132,11 @@ def _in_scope(change: Change, fp: FilePatch, subtasks: Iterable[str], files: Ite
 
 
 def render_review(review: RunReview, *, selection: Selection | None = None, subtasks: Iterable[str] = (),
-                  files: Iterable[str] = (), rechecked: list[dict[str, Any]] | None = None,
-                  reviewed: dict[str, Any] | None = None) -> Group:
-    """The whole review as one renderable (narrowed to some subtasks or files when given)."""
+                  files: Iterable[str] = (), reviewed: dict[str, Any] | None = None) -> Group:
+    """The whole review as one renderable (narrowed to some subtasks or files when given).
+
+    `reviewed` is review.json: when its checks were re-run, their findings replace the merged result's.
+    """
     subtasks, files = list(subtasks), list(files)
     result = review.result
     head = Text.from_markup(
@@ -145,7 +149,9 @@ def render_review(review: RunReview, *, selection: Selection | None = None, subt
         parts.append(Text.from_markup(f"[bold]reviewed[/bold]: {escape(reviewed.get('description', ''))} → "
                                       f"{escape(reviewed.get('reviewed_branch', ''))} "
                                       f"({reviewed.get('reviewed_commit', '')[:10]}); `swarm apply` takes it"))
-    parts += _findings(result, rechecked)
+    rerun = bool(reviewed and reviewed.get("checks_rerun"))
+    parts += _findings(result, reviewed.get("findings") if rerun and reviewed else None,
+                       reviewed.get("checks") if rerun and reviewed else None)
     parts += [Rule("subtasks", align="left", style="bold"), _subtask_table(review, selection)]
     shown = 0
     for change in review.changes:
@@ -162,6 +168,8 @@ def render_review(review: RunReview, *, selection: Selection | None = None, subt
         if selection is not None and not selection.keeps_owner(change.owner):
             title.append("  dropped", style="yellow")
         parts.append(Rule(title, align="left", style="red" if change.conflicts else "dim"))
+        if change.summary:
+            parts.append(Text(change.summary.strip(), style="italic dim"))
         for fp in in_scope:
             parts.append(file_heading(change, fp, fp.path in conflict_files))
             units: list[Hunk | None] = list(fp.hunks) or [None]

@@ -10,6 +10,7 @@ merge of their commits, so it sees their changes.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,7 @@ class RunOptions:
     synthesis: bool = True
     synthesis_rounds: int = 2
     resolve_conflicts: bool = True
+    test_command: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -137,7 +139,7 @@ class Coordinator:
     def _set(self, st: SubtaskRun, state: str, detail: str = "", **data: Any) -> None:
         st.state = state
         self.records.event("state", subtask=st.id, state=state, detail=detail, **data)
-        self.progress.state(st.id, state, detail)
+        self.progress.state(st.id, state, detail, **data)
 
     def _siblings(self, subtask: Subtask) -> str:
         lines = [f"- {s.id}: {s.title or s.instructions[:80]} (files: {', '.join(s.files) or 'unspecified'})"
@@ -260,6 +262,7 @@ class Coordinator:
 
         def on_event(kind: str, **data: Any) -> None:
             self.records.event(kind, subtask=subtask.id, **data)
+            self.progress.activity(subtask.id, kind, **data)
             if kind == "turn":
                 st.turns += 1
 
@@ -319,8 +322,12 @@ class Coordinator:
             save_plan(self.plan, self.records.dir / "plan.json")
             self.records.write_json("run.json", {"run_id": self.run_id, "base_commit": self.base,
                                                  "started": utc_now(), "options": self.options.to_dict(),
+                                                 "pid": os.getpid(),
                                                  "repo": str(self.repo.root),
                                                  "worktrees": str(self.repo.worktrees_home() / self.run_id)})
+        else:
+            info = self.records.read_json("run.json") or {}
+            self.records.write_json("run.json", {**info, "pid": os.getpid(), "resumed": utc_now()})
         (self.records.dir / "result.json").unlink(missing_ok=True)
         self.records.event("run", state="running", base_commit=self.base, resumed=resuming)
         self.progress.note(f"run {self.run_id}: {len(self.plan.subtasks)} subtasks from {self.base[:10]}, "

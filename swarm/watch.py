@@ -83,6 +83,7 @@ class RunWatcher:
                                 at=at)
         elif kind == "run" and event.get("state") in END_STATES:
             self.ended = event["state"]
+            self.progress.board.finish(self.ended)
 
     # -- files ---------------------------------------------------------------------------
 

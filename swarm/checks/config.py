@@ -106,17 +106,17 @@ def check(ctx: CheckContext) -> list[Finding]:
     lost: dict[str, tuple[str, str | None]] = {}  # key -> (config file, new name when renamed)
     merged_keys: set[str] = set()
     changed = {p: old for p, old in ctx.merged_paths().items() if is_config(p)}
-    for path, old in changed.items():
+    for path in changed:
         merged_keys |= {k[-1] for k in _keys(ctx, ctx.merged, path)}
     for path, old in sorted(changed.items()):
         before, after = _keys(ctx, ctx.base, old), _keys(ctx, ctx.merged, path)
         if not before or not after:
             continue
         gone = [k for k in before if k not in after and k[-1] not in merged_keys and len(k[-1]) >= 3]
-        for key in gone:
-            renamed = next((n[-1] for n, v in after.items() if n not in before and n[:-1] == key[:-1]
-                            and v and v == before[key]), None)
-            lost.setdefault(key[-1], (path, renamed))
+        for where in gone:
+            renamed = next((n[-1] for n, v in after.items() if n not in before and n[:-1] == where[:-1]
+                            and v and v == before[where]), None)
+            lost.setdefault(where[-1], (path, renamed))
     if not lost:
         return []
     patterns = [f'"{k}"' for k in lost] + [f"'{k}'" for k in lost]

@@ -10,6 +10,7 @@ commit lacked, in the same file.
 from __future__ import annotations
 
 import ast
+import re
 from itertools import combinations
 
 from .context import CheckContext
@@ -20,6 +21,7 @@ KIND = "duplicate"
 # Names that many modules define on purpose.
 _COMMON = {"main", "setup", "run", "handle", "register", "ready", "get", "create", "update", "validate",
            "configure", "load", "save", "teardown", "setUp", "tearDown", "setUpClass", "tearDownClass"}
+_TOP = re.compile(r"^(?:async[ \t]+def|def|class)[ \t]+([A-Za-z_]\w*)", re.M)
 
 
 def _is_test(path: str) -> bool:
@@ -28,46 +30,69 @@ def _is_test(path: str) -> bool:
         or "/tests/" in f"/{path}" or "/test/" in f"/{path}"
 
 
-def _new_defs(ctx: CheckContext) -> dict[str, list[tuple[str, Definition]]]:
-    """Per subtask: (file, definition) for each top-level function or class it added."""
-    out: dict[str, list[tuple[str, Definition]]] = {}
+def _top_names(text: str | None) -> set[str]:
+    return set(_TOP.findall(text or ""))
+
+
+def _new_names(ctx: CheckContext) -> dict[str, list[tuple[str, str]]]:
+    """Per subtask: (file, name) for each top-level function or class it added.
+
+    A definition at column 0 is top-level, so a regular expression finds them
+    without parsing; only names that two subtasks added get parsed.
+    """
+    out: dict[str, list[tuple[str, str]]] = {}
     for c in ctx.changes:
         for f in c.changed:
             path = f["path"]
             if f["status"] == "removed" or not path.endswith(".py"):
                 continue
-            after = ctx.module(c.commit, path)
-            if after is None or after.error:
-                continue
-            before = ctx.module(c.start_commit, c.source_of(path)) if f["status"] != "added" else None
-            old = {d.name for d in before.top_defs} if before is not None and not before.error else set()
-            seen: set[str] = set()
-            for d in after.top_defs:
-                if d.name not in old and d.name not in seen:
-                    seen.add(d.name)
-                    out.setdefault(c.id, []).append((path, d))
+            old = _top_names(ctx.text(c.start_commit, c.source_of(path))) if f["status"] != "added" else set()
+            for name in sorted(_top_names(ctx.text(c.commit, path)) - old):
+                out.setdefault(c.id, []).append((path, name))
     return out
 
 
-def _body(d: Definition) -> str:
-    node = d.node
-    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        return ""
-    body = node.body
-    if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant):
-        body = body[1:]  # the docstring does not make two helpers different
-    return "\n".join(ast.dump(stmt, annotate_fields=False) for stmt in body)
+def _definition(ctx: CheckContext, commit: str, path: str, name: str) -> Definition | None:
+    info = ctx.module(commit, path)
+    if info is None or info.error:
+        return None
+    return next((d for d in info.top_defs if d.name == name), None)
 
 
-def _same_helper(pa: str, da: Definition, pb: str, db: Definition) -> bool:
+def _body(source: str | None, name: str) -> str | None:
+    """The body of top-level `name` as an AST dump, without its docstring and with its parameters
+    renamed by position, so one helper written twice under other argument names compares equal."""
+    try:
+        tree = ast.parse(source or "")
+    except (SyntaxError, ValueError):
+        return None
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                body = body[1:]  # the docstring does not make two helpers different
+            if not isinstance(node, ast.ClassDef):
+                a = node.args
+                renames = {p.arg: f"_{i}" for i, p in enumerate([*a.posonlyargs, *a.args, *a.kwonlyargs])}
+                for stmt in body:
+                    for n in ast.walk(stmt):
+                        if isinstance(n, ast.Name) and n.id in renames:
+                            n.id = renames[n.id]
+            return "\n".join(ast.dump(stmt, annotate_fields=False) for stmt in body)
+    return None
+
+
+def _same_helper(ctx: CheckContext, a: tuple[str, str, Definition], b: tuple[str, str, Definition]) -> bool:
     """Two definitions of one name in different files that look like the same helper twice."""
+    (ca, pa, da), (cb, pb, db) = a, b
     if da.kind != db.kind or _is_test(pa) or _is_test(pb) or da.name in _COMMON:
         return False
     if da.name.startswith("__") and da.name.endswith("__"):
         return False
-    if _body(da) == _body(db):
+    if da.kind == "function" and da.params == db.params:
         return True
-    return da.kind == "function" and da.params == db.params
+    body = _body(ctx.text(ca, pa), da.name)
+    return body is not None and body == _body(ctx.text(cb, pb), db.name)
 
 
 def check(ctx: CheckContext) -> list[Finding]:
@@ -85,11 +110,14 @@ def check(ctx: CheckContext) -> list[Finding]:
             findings.append(Finding(KIND, ctx.sort_ids(ids), [path],
                                     f"{path} was added by {' and '.join(ctx.sort_ids(ids))}"
                                     + (" with the same content" if same else ", each with its own content")))
-    defs = _new_defs(ctx)
+    names = _new_names(ctx)
     for a, b in combinations(ctx.changes, 2):
-        for pa, da in defs.get(a.id, []):
-            for pb, db in defs.get(b.id, []):
-                if da.name != db.name:
+        for pa, na in names.get(a.id, []):
+            for pb, nb in names.get(b.id, []):
+                if na != nb:
+                    continue
+                da, db = _definition(ctx, a.commit, pa, na), _definition(ctx, b.commit, pb, nb)
+                if da is None or db is None:
                     continue
                 if pa == pb:
                     if (pa in added and len(added[pa]) > 1) or pa in conflicted:
@@ -97,7 +125,7 @@ def check(ctx: CheckContext) -> list[Finding]:
                     msg = (f"{pa}: {a.id} and {b.id} both added a top-level {da.name} "
                            f"(lines {da.start} and {db.start} of their versions); in the merged file the later "
                            "one replaces the earlier")
-                elif _same_helper(pa, da, pb, db):
+                elif _same_helper(ctx, (a.commit, pa, da), (b.commit, pb, db)):
                     msg = (f"{a.id} added {da.kind} {da.name} in {pa} and {b.id} added {db.kind} {db.name} in {pb}: "
                            "the same helper twice; keep one and import it")
                 else:

@@ -16,14 +16,14 @@ from collections import Counter
 from html.parser import HTMLParser
 from urllib.parse import unquote
 
-from .context import CheckContext
+from .context import CheckContext, Tree
 from .model import Finding
 
 KIND = "link"
 PAGES = (".md", ".markdown", ".html", ".htm")
 _FENCE = re.compile(r"^(```|~~~).*?^\1[^\n]*$", re.M | re.S)
 _CODE = re.compile(r"`[^`\n]*`")
-_INLINE = re.compile(r"!?\[[^\]\n]*\]\(\s*<?([^)\s>]+)>?(?:\s+[\"'(][^)]*)?\)")
+_INLINE = re.compile(r"!?\[[^\]\n]*\]\(\s*(?:<([^>\n]+)>|([^)\s]+))(?:\s+[\"'(][^)]*)?\)")
 _REFDEF = re.compile(r"^ {0,3}\[[^\]\n]+\]:\s*<?(\S+?)>?(?:\s|$)", re.M)
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
 
@@ -44,7 +44,7 @@ def links(text: str, path: str) -> list[str]:
     urls: list[str] = []
     if path.endswith((".md", ".markdown")):
         prose = _CODE.sub("", _FENCE.sub("", text))
-        urls += _INLINE.findall(prose) + _REFDEF.findall(prose)
+        urls += [a or b for a, b in _INLINE.findall(prose)] + _REFDEF.findall(prose)
         text = prose
     parser = _Attrs()
     try:
@@ -75,9 +75,15 @@ def _broken(ctx: CheckContext, commit: str, page: str) -> Counter[str]:
     out: Counter[str] = Counter()
     for url in links(text, page):
         path = target(page, url)
-        if path is not None and path != "." and not tree.exists(path):
+        if path is not None and path != "." and not _exists(tree, path):
             out[path] += 1
     return out
+
+
+def _exists(tree: Tree, path: str) -> bool:
+    """A file or folder, or a page written without its extension (as static site generators link)."""
+    return tree.exists(path) or (posixpath.splitext(path)[1] == "" and
+                                 any(path + ext in tree.files for ext in PAGES))
 
 
 def _uses(ctx: CheckContext, commit: str, page: str, path: str) -> int:

@@ -83,11 +83,30 @@ class SubtaskChange:
 
 
 @dataclass
+class TestOutcome:
+    """One run of the test command at one commit."""
+
+    __test__ = False  # not a pytest test class
+
+    exit_code: int
+    failed: set[str] = field(default_factory=set)
+    output: str = ""
+    timed_out: bool = False
+    seconds: float = 0.0
+
+
+@dataclass
 class CheckReport:
-    """Every finding, and per kind of check: its status, time and count."""
+    """Every finding, and per kind of check: its status, time and count.
+
+    `test_baseline` is the test command's run on the base, when the test check
+    ran: pass it to the next `run_checks` on the same base (a re-check after a
+    fix) and the base's tests are not run again.
+    """
 
     findings: list[Finding] = field(default_factory=list)
     checks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    test_baseline: TestOutcome | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:

@@ -18,6 +18,7 @@ from .model import Finding, SubtaskChange
 KIND = "overlap"
 NEAR = 3  # lines apart that still count as the same place
 _HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+\d+(?:,\d+)? @@")
+_IMPORT = re.compile(r"^\s*$|^(import\s|from\s+\S+\s+import\s)")
 
 Span = tuple[float, float]  # base lines; an insertion after line n is (n + 0.5, n + 0.5)
 
@@ -31,15 +32,30 @@ def changed_spans(ctx: CheckContext, change: SubtaskChange, paths: set[str]) -> 
     out = ctx.git("diff", "-U0", "--no-color", "--no-ext-diff", "-M", change.start_commit, change.commit, "--", *specs)
     spans: dict[str, list[Span]] = {}
     current: str | None = None
+    hunk: tuple[Span, list[str]] | None = None
+
+    def close() -> None:
+        # A hunk that only adds or drops imports is how two agents each use something new: not a clash.
+        if current is not None and hunk is not None and not (
+                current.endswith(".py") and all(_IMPORT.match(text) for text in hunk[1])):
+            spans.setdefault(current, []).append(hunk[0])
+
     for line in out.splitlines():
         if line.startswith("--- "):
+            close()
+            hunk = None
             current = line[6:] if line.startswith("--- a/") else None
-        elif current is not None and line.startswith("@@"):
+        elif line.startswith("@@"):
+            close()
             m = _HUNK.match(line)
+            hunk = None
             if m:
                 start, length = int(m.group(1)), int(m.group(2) or "1")
                 span = (start + 0.5, start + 0.5) if length == 0 else (float(start), float(start + length - 1))
-                spans.setdefault(current, []).append(span)
+                hunk = (span, [])
+        elif hunk is not None and line[:1] in ("+", "-") and not line.startswith(("+++ ", "--- ")):
+            hunk[1].append(line[1:])
+    close()
     return spans
 
 

@@ -9,6 +9,7 @@ resolve and fit? It returns a problem message, or None.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 from .context import CheckContext, Tree
@@ -16,6 +17,9 @@ from .pysource import Definition, ModRef, ModuleInfo, Ref, Signature, join_mod, 
 
 EXTERNAL = "<external>"
 NAMESPACE = "<namespace>"
+OPAQUE = "<opaque>"  # a compiled or generated module: it exists, what it defines is unknown
+UNKNOWN = (EXTERNAL, OPAQUE)
+_COMPILED = (".pyx", ".pyd", ".so")
 
 
 @dataclass
@@ -54,6 +58,9 @@ class Modules:
                     parent, _, name = path.rpartition("/")
                     if parent not in packages:
                         offer(name[:-3], parent)
+            for name in sys.stdlib_module_names & set(tops):
+                if tops[name]:  # below the root, a folder named like the standard library seldom shadows it
+                    del tops[name]
             self._tops = tops
         return self._tops
 
@@ -70,9 +77,11 @@ class Modules:
             base = name
         if base == "":
             return NAMESPACE
-        for candidate in (base + ".py", base + "/__init__.py"):
+        for candidate in (base + ".py", base + "/__init__.py", base + ".pyi", base + "/__init__.pyi"):
             if candidate in tree.files:
                 return candidate
+        if any(base + ext in tree.files for ext in _COMPILED):
+            return OPAQUE
         return NAMESPACE if base in tree.dirs else None
 
     def paths(self, mod: ModRef) -> list[str]:
@@ -89,7 +98,7 @@ class Modules:
     def find_def(self, tree: Tree, mod: ModRef, name: str, hops: int = 3) -> tuple[Definition | None, str | None]:
         """The definition `name` in `mod`, following re-exports a few hops; and the file it is in."""
         path = self.locate(mod, tree)
-        if path in (None, EXTERNAL, NAMESPACE):
+        if path in (None, EXTERNAL, NAMESPACE, OPAQUE):
             return None, None
         info = self.info(tree, path)  # type: ignore[arg-type]
         if info is None or info.error:
@@ -114,7 +123,7 @@ class Modules:
             path = self.locate(ref.key[1], tree)
             if path is None:
                 return Outcome(f"imports {show_mod(ref.key[1])}, which does not exist")
-            return Outcome(None, path if path not in (EXTERNAL, NAMESPACE) else None)
+            return Outcome(None, path if path not in (EXTERNAL, NAMESPACE, OPAQUE) else None)
         if kind == "from":
             return self._from(ref.key[1], ref.key[2], tree)
         if kind == "attr":
@@ -125,7 +134,7 @@ class Modules:
 
     def _from(self, mod: ModRef, name: str, tree: Tree) -> Outcome:
         path = self.locate(mod, tree)
-        if path == EXTERNAL:
+        if path in UNKNOWN:
             return Outcome(None)
         if path is None:
             return Outcome(f"imports {name} from {show_mod(mod)}, which does not exist")
@@ -147,7 +156,7 @@ class Modules:
     def _walk(self, target: tuple, attrs: tuple[str, ...], tree: Tree) -> tuple[ModRef, int, str | None] | Outcome:
         """Follow `alias.a.b...` through modules; stop at the first attribute that is not a module."""
         mod = self._module_of(target, tree)
-        if mod is None or self.locate(mod, tree) in (None, EXTERNAL):
+        if mod is None or self.locate(mod, tree) in (None, *UNKNOWN):
             return Outcome(None)
         for i, attr in enumerate(attrs):
             sub = join_mod(mod, attr)
@@ -155,6 +164,8 @@ class Modules:
                 mod = sub
                 continue
             path = self.locate(mod, tree)
+            if path == OPAQUE:
+                return Outcome(None)
             return mod, i, None if path == NAMESPACE else path
         return Outcome(None)
 

@@ -39,8 +39,6 @@ def _bindings(info: ModuleInfo, tree: ast.Module) -> tuple[dict[str, set[ImportT
             other.add(node.name)
         elif isinstance(node, ast.MatchMapping) and node.rest:
             other.add(node.rest)
-        elif isinstance(node, ast.Global):
-            info.names.update(node.names)
         elif isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.asname:
@@ -69,6 +67,7 @@ class _Collector(ast.NodeVisitor):
         self.scope: list[str] = []
         self.cls: str | None = None
         self.self_name: str | None = None
+        self.guarded = 0  # inside `try:` that catches ImportError: an optional import, not a promise
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -138,13 +137,29 @@ class _Collector(ast.NodeVisitor):
         self.scope.pop()
         self.cls, self.self_name = saved
 
+    def visit_Try(self, node: ast.Try) -> None:
+        optional = any(_catches_import_error(h.type) for h in node.handlers)
+        self.guarded += optional
+        for stmt in node.body:
+            self.visit(stmt)
+        self.guarded -= optional
+        for part in (*node.handlers, *node.orelse, *node.finalbody):
+            self.visit(part)
+
+    def visit_TryStar(self, node: ast.TryStar) -> None:
+        self.visit_Try(node)  # type: ignore[arg-type]  # the same fields
+
     # -- references ----------------------------------------------------------------------------
 
     def visit_Import(self, node: ast.Import) -> None:
+        if self.guarded:
+            return
         for alias in node.names:
             self.add("import", (("abs", alias.name),), node)
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        if self.guarded:
+            return
         mod: ModRef = resolve_from(self.info.path, node.level, node.module)
         for alias in node.names:
             if alias.name == "*":
@@ -196,7 +211,15 @@ class _Collector(ast.NodeVisitor):
         return ("chain", target, attrs) if target is not None else None
 
 
+def _catches_import_error(handler: ast.expr | None) -> bool:
+    if handler is None:
+        return True
+    names = handler.elts if isinstance(handler, ast.Tuple) else [handler]
+    return any((n.id if isinstance(n, ast.Name) else getattr(n, "attr", "")) in
+               ("ImportError", "ModuleNotFoundError", "Exception", "BaseException") for n in names)
+
+
 def collect_refs(info: ModuleInfo, tree: ast.Module) -> None:
-    """Fill `info.bound` and `info.refs` from a parsed module."""
+    """Fill the module's bound names, references and name loads."""
     imports, other, defined = _bindings(info, tree)
     _Collector(info, imports, other, defined).visit(tree)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 import builtins
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 ModRef = tuple[str, str]  # ("abs", "pkg.mod") or ("rel", "src/pkg/mod"): relative imports become repo paths
 
@@ -84,7 +84,6 @@ class Definition:
     end: int
     signature: Signature | None
     params: tuple[str, ...] = ()
-    node: ast.AST | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -109,9 +108,9 @@ class ModuleInfo:
     blocks: list[Definition] = field(default_factory=list)
     reexports: dict[str, tuple[ModRef, str]] = field(default_factory=dict)
     methods: dict[str, dict[str, Signature | None]] = field(default_factory=dict)
-    bound: set[str] = field(default_factory=set)
-    refs: list[Ref] = field(default_factory=list)
-    loads: Counter[tuple[str, str]] = field(default_factory=Counter)  # (name, enclosing scope) -> count
+    bound: set[str] = field(default_factory=set, repr=False)
+    refs: list[Ref] = field(default_factory=list, repr=False)
+    loads: Counter[tuple[str, str]] = field(default_factory=Counter, repr=False)  # (name, scope) -> count
 
 
 def package_parts(path: str) -> list[str]:
@@ -142,7 +141,7 @@ def show_mod(mod: ModRef) -> str:
 def _signature(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> Signature:
     a = fn.args
     params = tuple(p.arg for p in a.posonlyargs + a.args)
-    required = frozenset(p.arg for p, d in zip(a.kwonlyargs, a.kw_defaults) if d is None)
+    required = frozenset(p.arg for p, d in zip(a.kwonlyargs, a.kw_defaults, strict=True) if d is None)
     return Signature(params, len(a.posonlyargs), len(a.defaults), a.vararg is not None,
                      tuple(p.arg for p in a.kwonlyargs), required, a.kwarg is not None)
 
@@ -182,11 +181,19 @@ def _targets(node: ast.AST) -> set[str]:
     return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
 
 
-def _top_level(info: ModuleInfo, body: list[ast.stmt]) -> None:
-    """Names bound at module level, into compound statements but not into functions or classes."""
+def _top_level(info: ModuleInfo, body: list[ast.stmt], counts: Counter[str]) -> None:
+    """Names bound at module level, into compound statements but not into functions or classes.
+
+    `counts` tells how often each name is bound: a function bound twice (two
+    versions under an `if`, or rebound by an assignment) has no one signature.
+    """
+    def bind(names: set[str] | list[str]) -> None:
+        info.names.update(names)
+        counts.update(names)
+
     for stmt in body:
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            info.names.add(stmt.name)
+            bind([stmt.name])
             if stmt.name == "__getattr__":
                 info.open = True
         elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
@@ -194,7 +201,7 @@ def _top_level(info: ModuleInfo, body: list[ast.stmt]) -> None:
                 if alias.name == "*":
                     info.open = True
                 else:
-                    info.names.add(alias.asname or alias.name.split(".")[0])
+                    bind([alias.asname or alias.name.split(".")[0]])
             if isinstance(stmt, ast.ImportFrom):
                 mod = resolve_from(info.path, stmt.level, stmt.module)
                 for alias in stmt.names:
@@ -202,20 +209,20 @@ def _top_level(info: ModuleInfo, body: list[ast.stmt]) -> None:
                         info.reexports[alias.asname or alias.name] = (mod, alias.name)
         elif isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
             for target in (stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]):
-                info.names |= _targets(target)
+                bind(_targets(target))
         elif isinstance(stmt, (ast.For, ast.AsyncFor, ast.With, ast.AsyncWith)):
             for item in (stmt.items if isinstance(stmt, (ast.With, ast.AsyncWith)) else []):
                 if item.optional_vars is not None:
-                    info.names |= _targets(item.optional_vars)
+                    bind(_targets(item.optional_vars))
             if isinstance(stmt, (ast.For, ast.AsyncFor)):
-                info.names |= _targets(stmt.target)
-        for child in ("body", "orelse", "finalbody"):
-            if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                _top_level(info, getattr(stmt, child, []) or [])
+                bind(_targets(stmt.target))
+        if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            for child in ("body", "orelse", "finalbody"):
+                _top_level(info, getattr(stmt, child, []) or [], counts)
         for handler in getattr(stmt, "handlers", []) or []:
-            _top_level(info, handler.body)
+            _top_level(info, handler.body, counts)
         for case in getattr(stmt, "cases", []) or []:
-            _top_level(info, case.body)
+            _top_level(info, case.body, counts)
 
 
 def _definitions(info: ModuleInfo, tree: ast.Module) -> None:
@@ -223,17 +230,22 @@ def _definitions(info: ModuleInfo, tree: ast.Module) -> None:
         for node in body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 is_class = isinstance(node, ast.ClassDef)
-                sig = _class_signature(node) if is_class else _function_signature(node, method=cls is not None)
-                params = () if is_class else tuple(p.arg for p in node.args.posonlyargs + node.args.args)
+                sig: Signature | None
+                params: tuple[str, ...]
+                if isinstance(node, ast.ClassDef):
+                    sig, params = _class_signature(node), ()
+                else:
+                    sig = _function_signature(node, method=cls is not None)
+                    params = tuple(p.arg for p in node.args.posonlyargs + node.args.args)
                 d = Definition(node.name, prefix + node.name, "class" if is_class else "function", _start(node),
-                               node.end_lineno or node.lineno, sig, params, node)
+                               node.end_lineno or node.lineno, sig, params)
                 info.blocks.append(d)
                 if top:
                     info.top_defs.append(d)
                     info.defs[node.name] = d
                 if cls is not None and not is_class:
                     info.methods.setdefault(cls.name, {})[node.name] = sig
-                visit(node.body, d.qualname + ".", False, node if is_class else None)
+                visit(node.body, d.qualname + ".", False, node if isinstance(node, ast.ClassDef) else None)
             else:
                 for child in ("body", "orelse", "finalbody"):
                     visit(getattr(node, child, []) or [], prefix, top, cls)
@@ -251,8 +263,16 @@ def parse_module(source: str, path: str) -> ModuleInfo:
     except (SyntaxError, ValueError) as e:
         info.error = f"line {getattr(e, 'lineno', '?')}: {getattr(e, 'msg', str(e))}"
         return info
-    _top_level(info, tree.body)
+    counts: Counter[str] = Counter()
+    _top_level(info, tree.body, counts)
     _definitions(info, tree)
+    for name, d in list(info.defs.items()):
+        if counts[name] > 1:
+            info.defs[name] = replace(d, signature=None)
+    if "global" in source:  # `global x` in a function binds x at module level
+        info.names.update(n for node in ast.walk(tree) if isinstance(node, ast.Global) for n in node.names)
     from .pyrefs import collect_refs  # references need the definitions above
     collect_refs(info, tree)
+    # The tree itself is not kept: thousands of live AST nodes per module make every
+    # garbage collection slower, and the checks need only what is extracted above.
     return info

@@ -49,10 +49,7 @@ def _lost_names(ctx: CheckContext, merged_to_base: dict[str, str], removed: list
             words.add(_stem(old))
     for path in removed:
         if path.endswith(".py"):
-            words.add(_stem(path))
-            before = ctx.module(ctx.base, path)
-            if before is not None:
-                words |= before.names
+            words.add(_stem(path))  # every use of a gone module names it
     return {w for w in words if not (w.startswith("__") and w.endswith("__"))}
 
 
@@ -101,6 +98,9 @@ def _file(ctx: CheckContext, modules: Modules, path: str, old: str, before: Modu
           after: ModuleInfo, watched: set[str]) -> list[Finding]:
     base_tree, merged_tree = ctx.tree(ctx.base), ctx.tree(ctx.merged)
     before_refs = Counter(r.key for r in before.refs) if before and not before.error else Counter()
+    # A name the base already used without defining it comes from somewhere the checks cannot see
+    # (builtins installed at run time, like gettext's `_`): more uses of it are nothing new.
+    ambient = {r.key[1] for r in before.refs if r.kind == "unbound"} if before and not before.error else set()
     first: dict[tuple, Ref] = {}
     count: Counter[tuple] = Counter()
     for ref in after.refs:
@@ -109,6 +109,8 @@ def _file(ctx: CheckContext, modules: Modules, path: str, old: str, before: Modu
     findings = []
     for key, ref in first.items():
         if count[key] <= before_refs[key] and not (ref_names(ref) & watched):
+            continue
+        if ref.kind == "unbound" and key[1] in ambient:
             continue
         outcome = modules.evaluate(ref, merged_tree, path)
         if outcome.problem is None:
@@ -136,7 +138,8 @@ def _finding(ctx: CheckContext, modules: Modules, path: str, ref: Ref, outcome: 
         # A module that is gone: whoever removed or renamed its file (or its package's files).
         candidates = modules.paths(ref.key[1])
         folder = candidates[0][:-3] + "/" if candidates else None
-        suspects |= {c.id for c in ctx.changes for p in c.paths() if p in candidates or (folder and p.startswith(folder))}
+        suspects |= {c.id for c in ctx.changes for p in c.paths()
+                     if p in candidates or (folder and p.startswith(folder))}
     for sid in ctx.sort_ids(suspects):
         change = ctx.change(sid)
         after = modules.evaluate(ref, ctx.tree(change.commit), path)

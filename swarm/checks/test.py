@@ -19,33 +19,19 @@ import re
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Awaitable, Callable
 
-from ..gitrepo import GitRepo
 from ..environment import scrubbed_env
+from ..gitrepo import GitRepo
 from ..tools import run_shell
 from .context import CheckContext
-from .model import Finding
-from .pymodules import EXTERNAL, NAMESPACE, Modules
+from .model import Finding, TestOutcome
+from .pymodules import EXTERNAL, NAMESPACE, OPAQUE, Modules
 from .pysource import join_mod
 
 KIND = "test"
 _SUMMARY = re.compile(r"^(FAILED|ERROR) (\S+?)(?: - .*)?$", re.M)
-
-
-@dataclass
-class TestOutcome:
-    """One run of the test command at one commit."""
-
-    __test__ = False  # not a pytest test class
-
-    exit_code: int
-    failed: set[str] = field(default_factory=set)
-    output: str = ""
-    timed_out: bool = False
-    seconds: float = 0.0
 
 
 TestRunner = Callable[[GitRepo, str, str, float], Awaitable[TestOutcome]]
@@ -80,10 +66,22 @@ def _cleanup(repo: GitRepo, tree: Path, home: Path) -> None:
     shutil.rmtree(home, ignore_errors=True)
 
 
-async def check(ctx: CheckContext, command: str, timeout: float, runner: TestRunner = run_tests_at) -> list[Finding]:
-    """Run the tests at the base and at the merged commit; one finding per regression."""
-    base, merged = await asyncio.gather(runner(ctx.repo, ctx.base, command, timeout),
-                                        runner(ctx.repo, ctx.merged, command, timeout))
+async def check(ctx: CheckContext, command: str, timeout: float, runner: TestRunner = run_tests_at,
+                baseline: TestOutcome | None = None) -> tuple[list[Finding], TestOutcome]:
+    """Run the tests at the base (unless `baseline` is that run already) and at the merged commit.
+
+    Returns one finding per failing test file, and the base's run for the next call.
+    """
+    if baseline is None:
+        base, merged = await asyncio.gather(runner(ctx.repo, ctx.base, command, timeout),
+                                            runner(ctx.repo, ctx.merged, command, timeout))
+    else:
+        base, merged = baseline, await runner(ctx.repo, ctx.merged, command, timeout)
+    return _regressions(ctx, command, timeout, base, merged), base
+
+
+def _regressions(ctx: CheckContext, command: str, timeout: float, base: TestOutcome,
+                 merged: TestOutcome) -> list[Finding]:
     everyone = [c.id for c in ctx.changes]
     if merged.timed_out and not base.timed_out:
         return [Finding(KIND, everyone, [], f"`{command}` timed out after {timeout:g}s on the merged tree; "
@@ -103,8 +101,8 @@ async def check(ctx: CheckContext, command: str, timeout: float, runner: TestRun
     for path, ids in sorted(by_file.items()):
         involved = _owners(ctx, modules, path) or everyone
         shown = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
-        findings.append(Finding(KIND, involved, [path], f"{len(ids)} test(s) fail on the merged tree but pass on "
-                                f"the base: {shown}"))
+        findings.append(Finding(KIND, involved, [path], f"{len(ids)} test(s) fail on the merged tree and did not "
+                                f"fail on the base: {shown}"))
     return findings
 
 
@@ -119,7 +117,7 @@ def _owners(ctx: CheckContext, modules: Modules, test_file: str) -> list[str]:
                 mods = [ref.key[1]] + ([join_mod(ref.key[1], ref.key[2])] if ref.kind == "from" else [])
                 for mod in mods:
                     where = modules.locate(mod, tree)
-                    if where not in (None, EXTERNAL, NAMESPACE):
+                    if where not in (None, EXTERNAL, NAMESPACE, OPAQUE):
                         paths.add(where)  # type: ignore[arg-type]
     return ctx.sort_ids(sid for p in paths for sid in ctx.touchers(p))
 

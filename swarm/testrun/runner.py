@@ -158,8 +158,9 @@ class CommandRun:
     def _path(self, name: str) -> Path:
         return self.s.records / f"{self.prefix}{name}"
 
-    def _mode(self) -> str:
-        if self.command.is_pytest and not self.command.self_splitting:
+    def _mode(self, shards: int) -> str:
+        """`shard` when swarm splits a pytest suite itself; `observe` when pytest runs what the command selects."""
+        if self.command.is_pytest and not self.command.self_splitting and shards > 1:
             return "shard"
         return "observe"
 
@@ -176,7 +177,7 @@ class CommandRun:
         slots = [self.s.pool.acquire() for _ in range(count)]
         ready = [asyncio.create_task(self._prepare(slot)) for slot in slots]
         try:
-            plan = await self._plan(count, slots[0], ready[0]) if self._mode() == "shard" else None
+            plan = await self._plan(count, slots[0], ready[0]) if self._mode(count) == "shard" else None
             if plan is not None and plan.shards < count:
                 count = plan.shards
             shards = [ShardRun(k, count, self.command.label, slots[k].path, self._path(f"shard-{k + 1}.log"),
@@ -196,6 +197,8 @@ class CommandRun:
             await asyncio.gather(*ready, return_exceptions=True)
             for slot in slots:
                 slot.release()
+        if self.command.is_pytest and all(shard.exit_code == 4 for shard in shards):
+            raise TestCommandError(f"pytest refused `{self.command.text}` (usage error):\n{_tail(shards[0].log)}")
         report = TestReport(self.command.text, self.command.label, self.s.commit, shards,
                             time.monotonic() - started, self.s.records, counted=self._reads_junit(), notes=self.notes)
         report.rerun_command = self.command.rerun(report.failed)
@@ -223,6 +226,9 @@ class CommandRun:
             source = f"durations of {len(ids)} tests from earlier runs"
         count = max(1, min(count, len(ids)))
         plan = make_plan(ids, count, self.s.store.durations(), collect)
+        used = sum(1 for n in plan.counts if n)
+        if 0 < used < count:  # fewer files than shards: no pytest start-up for a shard with nothing to do
+            plan = make_plan(ids, used, self.s.store.durations(), collect)
         self._path("plan.json").write_text(json.dumps(plan.to_json()), encoding="utf-8")
         self.s.progress.note(f"{self.command.label + ': ' if self.command.label else ''}{count} shard(s), "
                              f"planned from {source}; predicted "
@@ -237,9 +243,8 @@ class CommandRun:
         for event in _Tail(events).read():
             if event.get("e") == "collected":
                 return list(event.get("ids") or []), dict(event.get("collect") or {})
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
         raise TestCommandError(f"`{self.command.text}` did not get as far as collecting tests "
-                               f"(exit {code}); its output ends:\n{tail}\nCheck that it runs in your checkout.")
+                               f"(exit {code}); its output ends:\n{_tail(log)}\nCheck that it runs in your checkout.")
 
     async def _run_shard(self, shard: ShardRun, slot: Slot, ready: asyncio.Task[float],
                          plan: ShardPlan | None) -> None:
@@ -247,7 +252,7 @@ class CommandRun:
         junit = shard.junit or self._path(f"shard-{shard.index + 1}.unused.xml")
         shard.argv = self.command.shard_argv(shard.index, shard.shards, junit)
         events = self.tails[shard.index].path
-        env = self.s.pytest_env(self.command, self._mode(), shard.index, events,
+        env = self.s.pytest_env(self.command, self._mode(shard.shards), shard.index, events,
                                 self._path("plan.json") if plan else None)
         detail = f"{shard.planned} tests" if shard.planned is not None else ""
         self.s.progress.state(shard.name, "running", detail)
@@ -272,7 +277,7 @@ class CommandRun:
         if code not in PYTEST_FINISHED:
             return f"pytest ended with exit {code} (2: interrupted or collection errors, 3: internal error, " \
                    "4: usage error)"
-        if self._mode() == "shard" and shard.collected is None:
+        if self._mode(shard.shards) == "shard" and shard.collected is None:
             return ("swarm's pytest plugin did not load, so the shard may have run the whole suite: the command "
                     "must honour PYTHONPATH and PYTEST_PLUGINS (no `python -I`/`-E`)")
         if code == 1 and not any(c.outcome in ("failed", "error") for c in shard.cases):
@@ -339,6 +344,13 @@ class CommandRun:
         complete = all(s.error is None for s in report.shards) and all("::" in i for i in report.failed)
         self.s.store.record(self.command.key, [i for i in ids if "::" in i], complete=complete,
                             durations=report.durations, collect=collect)
+
+
+def _tail(log: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no output)"
 
 
 def _name_collection_errors(cases: list[Case], errors: list[str]) -> list[Case]:

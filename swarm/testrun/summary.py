@@ -20,14 +20,17 @@ def totals_line(totals: dict[str, int]) -> str:
 
 
 def print_summary(console: Console, reports: list[TestReport]) -> None:
-    table = Table(title=f"swarm test on {reports[0].commit[:10]}", title_justify="left")
-    for column in ("shard", *_SHOWN, "time", "worktree ready"):
-        table.add_column(column, justify="left" if column == "shard" else "right")
+    shown = [k for k in _SHOWN if k in _SHOWN[:4] or any(r.totals[k] for r in reports)]
+    table = Table(title=f"swarm test on {reports[0].commit[:10]}", title_justify="left", box=None,
+                  pad_edge=False, header_style="bold")
+    table.add_column("shard", no_wrap=True)
+    for column in (*shown, "time"):
+        table.add_column("errors" if column == "error" else column, justify="right", no_wrap=True)
     for report in reports:
         for shard in report.shards:
             totals = shard.totals()
-            table.add_row(escape(shard.name), *(str(totals[k]) if report.counted else "-" for k in _SHOWN),
-                          f"{shard.seconds:.1f}s", f"{shard.prepare_seconds:.1f}s")
+            table.add_row(escape(shard.name), *(str(totals[k]) if report.counted else "-" for k in shown),
+                          f"{shard.seconds:.1f}s")
     console.print(table)
     for report in reports:
         head = f"{escape(report.label)}: " if report.label else ""
