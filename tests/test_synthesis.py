@@ -7,6 +7,7 @@ import json
 from conftest import git, swarm, text, tool, turn, write_plan
 
 BASE = {
+    "pkg/__init__.py": "",
     "pkg/util.py": "def helper(x):\n    return x * 2\n",
     "pkg/app.py": "from pkg.util import helper\n\n\ndef main():\n    return helper(1)\n",
     "pkg/calc.py": "def total(items):\n    result = 0\n    for item in items:\n        result += item\n    return result\n",
