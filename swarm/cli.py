@@ -721,8 +721,9 @@ def test_command(obj: Context, cmd: tuple[str, ...], shards: int | None, run_id:
         where = Path(obj.repo_path).resolve()
         cwd = where.relative_to(repo.root).as_posix() if repo.root in where.parents else ""
         per_command = shards or max(1, (os.cpu_count() or 2) // len(commands))
-        reports = asyncio.run(run_matrix(repo, commit, commands, per_command, cwd=cwd, progress=Progress(obj.err),
-                                         timeout=timeout))
+        # Plain lines, even on a terminal: the live table is made for agents (turns, tools, cost).
+        reports = asyncio.run(run_matrix(repo, commit, commands, per_command, cwd=cwd,
+                                         progress=Progress(obj.err, live=False), timeout=timeout))
     except SwarmError as e:
         raise _fail(e) from None
     except KeyboardInterrupt:

@@ -25,7 +25,8 @@ from .errors import GitError, SwarmError
 
 SWARM_AUTHOR = ("swarm", "swarm@localhost")
 # Keep the user's hooks and signing out of commits swarm makes on its own branches.
-_CONFIG = ["-c", "commit.gpgsign=false", "-c", "core.hooksPath=/dev/null", "-c", "gc.auto=0"]
+_CONFIG = ["-c", "commit.gpgsign=false", "-c", "core.hooksPath=/dev/null", "-c", "gc.auto=0",
+           "-c", "core.quotePath=false"]
 
 
 # What running code leaves behind (bytecode, test caches) is never part of an agent's change.

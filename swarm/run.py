@@ -129,6 +129,8 @@ class Coordinator:
         self.plan_usage: Usage | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._conflicts: list[Any] = []
+        self._test_baseline: Any = None
+        self._baseline_task: asyncio.Task[Any] | None = None
 
     # -- bookkeeping -------------------------------------------------------------------
 
@@ -335,6 +337,12 @@ class Coordinator:
         agent_slots = asyncio.Semaphore(self.options.concurrency)
         checkout_slots = asyncio.Semaphore(self.options.checkout_concurrency)
         self._client_no_retries = self.client.with_options(max_retries=0) if self.client else None
+        if self.plan.test_command:
+            # The base's tests do not depend on the agents: they run while the agents work.
+            from .checks import run_tests_at
+
+            self._baseline_task = asyncio.create_task(run_tests_at(self.repo, self.base, self.plan.test_command,
+                                                                   self.options.command_timeout))
         self._tasks = {s.id: asyncio.create_task(self._pipeline(s, agent_slots, checkout_slots), name=s.id)
                        for s in self.plan.subtasks}
         tasks = list(self._tasks.values())
@@ -347,6 +355,8 @@ class Coordinator:
             self.stop_reason = self.stop_reason or "interrupted (Ctrl-C)"
             for task in tasks:
                 task.cancel()
+            if self._baseline_task is not None:
+                self._baseline_task.cancel()
             await asyncio.shield(asyncio.gather(*tasks, return_exceptions=True))
         merge_began = time.monotonic()
         integrator = self._integrator() if state == "done" else None
@@ -395,14 +405,23 @@ class Coordinator:
         """The mechanical checks of the merged result (swarm.checks)."""
         from .checks import SubtaskChange, run_checks
 
+        if self._test_baseline is None and self._baseline_task is not None:
+            try:
+                self._test_baseline = await self._baseline_task
+            except (SwarmError, OSError, asyncio.CancelledError):
+                self._test_baseline = None  # the check runs the base's tests itself and reports any error
         changes = []
         for sub in self.plan.subtasks:
             st = self.states[sub.id]
             record = self.records.read_json(f"diffs/{sub.id}.json")
             if st.merged and record:
                 changes.append(SubtaskChange.from_record(record, sub.files))
-        return await run_checks(self.repo, base=self.base, merged=commit, changes=changes,
-                                conflicts=self._conflicts, test_command=self.plan.test_command)
+        report = await run_checks(self.repo, base=self.base, merged=commit, changes=changes,
+                                  conflicts=self._conflicts, test_command=self.plan.test_command,
+                                  test_baseline=self._test_baseline)
+        # The base's test results do not change: a re-check after synthesis runs only the merged tree's tests.
+        self._test_baseline = getattr(report, "test_baseline", None) or self._test_baseline
+        return report
 
     async def _synthesize(self, integrator: Integrator, folded: FoldResult, report: Any,
                           out: dict[str, Any]) -> Any:

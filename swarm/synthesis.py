@@ -46,6 +46,9 @@ SUBMIT_SYNTHESIS = {
         "required": ["summary", "contradictions"],
     },
 }
+# Findings about how the subtasks worked (edits close together, files outside a scope) stay true whatever
+# synthesis does; they are reported, but neither ask for another round nor keep a contradiction open.
+ADVISORY = {"overlap", "scope", "conflict"}
 MARKER = re.compile(r"^(<{7} |>{7} |={7}$)", re.MULTILINE)
 DIFF_LIMIT = 40_000
 FILE_DIFF_LINES = 150
@@ -217,7 +220,7 @@ class Integrator:
                 outcome.commit = commit
                 outcome.edit_commits.append(commit)
                 outcome.report = await recheck(outcome.commit)
-                remaining = [f.to_dict() if hasattr(f, "to_dict") else f for f in outcome.report.findings]
+                remaining = [f.to_dict() for f in outcome.report.findings if f.kind not in ADVISORY]
                 if not remaining or round_ == rounds:
                     break
                 agent.submitted = None
@@ -256,6 +259,7 @@ def contradiction_records(contradictions: list[dict[str, Any]], remaining: list[
                           edited: bool) -> list[dict[str, Any]]:
     """result.json's contradictions: `fixed` when synthesis edited and no finding still names those subtasks."""
     records = []
+    remaining = [f for f in remaining if f.get("kind") not in ADVISORY]
     for c in contradictions:
         subtasks = [str(s) for s in c.get("subtasks", [])]
         still = any(set(subtasks) & set(f.get("subtasks", [])) for f in remaining)

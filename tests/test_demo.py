@@ -83,8 +83,6 @@ def test_demo_synthesis_keeps_one_format_money(demo):
     assert "synthesis: 1 contradiction(s) listed, 1 edit commit(s)" in demo.proc.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="the duplicate check compares the subtasks' own commits, not the merged "
-                   "tree, so it still reports format_money after synthesis removed both copies")
 def test_demo_synthesis_leaves_no_findings(demo):
     assert demo.result["findings"] == []
     assert [c["status"] for c in demo.result["contradictions"]] == ["fixed"]

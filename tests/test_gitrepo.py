@@ -52,3 +52,20 @@ def test_fold_merges_in_order_and_reports_conflicts(make_repo, tmp_path):
     assert git(repo_path, "show", f"{result.commit}:b.txt") == "y"
     # Nothing touched the checkout.
     assert git(repo_path, "status", "--porcelain") == ""
+
+
+def test_diffs_with_spaces_and_non_ascii_paths(make_repo):
+    from swarm.diffs import parse_diff
+
+    repo_path = make_repo({"a b/u.py": "x\n", "é.py": "y\n" * 5})
+    repo = GitRepo(repo_path)
+    base = repo.resolve("HEAD")
+    (repo_path / "a b/u.py").write_text("x\nz\n")
+    git(repo_path, "mv", "é.py", "ü x.py")
+    (repo_path / "new file.txt").write_text("n\n")
+    git(repo_path, "add", "-A")
+    git(repo_path, "commit", "-qm", "change")
+    files = parse_diff(asyncio.run(repo.diff(base, repo.resolve("HEAD"))))
+    summary = sorted((f["path"], f["status"], f["source_path"]) for f in files)
+    assert summary == [("a b/u.py", "modified", "a b/u.py"), ("new file.txt", "added", None),
+                       ("ü x.py", "renamed", "é.py")]

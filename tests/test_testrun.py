@@ -16,8 +16,6 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import pytest
-
 from conftest import git, swarm, write_plan
 from sdists import sdist_dir, unpack_into_repo
 from swarm.gitrepo import GitRepo
@@ -155,9 +153,9 @@ def test_a_failing_shard_fails_the_run_and_lists_what_to_rerun(make_repo, tmp_pa
 def test_a_shard_that_hangs_is_stopped_at_the_timeout(make_repo):
     repo = make_repo({"tests/test_hang.py": "import time\n\ndef test_quick():\n    pass\n\n"
                                             "def test_hang():\n    time.sleep(60)\n"})
-    proc = swarm_test(repo, "--shards", "1", "--timeout", "3", "--", *PYTEST)
+    proc = swarm_test(repo, "--shards", "1", "--timeout", "5", "--", *PYTEST)
     assert proc.returncode == 1
-    assert "shard 1/1: timed out after 3s in tests/test_hang.py::test_hang" in proc.stdout
+    assert "shard 1/1: timed out after 5s in tests/test_hang.py::test_hang" in proc.stdout
 
 
 def test_stale_plan_still_runs_every_test_exactly_once(make_repo):
@@ -233,10 +231,12 @@ def test_shard_placeholders_let_a_runner_split_itself(make_repo):
 def test_shards_run_the_commits_code_not_the_working_copy(make_repo, tmp_path):
     repo = make_repo({"pkg/__init__.py": "VALUE = 'committed'\n",
                       "src/lib/__init__.py": "VALUE = 'committed'\n",
-                      "tests/test_value.py": "import pkg\n\ndef test_value():\n    assert pkg.VALUE == 'committed'\n",
+                      "conftest.py": "import pytest\n\n@pytest.fixture\ndef expected():\n    return 'committed'\n",
+                      "tests/test_value.py": "import pkg\n\ndef test_value(expected):\n"
+                                             "    assert pkg.VALUE == expected\n",
                       "tests/test_lib.py": "import lib\n\ndef test_lib():\n    assert lib.VALUE == 'committed'\n"})
-    (repo / "pkg/__init__.py").write_text("VALUE = 'uncommitted'\n")
-    (repo / "src/lib/__init__.py").write_text("VALUE = 'uncommitted'\n")
+    for name in ("pkg/__init__.py", "src/lib/__init__.py", "conftest.py"):
+        (repo / name).write_text((repo / name).read_text().replace("'committed'", "'uncommitted'"))
     proc = swarm_test(repo, "--shards", "1", "--", *PYTEST, env={"PYTHONPATH": "src"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "your uncommitted changes are not tested" in proc.stderr
@@ -246,6 +246,18 @@ def test_shards_run_the_commits_code_not_the_working_copy(make_repo, tmp_path):
     leak = swarm_test(repo, "--shards", "1", "--", *PYTEST, env={"PYTHONPATH": str(repo / "src")})
     assert leak.returncode == 1
     assert "imported from your checkout" in leak.stdout and "src/lib/__init__.py" in leak.stdout
+
+
+def test_a_rootdir_outside_the_worktree_is_refused(make_repo, tmp_path):
+    repo = make_repo(suite(files=2, tests_per_file=1))
+    home = tmp_path / "elsewhere"
+    home.mkdir()
+    (home / "pytest.ini").write_text("[pytest]\n")  # above the worktrees: pytest would take it as rootdir
+    proc = swarm_test(repo, "--shards", "2", "--", *PYTEST, env={"SWARM_WORKTREES": str(home)})
+    assert proc.returncode == 1
+    assert "outside the shard's worktree" in proc.stdout and "--rootdir=." in proc.stdout
+    fixed = swarm_test(repo, "--shards", "2", "--", *PYTEST, "--rootdir=.", env={"SWARM_WORKTREES": str(home)})
+    assert fixed.returncode == 0, fixed.stdout
 
 
 def test_run_option_tests_the_runs_merged_branch(make_repo, tmp_path):

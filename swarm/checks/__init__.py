@@ -16,9 +16,15 @@ One module per kind of finding:
     link        relative links in Markdown/HTML pages to files the merged tree lacks
     test        tests passing on the base and failing on the merged tree
 
+Beside them: model (Finding, SubtaskChange, CheckReport), context (the git
+reads every check shares), pysource / pyrefs / pymodules (what a Python
+module defines and refers to, and resolving that against a tree).
+
 Everything reads git objects (one `git cat-file --batch` process, one
 `ls-tree` per commit, `git grep` to find users of lost names) and nothing
-is checked out, except by the test check, which needs a working tree.
+is checked out, except by the test check, which needs a working tree. A
+check that crashes reports status "error" with the reason; the others
+still run.
 """
 
 from __future__ import annotations
@@ -89,7 +95,8 @@ def _run_static(ctx: CheckContext, kinds: list[str], report: CheckReport) -> Non
 
 
 def _run_each(ctx: CheckContext, kinds: list[str], report: CheckReport) -> None:
-    for kind in kinds:
+    # symbol first: it parses the changed modules with their references, which the others then reuse.
+    for kind in sorted(kinds, key=lambda k: k != "symbol"):
         began = time.monotonic()
         try:
             found = _STATIC[kind](ctx)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import subprocess
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Iterable
 
 from ..errors import GitError
 from ..gitrepo import GitRepo, git_env
@@ -83,18 +83,21 @@ class CheckContext:
         self.changes = changes
         self.conflicts = list(conflicts)
         self.order = {c.id: i for i, c in enumerate(changes)}
+        self._paths = {c.id: c.paths() for c in changes}
         self._blobs: Blobs | None = None
         self._trees: dict[str, Tree] = {}
         self._modules: dict[str, ModuleInfo] = {}
         self._texts: dict[str, str | None] = {}
 
     def close(self) -> None:
+        """End the `git cat-file` process."""
         if self._blobs is not None:
             self._blobs.close()
 
     # -- git reads ---------------------------------------------------------------------
 
     def git(self, *args: str, check: bool = True) -> str:
+        """Run git in the repository (paths printed as they are, not quoted)."""
         return self.repo.git("-c", "core.quotePath=false", *args, check=check)
 
     def tree(self, commit: str) -> Tree:
@@ -127,14 +130,17 @@ class CheckContext:
             self._blobs = Blobs(self.repo)
         return self._blobs
 
-    def module(self, commit: str, path: str) -> ModuleInfo | None:
-        """The parsed Python module at `path` in `commit` (None when absent), cached per blob."""
+    def module(self, commit: str, path: str, refs: bool = False) -> ModuleInfo | None:
+        """The parsed Python module at `path` in `commit` (None when absent), cached per content.
+
+        Say `refs=True` when its references will be needed: they are then collected in the same parse.
+        """
         source = self.text(commit, path)
         if source is None:
             return None
         key = f"{hash(source)}:{len(source)}:{path}"
         if key not in self._modules:
-            self._modules[key] = parse_module(source, path)
+            self._modules[key] = parse_module(source, path, refs=refs)
         return self._modules[key]
 
     def grep(self, commit: str, words: Iterable[str], globs: list[str], *, whole_words: bool = True) -> list[str]:
@@ -147,21 +153,21 @@ class CheckContext:
             args.append("-w")
         for word in words:
             args += ["-e", word]
-        try:
-            out = self.git(*args, commit, "--", *globs, check=False)
-        except GitError:
-            return []
+        out = self.git(*args, commit, "--", *globs, check=False)  # exit 1: nothing found
         prefix = commit + ":"
         return sorted({line[len(prefix):] if line.startswith(prefix) else line for line in out.splitlines()})
 
     def is_ancestor(self, ancestor: str, commit: str) -> bool:
-        proc = subprocess.run(["git", "merge-base", "--is-ancestor", ancestor, commit], cwd=self.repo.root,
-                              env=git_env(), capture_output=True)
-        return proc.returncode == 0
+        try:
+            self.git("merge-base", "--is-ancestor", ancestor, commit)
+        except GitError:  # exit 1: not an ancestor
+            return False
+        return True
 
     # -- who touched what -----------------------------------------------------------------
 
     def change(self, sid: str) -> SubtaskChange:
+        """The subtask with id `sid`."""
         for c in self.changes:
             if c.id == sid:
                 return c
@@ -169,9 +175,10 @@ class CheckContext:
 
     def touchers(self, path: str) -> list[str]:
         """Subtasks whose change touches `path` (either side of a rename), in plan order."""
-        return [c.id for c in self.changes if path in c.paths()]
+        return [c.id for c in self.changes if path in self._paths[c.id]]
 
     def sort_ids(self, ids: Iterable[str]) -> list[str]:
+        """Subtask ids without repeats, in plan order."""
         return sorted(set(ids), key=lambda s: (self.order.get(s, len(self.order)), s))
 
     def merged_paths(self) -> dict[str, str]:
@@ -183,6 +190,3 @@ class CheckContext:
                 if f["status"] != "removed" and f["path"] in tree.files:
                     out.setdefault(f["path"], c.source_of(f["path"]) if f["status"] == "renamed" else f["path"])
         return out
-
-    def info(self) -> dict[str, Any]:
-        return {"base": self.base, "merged": self.merged, "subtasks": [c.id for c in self.changes]}

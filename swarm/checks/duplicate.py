@@ -4,7 +4,8 @@ Two agents that each needed a helper often each write it. In one file the
 later definition silently replaces the earlier one (git merges both when
 they sit apart); in two files the code base gains two versions that will
 drift. New definitions are those a subtask's commit has and its start
-commit lacked, in the same file.
+commit lacked, in the same file; a pair is reported while the merged tree
+still holds both copies.
 """
 
 from __future__ import annotations
@@ -119,13 +120,15 @@ def check(ctx: CheckContext) -> list[Finding]:
                 da, db = _definition(ctx, a.commit, pa, na), _definition(ctx, b.commit, pb, nb)
                 if da is None or db is None:
                     continue
+                # Judged on the merged tree: once the copies are consolidated (by the synthesizer), no finding.
+                in_merged = [_TOP.findall(ctx.text(ctx.merged, p) or "").count(na) for p in {pa, pb}]
                 if pa == pb:
-                    if (pa in added and len(added[pa]) > 1) or pa in conflicted:
-                        continue  # already reported as a whole file, or not merged at all
+                    if (pa in added and len(added[pa]) > 1) or pa in conflicted or in_merged[0] < 2:
+                        continue  # reported as a whole file, not merged at all, or one copy left
                     msg = (f"{pa}: {a.id} and {b.id} both added a top-level {da.name} "
                            f"(lines {da.start} and {db.start} of their versions); in the merged file the later "
                            "one replaces the earlier")
-                elif _same_helper(ctx, (a.commit, pa, da), (b.commit, pb, db)):
+                elif 0 not in in_merged and _same_helper(ctx, (a.commit, pa, da), (b.commit, pb, db)):
                     msg = (f"{a.id} added {da.kind} {da.name} in {pa} and {b.id} added {db.kind} {db.name} in {pb}: "
                            "the same helper twice; keep one and import it")
                 else:

@@ -53,7 +53,7 @@ def _bindings(info: ModuleInfo, tree: ast.Module) -> tuple[dict[str, set[ImportT
                     info.open = True
                 else:
                     imports.setdefault(alias.asname or alias.name, set()).add(("from", mod, alias.name))
-    info.bound = other | defined | set(imports)
+    info._bound = other | defined | set(imports)
     return imports, other, defined
 
 

@@ -108,9 +108,41 @@ class ModuleInfo:
     blocks: list[Definition] = field(default_factory=list)
     reexports: dict[str, tuple[ModRef, str]] = field(default_factory=dict)
     methods: dict[str, dict[str, Signature | None]] = field(default_factory=dict)
-    bound: set[str] = field(default_factory=set, repr=False)
-    refs: list[Ref] = field(default_factory=list, repr=False)
-    loads: Counter[tuple[str, str]] = field(default_factory=Counter, repr=False)  # (name, scope) -> count
+    source: str = field(default="", repr=False)
+    _bound: set[str] = field(default_factory=set, repr=False)
+    _refs: list[Ref] | None = field(default=None, repr=False)
+    _loads: Counter[tuple[str, str]] = field(default_factory=Counter, repr=False)
+
+    # References cost a walk of the whole tree and most modules are only looked up for names and
+    # signatures, so they are collected on demand: from a tree at hand, or by parsing `source` again.
+    # Trees are never kept: thousands of live AST nodes per module make every garbage collection slower.
+    def collect(self, tree: ast.Module | None = None) -> None:
+        """Collect the references now (`tree`: this module's, when the caller has it)."""
+        if self._refs is not None:
+            return
+        self._refs = []
+        if self.error is None:
+            from .pyrefs import collect_refs
+            collect_refs(self, tree if tree is not None else ast.parse(self.source))
+
+    @property
+    def refs(self) -> list[Ref]:
+        """The references this module makes (see pyrefs)."""
+        self.collect()
+        assert self._refs is not None
+        return self._refs
+
+    @property
+    def bound(self) -> set[str]:
+        """Every name bound anywhere in the module, in any scope."""
+        self.collect()
+        return self._bound
+
+    @property
+    def loads(self) -> Counter[tuple[str, str]]:
+        """(name, enclosing scope) -> how often the name is loaded."""
+        self.collect()
+        return self._loads
 
 
 def package_parts(path: str) -> list[str]:
@@ -255,9 +287,12 @@ def _definitions(info: ModuleInfo, tree: ast.Module) -> None:
     visit(tree.body, "", True, None)
 
 
-def parse_module(source: str, path: str) -> ModuleInfo:
-    """Parse `source` (the file at `path`); a syntax error is recorded, not raised."""
-    info = ModuleInfo(path)
+def parse_module(source: str, path: str, refs: bool = False) -> ModuleInfo:
+    """Parse `source` (the file at `path`); a syntax error is recorded, not raised.
+
+    `refs` collects the references at once (cheaper than later, which parses again).
+    """
+    info = ModuleInfo(path, source=source)
     try:
         tree = ast.parse(source, filename=path)
     except (SyntaxError, ValueError) as e:
@@ -271,8 +306,6 @@ def parse_module(source: str, path: str) -> ModuleInfo:
             info.defs[name] = replace(d, signature=None)
     if "global" in source:  # `global x` in a function binds x at module level
         info.names.update(n for node in ast.walk(tree) if isinstance(node, ast.Global) for n in node.names)
-    from .pyrefs import collect_refs  # references need the definitions above
-    collect_refs(info, tree)
-    # The tree itself is not kept: thousands of live AST nodes per module make every
-    # garbage collection slower, and the checks need only what is extracted above.
+    if refs:
+        info.collect(tree)
     return info

@@ -14,9 +14,11 @@ subtasks that added the reference.
 from __future__ import annotations
 
 import posixpath
+import re
 from collections import Counter
+from dataclasses import dataclass, field
 
-from .context import CheckContext
+from .context import CheckContext, Tree
 from .model import Finding
 from .pymodules import Modules, Outcome, ref_names
 from .pysource import ModuleInfo, Ref
@@ -31,26 +33,57 @@ def _stem(path: str) -> str:
     return name[:-3] if name.endswith(".py") else name
 
 
-def _lost_names(ctx: CheckContext, merged_to_base: dict[str, str], removed: list[str]) -> set[str]:
+@dataclass
+class Lost:
+    """What changed modules lost: names (or their signatures), the modules those lived in, modules gone."""
+
+    names: set[str] = field(default_factory=set)
+    owners: set[str] = field(default_factory=set)  # stems of those modules and of their packages
+    modules: set[str] = field(default_factory=set)  # stems of modules removed or renamed
+
+    def words(self) -> set[str]:
+        return self.names | self.modules
+
+    def users(self) -> re.Pattern[str] | None:
+        """A pattern for source that can use what was lost: `owner.name`, or an import naming it.
+
+        Cheap next to parsing: on a large code base a common name is in thousands of files,
+        and only the few that import it or reach it through its module matter.
+        """
+        names = self.words()
+        if not names:
+            return None
+        alt = "|".join(sorted(map(re.escape, names)))
+        parts = [rf"^[ \t]*from[ \t]+[\w.]+[ \t]+import[ \t]+(?:\([^)]*|[^\n]*)\b(?:{alt})\b"]
+        if self.owners and self.names:
+            owners = "|".join(sorted(map(re.escape, self.owners)))
+            parts.append(rf"\b(?:{owners})\.(?:{'|'.join(sorted(map(re.escape, self.names)))})\b")
+        if self.modules:
+            mods = "|".join(sorted(map(re.escape, self.modules)))
+            parts.append(rf"^[ \t]*(?:from|import)[ \t]+[^\n]*\b(?:{mods})\b")
+        return re.compile("|".join(parts), re.M)
+
+
+def _lost(ctx: CheckContext, merged_to_base: dict[str, str], removed: list[str]) -> Lost:
     """Top-level names the changed modules lost or whose call signature changed, and removed modules' names."""
-    words: set[str] = set()
+    lost = Lost()
     for path, old in merged_to_base.items():
         if not path.endswith(".py"):
             continue
-        before, after = ctx.module(ctx.base, old), ctx.module(ctx.merged, path)
+        before, after = ctx.module(ctx.base, old, refs=True), ctx.module(ctx.merged, path, refs=True)
         if before is None or after is None or before.error or after.error:
             continue
-        words |= before.names - after.names
-        for name, d in before.defs.items():
-            new = after.defs.get(name)
-            if new is not None and new.signature != d.signature:
-                words.add(name)
+        names = before.names - after.names
+        names |= {name for name, d in before.defs.items()
+                  if name in after.defs and after.defs[name].signature != d.signature}
+        names = {n for n in names if not (n.startswith("__") and n.endswith("__"))}
+        if names:
+            lost.names |= names
+            lost.owners |= {_stem(old), *old.split("/")[:-1]}
         if old != path:
-            words.add(_stem(old))
-    for path in removed:
-        if path.endswith(".py"):
-            words.add(_stem(path))  # every use of a gone module names it
-    return {w for w in words if not (w.startswith("__") and w.endswith("__"))}
+            lost.modules.add(_stem(old))
+    lost.modules |= {_stem(p) for p in removed if p.endswith(".py")}  # every use of a gone module names it
+    return lost
 
 
 def check(ctx: CheckContext) -> list[Finding]:
@@ -62,24 +95,22 @@ def check(ctx: CheckContext) -> list[Finding]:
     py_changed = {p: old for p, old in merged_to_base.items() if p.endswith(".py")}
     if not py_changed and not any(p.endswith(".py") for p in removed):
         return []
-    lost = _lost_names(ctx, merged_to_base, removed)
+    lost = _lost(ctx, merged_to_base, removed)
     stems = {_stem(p) for p in [*py_changed, *py_changed.values(), *removed] if p.endswith(".py")}
     users: dict[str, str] = dict(py_changed)
-    if lost:
-        for path in ctx.grep(ctx.merged, lost, ["*.py"]):
-            if path in users:
-                continue
-            text = ctx.text(ctx.merged, path) or ""
-            if any(stem in text for stem in stems):
+    pattern = lost.users()
+    if pattern is not None:
+        for path in ctx.grep(ctx.merged, lost.words(), ["*.py"]):
+            if path not in users and pattern.search(ctx.text(ctx.merged, path) or ""):
                 users[path] = path
     modules = Modules(ctx)
-    watched = lost | stems
+    watched = lost.words() | stems
     findings: list[Finding] = []
     for path, old in sorted(users.items()):
-        after = ctx.module(ctx.merged, path)
+        after = ctx.module(ctx.merged, path, refs=True)
         if after is None:
             continue
-        before = ctx.module(ctx.base, old)
+        before = ctx.module(ctx.base, old, refs=True)
         if after.error:
             if before is None or not before.error:
                 findings.append(_syntax(ctx, path, after))
@@ -97,10 +128,11 @@ def _syntax(ctx: CheckContext, path: str, after: ModuleInfo) -> Finding:
 def _file(ctx: CheckContext, modules: Modules, path: str, old: str, before: ModuleInfo | None,
           after: ModuleInfo, watched: set[str]) -> list[Finding]:
     base_tree, merged_tree = ctx.tree(ctx.base), ctx.tree(ctx.merged)
-    before_refs = Counter(r.key for r in before.refs) if before and not before.error else Counter()
-    # A name the base already used without defining it comes from somewhere the checks cannot see
-    # (builtins installed at run time, like gettext's `_`): more uses of it are nothing new.
-    ambient = {r.key[1] for r in before.refs if r.kind == "unbound"} if before and not before.error else set()
+    old_refs = before.refs if before and not before.error else []
+    before_refs = Counter(r.key for r in old_refs)
+    twins: dict[tuple, Ref] = {}  # the base's references, by key without the enclosing function
+    for r in old_refs:
+        twins.setdefault(r.key[:-1], r)
     first: dict[tuple, Ref] = {}
     count: Counter[tuple] = Counter()
     for ref in after.refs:
@@ -110,17 +142,27 @@ def _file(ctx: CheckContext, modules: Modules, path: str, old: str, before: Modu
     for key, ref in first.items():
         if count[key] <= before_refs[key] and not (ref_names(ref) & watched):
             continue
-        if ref.kind == "unbound" and key[1] in ambient:
-            continue
         outcome = modules.evaluate(ref, merged_tree, path)
         if outcome.problem is None:
             continue
-        if before_refs[key]:
-            was = modules.evaluate(ref, base_tree, old)
-            if was.problem is not None and count[key] <= before_refs[key]:
-                continue
+        # The base already made this very reference somewhere in the file, and it failed there too:
+        # what the checks cannot see supplies it (gettext's `_` in builtins, an attribute set at run time).
+        twin = twins.get(key[:-1])
+        if twin is not None and modules.evaluate(twin, base_tree, old).problem is not None:
+            continue
+        if ref.kind == "attr" and _set_at_run_time(ctx, ref, base_tree, old, modules):
+            continue
         findings.append(_finding(ctx, modules, path, ref, outcome))
     return findings
+
+
+def _set_at_run_time(ctx: CheckContext, ref: Ref, base_tree: Tree, old: str, modules: Modules) -> bool:
+    """A module attribute that never existed in the base but that code assigns (`mail.outbox = []`)."""
+    if modules.evaluate(ref, base_tree, old).problem is None:
+        return False  # it existed and is gone: a real removal
+    attrs = ref.key[2]
+    return bool(ctx.grep(ctx.merged, [f".{a} =" for a in attrs] + [f".{a}=" for a in attrs], ["*.py"],
+                         whole_words=False))
 
 
 def _finding(ctx: CheckContext, modules: Modules, path: str, ref: Ref, outcome: Outcome) -> Finding:
@@ -128,8 +170,8 @@ def _finding(ctx: CheckContext, modules: Modules, path: str, ref: Ref, outcome: 
     adders = []
     for sid in ctx.touchers(path):
         change = ctx.change(sid)
-        start = ctx.module(change.start_commit, change.source_of(path))
-        end = ctx.module(change.commit, path)
+        start = ctx.module(change.start_commit, change.source_of(path), refs=True)
+        end = ctx.module(change.commit, path, refs=True)
         if _count(end, ref) > _count(start, ref):
             adders.append(sid)
     breakers = []

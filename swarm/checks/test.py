@@ -109,7 +109,7 @@ def _regressions(ctx: CheckContext, command: str, timeout: float, base: TestOutc
 def _owners(ctx: CheckContext, modules: Modules, test_file: str) -> list[str]:
     """Subtasks that changed the test file or a module it imports."""
     paths = {test_file}
-    info = ctx.module(ctx.merged, test_file)
+    info = ctx.module(ctx.merged, test_file, refs=True)
     if info is not None and not info.error:
         tree = ctx.tree(ctx.merged)
         for ref in info.refs:

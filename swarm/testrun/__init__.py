@@ -3,7 +3,8 @@
     command.py       the command: pytest, self-splitting ({shard}/{shards}/{junit}), or anything else
     balance.py       cutting the suite into shards; .swarm/test-durations.json
     pool.py          the reused worktrees shards run in (<worktrees home>/_test/shard-<k>)
-    runner.py        collect once if needed, run the shards, stream progress
+    invocation.py    what one call shares; a shard's process, its group killed at the end
+    runner.py        one command: collect once if needed, plan, run the shards, stream progress
     shard_plugin.py  the pytest plugin inside each shard (standalone: any interpreter)
     junit.py         per-shard JUnit XML in, one merged JUnit XML out
     results.py       ShardRun and TestReport
@@ -29,7 +30,6 @@ worktrees (detached, reset to the commit) are.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 from pathlib import Path
@@ -41,7 +41,8 @@ from .command import TestCommand, label_commands, parse_command
 from .junit import write_junit
 from .pool import WorktreePool
 from .results import ShardRun, TestReport
-from .runner import CommandRun, Invocation, install_plugin, new_records_dir
+from .invocation import Invocation, install_plugin, new_records_dir
+from .runner import CommandRun, gather_or_cancel
 
 __all__ = ["DurationStore", "ShardPlan", "ShardRun", "TestCommand", "TestReport", "WorktreePool", "make_plan",
            "parse_command", "remove_pool", "run_matrix", "run_tests", "shard_env", "write_merged_junit"]
@@ -69,14 +70,7 @@ async def run_matrix(repo: GitRepo, commit: str, commands: list[TestCommand | li
     parsed = [c if isinstance(c, TestCommand) else parse_command(c, cwd=cwd, user_dir=repo.root / cwd)
               for c in commands]
     label_commands(parsed)
-    tasks = [asyncio.create_task(CommandRun(invocation, c, shards).run()) for c in parsed]
-    try:
-        reports = list(await asyncio.gather(*tasks))
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
+    reports = await gather_or_cancel([CommandRun(invocation, c, shards).run() for c in parsed])
     (invocation.records / "report.json").write_text(json.dumps([r.to_dict() for r in reports], indent=1),
                                                      encoding="utf-8")
     return reports

@@ -1,8 +1,9 @@
 """Splitting a test suite into shards, and the durations that balance them.
 
-`.swarm/test-durations.json` keeps what earlier runs measured: seconds per
-test id, seconds to collect (import) each test file, and for each command
-the ids it selected last time. A plan is cut to minimize the predicted
+`.swarm/test-durations.json` keeps what earlier runs measured (seconds per
+test id, seconds to collect (import) each test file, each the mean of the
+last value and the newest), and for each command the ids it selected last
+time. A plan is cut to minimize the predicted
 slowest shard: whole files first (each file is then imported by one shard
 only), longest first onto the least loaded shard; then the heaviest files
 are split test by test where that lowers the slowest shard, paying their
@@ -153,8 +154,11 @@ class DurationStore:
         """Merge one run's measurements; `complete` says `ids` is the whole suite, not a part of it."""
         with self._locked():
             data = self._read()
-            data["tests"].update({k: round(v, 4) for k, v in durations.items()})
-            data["collect"].update({k: round(v, 4) for k, v in collect.items()})
+            for name, measured in (("tests", durations), ("collect", collect)):
+                known = data[name]
+                # Halfway between the last value and this one: a run slowed down by other work on the
+                # machine moves a plan less, and a test that really got slower is followed in a few runs.
+                known.update({k: round(v if k not in known else (known[k] + v) / 2, 4) for k, v in measured.items()})
             old = [] if complete else data["suites"].get(key, {}).get("ids", [])
             merged = list(dict.fromkeys([*old, *ids]))
             if merged:

@@ -86,8 +86,8 @@ def write_junit(path: Path, suites: list[tuple[str, list[Case], float]]) -> Path
         counts = {"tests": len(cases), "failures": sum(c.outcome == "failed" for c in cases),
                   "errors": sum(c.outcome == "error" for c in cases),
                   "skipped": sum(c.outcome in ("skipped", "xfailed") for c in cases)}
-        suite = ET.SubElement(root, "testsuite", name=name, time=f"{seconds:.3f}",
-                              **{k: str(v) for k, v in counts.items()})
+        suite = ET.SubElement(root, "testsuite",
+                              attrib={"name": name, "time": f"{seconds:.3f}", **{k: str(v) for k, v in counts.items()}})
         suite.extend(case.element for case in cases)
         for key, value in counts.items():
             totals[key] += value

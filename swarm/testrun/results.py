@@ -35,6 +35,7 @@ class ShardRun:
     last_started: str | None = None
     checkout_files: list[str] = field(default_factory=list)
     collect_errors: list[str] = field(default_factory=list)  # node ids of files that failed to collect
+    rootdir: str | None = None  # pytest's rootdir in the shard, which must be inside its worktree
     cases: list[Case] = field(default_factory=list)
     error: str | None = None  # why the shard itself failed, beyond failing tests
 

@@ -4,144 +4,27 @@ For a pytest command: when earlier runs of it left durations, the plan is cut
 from them at once; otherwise one `--collect-only -q` pass lists the tests
 first. Every shard then runs the same command in its own worktree, with
 swarm's plugin choosing its part (see shard_plugin.py) and a JUnit file
-recording what happened. Shards are asyncio subprocesses, each in its own
-process group, killed with everything they started on timeout or cancel.
+recording what happened; their events stream progress as they go.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
-import signal
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Coroutine, TypeVar
 
 from ..errors import TestCommandError
-from ..gitrepo import GitRepo
-from ..progress import Progress
-from ..records import new_run_id
-from .balance import DurationStore, ShardPlan, make_plan
+from .balance import ShardPlan, make_plan
 from .command import TestCommand
+from .invocation import Invocation, Tail
 from .junit import Case, read_junit
-from .pool import Slot, WorktreePool
+from .pool import Slot
 from .results import PYTEST_FINISHED, ShardRun, TestReport
 
-PLUGIN_MODULE = "swarm_test_shard"
 PROGRESS_EVERY = 5.0
-KEEP_RECORDS = 20
-
-
-class _Tail:
-    """New complete lines of a file that another process appends to."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.offset = 0
-
-    def read(self) -> list[dict[str, Any]]:
-        try:
-            with open(self.path, "rb") as handle:
-                handle.seek(self.offset)
-                data = handle.read()
-        except OSError:
-            return []
-        end = data.rfind(b"\n") + 1
-        self.offset += end
-        events = []
-        for line in data[:end].splitlines():
-            try:
-                events.append(json.loads(line))
-            except ValueError:
-                continue
-        return events
-
-
-def _kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-@dataclass
-class Invocation:
-    """What every command of one `swarm test` shares: the commit, the pool, the records, the console."""
-
-    repo: GitRepo
-    commit: str
-    pool: WorktreePool
-    records: Path
-    progress: Progress
-    env: dict[str, str]
-    timeout: float | None
-    store: DurationStore
-    plugin_dir: Path
-
-    def pytest_env(self, command: TestCommand, mode: str, shard: int, events: Path,
-                   plan: Path | None = None) -> dict[str, str]:
-        env = {**self.env, **command.env}
-        if not command.is_pytest:
-            return env
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.plugin_dir), env.get("PYTHONPATH")]))
-        env["PYTEST_PLUGINS"] = ",".join(filter(None, [env.get("PYTEST_PLUGINS"), PLUGIN_MODULE]))
-        env.update(SWARM_SHARD_MODE=mode, SWARM_SHARD_INDEX=str(shard), SWARM_SHARD_EVENTS=str(events),
-                   SWARM_SHARD_CHECKOUT=str(self.repo.root))
-        if plan is not None:
-            env["SWARM_SHARD_PLAN"] = str(plan)
-        return env
-
-    async def spawn(self, argv: list[str], cwd: Path, env: dict[str, str], log: Path) -> tuple[int | None, float]:
-        """Run one process to its end (or the timeout); return its exit code (None: timed out) and seconds."""
-        if not cwd.is_dir():
-            raise TestCommandError(f"{cwd.name} is not a folder in commit {self.commit[:10]}; run swarm test from "
-                                   "a folder the commit has")
-        started = time.monotonic()
-        with open(log, "wb") as out:
-            try:
-                proc = await asyncio.create_subprocess_exec(*argv, cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
-                                                            stdout=out, stderr=asyncio.subprocess.STDOUT,
-                                                            start_new_session=True)
-            except (FileNotFoundError, PermissionError) as e:
-                raise TestCommandError(f"cannot run {argv[0]!r}: {e.strerror}; check the command and your PATH") \
-                    from None
-            try:
-                code: int | None = await asyncio.wait_for(proc.wait(), self.timeout)
-            except asyncio.TimeoutError:
-                code = None
-            finally:
-                _kill_group(proc.pid)  # what the tests left running, or everything on timeout/cancel
-                if proc.returncode is None:
-                    await asyncio.shield(proc.wait())
-        return code, time.monotonic() - started
-
-
-def install_plugin(pool: WorktreePool) -> Path:
-    """Copy the shard plugin where shards import it from (a folder holding only it)."""
-    folder = pool.dir / "plugin"
-    folder.mkdir(parents=True, exist_ok=True)
-    text = (Path(__file__).with_name("shard_plugin.py")).read_text(encoding="utf-8")
-    target = folder / f"{PLUGIN_MODULE}.py"
-    if not target.exists() or target.read_text(encoding="utf-8") != text:
-        tmp = target.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, target)
-    return folder
-
-
-def new_records_dir(root: Path) -> Path:
-    """`.swarm/tests/<id>/` for one `swarm test`; older ones beyond the last few are removed."""
-    base = root / ".swarm" / "tests"
-    base.mkdir(parents=True, exist_ok=True)
-    for old in sorted(p for p in base.iterdir() if p.is_dir())[:-KEEP_RECORDS]:
-        shutil.rmtree(old, ignore_errors=True)
-    path = base / new_run_id()
-    path.mkdir()
-    return path
-
+T = TypeVar("T")
 
 class CommandRun:
     """One command of a `swarm test`, split into shards and run to one TestReport."""
@@ -153,7 +36,7 @@ class CommandRun:
         slug = "".join(c if c.isalnum() or c in "-." else "-" for c in command.label).strip("-")
         self.prefix = f"{slug}-" if slug else ""
         self.notes: list[str] = []
-        self.tails: dict[int, _Tail] = {}
+        self.tails: dict[int, Tail] = {}
 
     def _path(self, name: str) -> Path:
         return self.s.records / f"{self.prefix}{name}"
@@ -183,12 +66,12 @@ class CommandRun:
             shards = [ShardRun(k, count, self.command.label, slots[k].path, self._path(f"shard-{k + 1}.log"),
                                self._path(f"shard-{k + 1}.xml") if self._reads_junit() else None,
                                planned=plan.counts[k] if plan else None) for k in range(count)]
-            self.tails = {k: _Tail(self._path(f"shard-{k + 1}.events.jsonl")) for k in range(count)}
+            self.tails = {k: Tail(self._path(f"shard-{k + 1}.events.jsonl")) for k in range(count)}
             done = asyncio.Event()
             watcher = asyncio.create_task(self._watch(shards, done))
             try:
-                await asyncio.gather(*(self._run_shard(shard, slots[k], ready[k], plan)
-                                       for k, shard in enumerate(shards)))
+                await gather_or_cancel([self._run_shard(shard, slots[k], ready[k], plan)
+                                        for k, shard in enumerate(shards)])
             finally:
                 done.set()
                 await watcher
@@ -208,6 +91,14 @@ class CommandRun:
 
     def _reads_junit(self) -> bool:
         return self.command.is_pytest or self.command.writes_junit
+
+    def _workdir(self, slot: Slot) -> Path:
+        """The folder the command runs in: the worktree's copy of the one the user is in."""
+        path = slot.path / self.command.cwd
+        if not path.is_dir():
+            raise TestCommandError(f"{self.command.cwd} is not a folder in commit {self.s.commit[:10]}; run "
+                                   "swarm test from a folder the commit has")
+        return path
 
     async def _prepare(self, slot: Slot) -> float:
         started = time.monotonic()
@@ -230,7 +121,7 @@ class CommandRun:
         if 0 < used < count:  # fewer files than shards: no pytest start-up for a shard with nothing to do
             plan = make_plan(ids, used, self.s.store.durations(), collect)
         self._path("plan.json").write_text(json.dumps(plan.to_json()), encoding="utf-8")
-        self.s.progress.note(f"{self.command.label + ': ' if self.command.label else ''}{count} shard(s), "
+        self.s.progress.note(f"{self.command.label + ': ' if self.command.label else ''}{plan.shards} shard(s), "
                              f"planned from {source}; predicted "
                              + ", ".join(f"{load:.1f}s" for load in plan.loads))
         return plan
@@ -239,8 +130,8 @@ class CommandRun:
         self.s.progress.note(f"collecting the tests of `{self.command.text}` (no durations recorded for it yet)")
         events, log = self._path("collect.events.jsonl"), self._path("collect.log")
         env = self.s.pytest_env(self.command, "collect", 0, events)
-        code, _ = await self.s.spawn(self.command.collect_argv(), slot.path / self.command.cwd, env, log)
-        for event in _Tail(events).read():
+        code, _ = await self.s.spawn(self.command.collect_argv(), self._workdir(slot), env, log)
+        for event in Tail(events).read():
             if event.get("e") == "collected":
                 return list(event.get("ids") or []), dict(event.get("collect") or {})
         raise TestCommandError(f"`{self.command.text}` did not get as far as collecting tests "
@@ -256,7 +147,7 @@ class CommandRun:
                                 self._path("plan.json") if plan else None)
         detail = f"{shard.planned} tests" if shard.planned is not None else ""
         self.s.progress.state(shard.name, "running", detail)
-        shard.exit_code, shard.seconds = await self.s.spawn(shard.argv, slot.path / self.command.cwd, env, shard.log)
+        shard.exit_code, shard.seconds = await self.s.spawn(shard.argv, self._workdir(slot), env, shard.log)
         self._drain(shard)
         if shard.junit is not None:
             shard.cases = _name_collection_errors(read_junit(shard.junit), shard.collect_errors)
@@ -277,6 +168,10 @@ class CommandRun:
         if code not in PYTEST_FINISHED:
             return f"pytest ended with exit {code} (2: interrupted or collection errors, 3: internal error, " \
                    "4: usage error)"
+        if shard.rootdir and not Path(shard.rootdir).resolve().is_relative_to(shard.worktree.resolve()):
+            # Test ids are relative to the rootdir: outside the worktree they differ from shard to shard.
+            return (f"pytest's rootdir was {shard.rootdir}, outside the shard's worktree (a pytest.ini or "
+                    "similar above it?); add --rootdir=. to the command")
         if self._mode(shard.shards) == "shard" and shard.collected is None:
             return ("swarm's pytest plugin did not load, so the shard may have run the whole suite: the command "
                     "must honour PYTHONPATH and PYTEST_PLUGINS (no `python -I`/`-E`)")
@@ -296,6 +191,7 @@ class CommandRun:
                     self.s.progress.note(f"{outcome.upper()} {event.get('id')}  ({shard.name})")
             elif kind == "collected":
                 shard.collected = int(event.get("count", 0))
+                shard.rootdir = event.get("rootdir")
                 shard.collect = dict(event.get("collect") or {})
             elif kind == "collecterror":
                 shard.collect_errors.append(str(event.get("id")))
@@ -344,6 +240,18 @@ class CommandRun:
         complete = all(s.error is None for s in report.shards) and all("::" in i for i in report.failed)
         self.s.store.record(self.command.key, [i for i in ids if "::" in i], complete=complete,
                             durations=report.durations, collect=collect)
+
+
+async def gather_or_cancel(coros: list[Coroutine[Any, Any, T]]) -> list[T]:
+    """Run all at once; if one fails (or this is cancelled), cancel the others and wait for them to stop."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 def _tail(log: Path, lines: int = 15) -> str:

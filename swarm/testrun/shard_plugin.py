@@ -26,7 +26,7 @@ Environment (set by swarm):
 Events: {"e": "collected", "ids": [...], "collect": {file: seconds}, "rootdir": str},
 {"e": "start", "id": id}, {"e": "done", "id": id, "outcome": str},
 {"e": "collecterror", "id": id}, {"e": "checkout_modules", "files": [...]}.
-Every test also gets a `nodeid` property in the JUnit XML, so results map back to node ids.
+Every test case in the JUnit XML also gets a `nodeid` property, so results map back to node ids.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def _plan() -> dict[str, Any]:
         return json.load(handle)
 
 
-_PLAN = _plan() if _MODE == "shard" else {"shards": 1, "files": {}, "tests": {}}
+_PLAN: dict[str, Any] = _plan() if _MODE == "shard" else {"shards": 1, "files": {}, "tests": {}}
 
 
 def _emit(event: dict[str, Any]) -> None:
@@ -163,14 +163,15 @@ def pytest_collectreport(report: pytest.CollectReport) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    if _MODE == "shard":
-        keep = [item for item in items if owner(item.nodeid) == _SHARD]
-        dropped = [item for item in items if owner(item.nodeid) != _SHARD]
-        if dropped:
-            config.hook.pytest_deselected(items=dropped)
-            items[:] = keep
+    if _MODE != "shard":
+        return
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
     for item in items:
-        item.user_properties.append(("nodeid", item.nodeid))
+        (keep if owner(item.nodeid) == _SHARD else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
 
 
 @pytest.hookimpl(trylast=True)
@@ -195,7 +196,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     outcome = yield
     report = outcome.get_result()
     if report.when == "call" and report.passed and hasattr(report, "wasxfail"):
-        item.user_properties.append(("outcome", "xpassed"))  # JUnit would call it a plain pass
+        _state["xpassed"] = item.nodeid
+    if report.when == "teardown":
+        # The JUnit writer takes a test's properties from its teardown report: the test's own
+        # item.user_properties stay as the test left them.
+        report.user_properties.append(("nodeid", item.nodeid))
+        if _state.get("xpassed") == item.nodeid:
+            report.user_properties.append(("outcome", "xpassed"))  # JUnit would call it a plain pass
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
