@@ -121,7 +121,7 @@ def rescue(repo: GitRepo, run_id: str, branches: list[str]) -> str:
     tree_from = tips.get(merged) or parents[0]
     lines = [f"swarm rescue: run {run_id}", "",
              f"Kept by `swarm clean --force` until {until} (later cleans prune it). Get a branch back with:",
-             f"  git branch <name> <commit>", "", *(f"{tip}  {branch}" for branch, tip in tips.items())]
+             "  git branch <name> <commit>", "", *(f"{tip}  {branch}" for branch, tip in tips.items())]
     commit = asyncio.run(repo.commit_tree(repo.git("rev-parse", f"{tree_from}^{{tree}}"), parents, "\n".join(lines)))
     repo.git("update-ref", "-m", f"swarm clean --force {run_id}", ref, commit)
     return ref

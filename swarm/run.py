@@ -466,13 +466,14 @@ class Coordinator:
     async def _merge(self, integrator: Integrator | None) -> FoldResult:
         done = [s for s in self.plan.subtasks if self.states[s.id].state == "done"]
         touched = {sid: st.files_changed for sid, st in self.states.items()}
-        resolve = None
-        if integrator is not None and self.options.resolve_conflicts:
-            async def resolve(current: str, sid: str, commit: str, files: list[str], others: list[str]) -> str | None:
-                self.progress.state(sid, "conflict", f"{', '.join(files)} with {', '.join(others)}; resolving")
-                return await integrator.resolve(current, sid, commit, files, others)
+        async def resolve(current: str, sid: str, commit: str, files: list[str], others: list[str]) -> str | None:
+            assert integrator is not None
+            self.progress.state(sid, "conflict", f"{', '.join(files)} with {', '.join(others)}; resolving")
+            return await integrator.resolve(current, sid, commit, files, others)
+
+        use_resolver = integrator is not None and self.options.resolve_conflicts
         folded = await fold(self.repo, self.base, [(s.id, self.states[s.id].commit or self.base) for s in done],
-                            touched, label=f"swarm {self.run_id}", resolve=resolve)
+                            touched, label=f"swarm {self.run_id}", resolve=resolve if use_resolver else None)
         self._conflicts = folded.conflicts
         for sid in folded.merged:
             self.states[sid].merged = True
