@@ -175,6 +175,10 @@ def build_options(repo: GitRepo, base: dict[str, Any] | None = None, **flags: An
         raise ConfigError("sandbox = require, but bubblewrap is missing or refused here "
                           "(apt-get install bubblewrap), so the agents' shell cannot be confined")
     options.test_command = config.get("test_command")
+    if config.get("prices"):
+        from .model import override_prices
+
+        override_prices(config.get("prices"))
     return options
 
 

@@ -79,6 +79,24 @@ def _text(value: Any) -> str | None:
     return value or None
 
 
+def _prices(value: Any) -> dict[str, tuple[float, float]]:
+    """`{"claude-sonnet": [3, 15]}` (TOML) or `claude-sonnet=3:15,claude-opus=5:25` (a variable): USD per
+    million input and output tokens, by model name prefix."""
+    if isinstance(value, str):
+        value = {k.strip(): v.split(":") for k, _, v in (item.partition("=") for item in value.split(",")) if k.strip()}
+    if not isinstance(value, dict):
+        raise ValueError
+    prices = {}
+    for model, pair in value.items():
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise ValueError
+        price_in, price_out = float(pair[0]), float(pair[1])
+        if price_in < 0 or price_out < 0:
+            raise ValueError
+        prices[str(model)] = (price_in, price_out)
+    return prices
+
+
 def _path(value: Any) -> str | None:
     return str(Path(_text(value) or "").expanduser()) if value else None
 
@@ -121,6 +139,8 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
             "what a failed subtask does to the run"),
     Setting("max_cost", _cost, None, "a number of USD > 0", "stop the run before its cost passes this"),
     Setting("test_command", _text, None, "a shell command", "the project's test command, for the checks"),
+    Setting("prices", _prices, {}, "model prefix = [input, output] USD per million tokens",
+            "override the price table used for cost and --max-cost"),
 ]}
 
 

@@ -23,9 +23,16 @@ PRICES: dict[str, tuple[float, float]] = {
 }
 
 
+def override_prices(prices: dict[str, tuple[float, float]]) -> None:
+    """Put configured prices first, so a more specific prefix from the settings wins."""
+    table = {**prices, **{k: v for k, v in PRICES.items() if k not in prices}}
+    PRICES.clear()
+    PRICES.update(sorted(table.items(), key=lambda item: -len(item[0])))
+
+
 def price_of(model: str) -> tuple[float, float]:
-    """The price per million tokens of a model, matched by family prefix (sonnet when unknown)."""
-    for prefix, price in PRICES.items():
+    """The price per million tokens of a model, matched by the longest name prefix (sonnet when unknown)."""
+    for prefix, price in sorted(PRICES.items(), key=lambda item: -len(item[0])):
         if model.startswith(prefix):
             return price
     return PRICES["claude-sonnet"]

@@ -272,3 +272,19 @@ def test_sigint_then_resume(make_repo, scripted, tmp_path):
 
 def test_sigkill_then_resume(make_repo, scripted, tmp_path):
     _interrupt_then_resume(make_repo, scripted, tmp_path, signal.SIGKILL)
+
+
+def test_price_table_is_overridable_in_config(make_repo, scripted, tmp_path):
+    repo = make_repo({**FILES, "pyproject.toml": '[tool.swarm]\nprices = {"claude-sonnet-5" = [30.0, 150.0]}\n'})
+    plan = {"task": "t", "subtasks": [{"id": "one", "instructions": "work", "files": ["one.txt"]}]}
+    server = scripted({"workers": {"one": writer("one.txt", "1\n")}})
+    plan_path = write_plan(tmp_path / "p.json", plan)
+    expensive = run_json(swarm(repo, "run", "--plan", str(plan_path), "--json", server=server))
+    (repo / "pyproject.toml").unlink()
+    git(repo, "commit", "-qam", "no prices")
+    server = scripted({"workers": {"one": writer("one.txt", "1\n")}})  # a fresh cache, as in the first run
+    cheap = run_json(swarm(repo, "run", "--plan", str(plan_path), "--json", server=server))
+    ratio = expensive["usage"]["cost_usd"] / cheap["usage"]["cost_usd"]
+    assert 9 < ratio < 11
+    shown = swarm(repo, "config", env={"SWARM_PRICES": "claude-opus=1:2"})
+    assert "prices" in shown.stdout and "SWARM_PRICES" in shown.stdout
