@@ -69,15 +69,21 @@ def sandbox_note() -> str:
     return "bash is NOT sandboxed here (bubblewrap missing or refused): commands can write outside the worktree"
 
 
-def shell_argv(command: str, workdir: Path) -> list[str]:
-    """The argv that runs `command` in `workdir`, sandboxed when possible."""
+def shell_argv(command: str, workdir: Path, scratch: Path | None = None) -> list[str]:
+    """The argv that runs `command` in `workdir`, sandboxed when possible.
+
+    Inside the sandbox everything is visible read-only (a virtualenv or a checkout under /tmp included);
+    only the worktree and `scratch`, the command's own temporary folder (its TMPDIR), are writable.
+    """
     shell = ["/bin/bash", "--noprofile", "--norc", "-c", command]
     if not sandbox_available():
         return shell
     wd = str(workdir)
-    # /tmp is a fresh tmpfs *before* the worktree is bound, so a worktree under /tmp stays visible.
-    return ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-            "--bind", wd, wd, "--unshare-net", "--unshare-pid", "--die-with-parent", "--chdir", wd, *shell]
+    binds = ["--bind", wd, wd]
+    if scratch is not None:
+        binds += ["--bind", str(scratch), str(scratch)]
+    return ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", *binds,
+            "--unshare-net", "--unshare-pid", "--die-with-parent", "--chdir", wd, *shell]
 
 
 @dataclass
@@ -91,9 +97,10 @@ async def run_shell(command: str, workdir: Path, env: dict[str, str], timeout: f
     """Run one shell command; kill its whole process group when it ends or times out."""
     # Output goes to a file, not a pipe: a background job holding a pipe open would
     # keep the call waiting for EOF long after the shell itself has exited.
-    with tempfile.TemporaryFile() as sink:
+    with tempfile.TemporaryFile() as sink, tempfile.TemporaryDirectory(prefix="swarm-sh-") as scratch:
         proc = await asyncio.create_subprocess_exec(
-            *shell_argv(command, workdir), cwd=workdir, env={**env, **_QUIET_ENV},
+            *shell_argv(command, workdir, Path(scratch)), cwd=workdir,
+            env={**env, **_QUIET_ENV, "TMPDIR": scratch},
             stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
         timed_out = False
         try:

@@ -56,7 +56,6 @@ def test_shell_env_is_scrubbed(tmp_path, monkeypatch):
 def test_sandboxed_shell_writes_only_inside_the_worktree(tmp_path):
     work = tmp_path / "work"
     work.mkdir()
-    # A folder outside /tmp (the sandbox gives /tmp a fresh tmpfs, which would hide a write there).
     probe = Path(__file__).resolve().parents[1] / ".pytest_cache" / f"sandbox-probe-{os.getpid()}"
     probe.mkdir(parents=True, exist_ok=True)
     try:
@@ -66,6 +65,10 @@ def test_sandboxed_shell_writes_only_inside_the_worktree(tmp_path):
         assert (work / "inside.txt").read_text() == "in\n"
         assert not (probe / "outside.txt").exists()
         temp = call(box, "bash", command=f"echo t > {tmp_path}/tmp-escape.txt")
-        assert not (tmp_path / "tmp-escape.txt").exists(), temp
+        assert temp.is_error and not (tmp_path / "tmp-escape.txt").exists(), temp
+        # The command's own temporary folder (TMPDIR) is writable, and is gone afterwards.
+        scratch = call(box, "bash", command='echo s > "$TMPDIR/s.txt" && cat "$TMPDIR/s.txt" && echo "$TMPDIR"')
+        assert not scratch.is_error and scratch.content.startswith("s\n"), scratch
+        assert not Path(scratch.content.split()[-1]).exists()
     finally:
         probe.rmdir()
