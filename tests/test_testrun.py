@@ -323,3 +323,16 @@ def test_clicks_suite_in_two_shards_matches_plain_pytest(tmp_path):
     skipped = int(re.search(r"(\d+) skipped", plain.stdout).group(1))
     cases = junit_cases(junit)
     assert len(cases) == len({case_id(c) for c in cases}) == passed + skipped + report["totals"]["xfailed"]
+
+
+def test_a_test_relying_on_another_files_imports_passes_in_its_shard(make_repo):
+    # test_b uses `pkg.extra` without importing it: only test_a's import makes it an attribute of pkg, as in
+    # click's pager tests. Plain pytest passes; so must every split, with test_a's tests in the other shard.
+    repo = make_repo({"pkg/__init__.py": "", "pkg/extra.py": "VALUE = 3\n",
+                      "tests/test_a.py": "import pkg.extra\n\n\ndef test_a():\n    assert pkg.extra.VALUE == 3\n",
+                      "tests/test_b.py": "import pkg\n\n\ndef test_b():\n    assert pkg.extra.VALUE == 3\n"})
+    proc = swarm_test(repo, "--shards", "2", "--json", "--", *PYTEST, env={"PYTHONPATH": "."})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    [report] = reports_of(proc)
+    assert report["totals"]["passed"] == 2
+    assert [s["tests"] for s in report["shards"]] == [1, 1]

@@ -7,8 +7,9 @@ worktree pool as `swarm_test_shard.py` and puts that folder on PYTHONPATH.
 
 It makes one pytest process run exactly its part of the suite while
 collecting as little as it can: a test file that the plan gives to other
-shards is never imported here (`pytest_ignore_collect`), so each file is
-imported and collected by one shard only, and the partition itself is
+shards is imported (suites rely on what their modules import) but never
+collected here (`pytest_ignore_collect`), so each file's tests are built by
+one shard only, and the partition itself is
 enforced on the collected items (`pytest_collection_modifyitems`), so a
 test runs in exactly one shard even when the plan is stale: a test the plan
 does not know goes to the owner of its file, and a file the plan does not
@@ -143,8 +144,27 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     rel = _relative(collection_path, config)
     owners = _PLAN["files"].get(rel) if rel else None
     if owners and _SHARD not in owners:
-        return True  # another shard imports this file; sparing the import is the point
+        _import_only(collection_path, config)
+        return True  # another shard collects this file's tests; sparing that is the point
     return None
+
+
+def _import_only(path: Path, config: pytest.Config) -> None:
+    """Import another shard's test module, in the order plain pytest would, without collecting its tests.
+
+    Suites lean on what earlier test modules imported (click's pager tests patch `click._termui_impl`,
+    which only some other test module imports); importing is cheap, building the items is what costs.
+    """
+    try:
+        from _pytest.pathlib import import_path
+
+        kwargs: dict[str, Any] = {"mode": config.getoption("importmode"), "root": config.rootpath}
+        try:
+            import_path(path, consider_namespace_packages=config.getini("consider_namespace_packages"), **kwargs)
+        except TypeError:  # pytest before 8.1
+            import_path(path, **kwargs)
+    except Exception:  # a module that fails to import is that shard's collection error, not ours
+        pass
 
 
 def pytest_collectstart(collector: pytest.Collector) -> None:
