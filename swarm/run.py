@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -25,77 +23,15 @@ from .diffs import changed_paths, parse_diff
 from .errors import BudgetExceeded, SwarmError
 from .gitrepo import GitRepo
 from .merge import FoldResult, fold
-from .model import DEFAULT_MODEL, Usage
+from .model import Usage
 from .plan import Plan, Subtask, save_plan
 from .progress import Progress
 from .prompting import render, template
 from .records import RunRecords, utc_now
 from .report import write_report
+from .runstate import RunOptions, SubtaskRun  # noqa: F401  (RunOptions is imported from here too)
 from .synthesis import Integrator, contradiction_records
 from .tools import Toolbox, run_shell, sandbox_note
-
-
-@dataclass
-class RunOptions:
-    """Knobs of one run (from flags and config)."""
-
-    concurrency: int = 8
-    model: str = DEFAULT_MODEL
-    base: str = "HEAD"
-    max_turns: int = 40
-    max_tokens: int = 8192
-    command_timeout: float = 1800.0
-    checkout_concurrency: int = 4
-    max_output_tokens: int | None = None
-    on_failure: str = "best-effort"
-    retries: int = 2
-    max_cost: float | None = None
-    synthesis: bool = True
-    synthesis_rounds: int = 2
-    resolve_conflicts: bool = True
-    test_command: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-FAILURE_POLICIES = ("best-effort", "fail-fast", "retry")
-
-
-@dataclass
-class SubtaskRun:
-    """The live state of one subtask; `to_dict` is its record in result.json."""
-
-    id: str
-    branch: str
-    worktree: Path
-    state: str = "queued"
-    start_commit: str | None = None
-    commit: str | None = None
-    files_changed: list[str] = field(default_factory=list)
-    merged: bool = False
-    summary: str = ""
-    error: str | None = None
-    usage: Usage = field(default_factory=Usage)
-    turns: int = 0
-    seconds: float = 0.0
-    attempts: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "state": self.state, "branch": self.branch, "commit": self.commit,
-                "start_commit": self.start_commit, "worktree": str(self.worktree),
-                "files_changed": self.files_changed, "merged": self.merged, "summary": self.summary,
-                "error": self.error, "usage": self.usage.to_dict(), "turns": self.turns,
-                "seconds": round(self.seconds, 2), "attempts": self.attempts}
-
-    def restore(self, record: dict[str, Any]) -> None:
-        """Take back a finished subtask's record from an earlier session of the run."""
-        self.state, self.commit, self.start_commit = "done", record["commit"], record.get("start_commit")
-        self.files_changed = list(record.get("files_changed", []))
-        self.summary = record.get("summary", "")
-        self.usage = Usage.from_dict(record.get("usage"))
-        self.turns, self.seconds = record.get("turns", 0), record.get("seconds", 0.0)
-        self.attempts = record.get("attempts", 1)
 
 
 class Coordinator:
