@@ -36,9 +36,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from sdists import sdist_dir, unpack_into_repo  # noqa: E402
 
 from swarm.checks import SubtaskChange, run_checks  # noqa: E402
-from swarm.diffs import parse_diff  # noqa: E402
-from swarm.gitrepo import GitRepo  # noqa: E402
-from swarm.merge import fold  # noqa: E402
+from swarm.merge.diffs import parse_diff  # noqa: E402
+from swarm.git.repo import GitRepo  # noqa: E402
+from swarm.merge.fold import fold  # noqa: E402
 
 VERSION = "5.1.4"
 _GIT = ["git", "-c", "user.name=Bench", "-c", "user.email=bench@example.test", "-c", "commit.gpgsign=false",

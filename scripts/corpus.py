@@ -37,9 +37,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from swarm.checks import CheckReport, Finding, SubtaskChange, run_checks  # noqa: E402
-from swarm.diffs import parse_diff  # noqa: E402
-from swarm.gitrepo import GitRepo  # noqa: E402
-from swarm.merge import fold  # noqa: E402
+from swarm.merge.diffs import parse_diff  # noqa: E402
+from swarm.git.repo import GitRepo  # noqa: E402
+from swarm.merge.fold import fold  # noqa: E402
 
 CASES = ROOT / "tests" / "corpus" / "cases"
 _GIT = ["git", "-c", "user.name=Corpus", "-c", "user.email=corpus@example.test", "-c", "commit.gpgsign=false",

@@ -50,11 +50,11 @@ def main() -> None:
         swarm(demo, "review", "--drop", "docs")
         swarm(demo, "review", "--html", str(work / "review.html"))
 
-        from swarm.gitrepo import GitRepo
-        from swarm.rebuild import load_reviewed
-        from swarm.records import RunRecords, resolve_run
-        from swarm.review import Selection, load_review
-        from swarm.review_view import render_review
+        from swarm.git.repo import GitRepo
+        from swarm.review.rebuild import load_reviewed
+        from swarm.run.records import RunRecords, resolve_run
+        from swarm.review.selection import Selection, load_review
+        from swarm.ui.terminal import render_review
 
         repo = GitRepo.discover(demo)
         records = RunRecords(repo.root, resolve_run(repo.root, None))

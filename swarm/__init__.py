@@ -4,8 +4,8 @@ The public surface: plans (`load_plan`, `Plan`, `Subtask`), the repository
 wrapper (`GitRepo`) and the coordinator (`Coordinator`, `RunOptions`).
 """
 
-from .errors import PlanError, SwarmError
-from .plan import Plan, Subtask, load_plan
+from swarm.errors import PlanError, SwarmError
+from swarm.plan.spec import Plan, Subtask, load_plan
 
 __all__ = ["Plan", "PlanError", "Subtask", "SwarmError", "load_plan"]
 __version__ = "0.1.0"

@@ -1,3 +1,3 @@
-from .cli import main
+from swarm.cli import main
 
 main()

@@ -21,10 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
-from .errors import ConfigError
+from swarm.errors import ConfigError
 
 ON_FAILURE = ("best-effort", "fail-fast", "retry")
-SANDBOX = ("auto", "require", "off")
 
 
 def _int(value: Any) -> int:
@@ -121,7 +120,7 @@ class Setting:
 
 
 def _default_model() -> str:
-    from .model import DEFAULT_MODEL
+    from swarm.model.usage import DEFAULT_MODEL
 
     return DEFAULT_MODEL
 
@@ -223,3 +222,60 @@ def load_config(repo_root: Path, env: Mapping[str, str] | None = None) -> Config
         if setting.env in env and env[setting.env] != "":
             config.set(name, env[setting.env], f"env {setting.env}")
     return config
+
+
+@dataclass
+class RunOptions:
+    """Knobs of one run, built from the settings and flags by `run_options`."""
+
+    concurrency: int = SETTINGS["concurrency"].default
+    model: str = field(default_factory=_default_model)
+    base: str = "HEAD"
+    max_turns: int = SETTINGS["max_turns"].default
+    max_tokens: int = 8192
+    command_timeout: float = 1800.0
+    checkout_concurrency: int = 4
+    max_output_tokens: int | None = None
+    on_failure: str = SETTINGS["on_failure"].default
+    retries: int = 2
+    max_cost: float | None = SETTINGS["max_cost"].default
+    synthesis: bool = True
+    synthesis_rounds: int = 2
+    resolve_conflicts: bool = True
+    test_command: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def run_options(repo_root: Path, base: dict[str, Any] | None = None, **flags: Any) -> RunOptions:
+    """RunOptions from the settings (files, SWARM_* variables) or an earlier session's (resume), then flags.
+
+    The settings that act through the environment (secrets, worktrees, sandbox) are put there for this
+    process, so the tools, the records' redaction and the worktree paths all see the same values.
+    """
+    from swarm.env.shell import sandbox_available
+    from swarm.model.usage import override_prices
+
+    config = load_config(repo_root).with_flags(**{k: v for k, v in flags.items() if k in SETTINGS})
+    options = RunOptions(**(base or {}))
+    if base is None:
+        for name in ("model", "concurrency", "max_turns", "on_failure", "max_cost"):
+            setattr(options, name, config.get(name))
+    for name, value in flags.items():
+        if value is not None:
+            setattr(options, name, value)
+    secrets = [*config.get("secrets"), *filter(None, os.environ.get("SWARM_SECRETS", "").split(","))]
+    if secrets:
+        os.environ["SWARM_SECRETS"] = ",".join(dict.fromkeys(secrets))
+    if config.get("worktrees"):
+        os.environ["SWARM_WORKTREES"] = str(config.get("worktrees"))
+    sandbox = config.get("sandbox")
+    os.environ["SWARM_SANDBOX"] = sandbox
+    if sandbox == "require" and not sandbox_available():
+        raise ConfigError("sandbox = require, but bubblewrap is missing or refused here "
+                          "(apt-get install bubblewrap), so the agents' shell cannot be confined")
+    options.test_command = config.get("test_command")
+    if config.get("prices"):
+        override_prices(config.get("prices"))
+    return options

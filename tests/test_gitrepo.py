@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from conftest import git
-from swarm.gitrepo import GitRepo
-from swarm.merge import fold
+from swarm.git.repo import GitRepo
+from swarm.merge.fold import fold
 
 
 def test_many_worktrees_created_at_once(make_repo, tmp_path):
@@ -55,7 +55,7 @@ def test_fold_merges_in_order_and_reports_conflicts(make_repo, tmp_path):
 
 
 def test_diffs_with_spaces_and_non_ascii_paths(make_repo):
-    from swarm.diffs import parse_diff
+    from swarm.merge.diffs import parse_diff
 
     repo_path = make_repo({"a b/u.py": "x\n", "é.py": "y\n" * 5})
     repo = GitRepo(repo_path)

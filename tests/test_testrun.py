@@ -18,7 +18,7 @@ from pathlib import Path
 
 from conftest import git, swarm, write_plan
 from sdists import sdist_dir, unpack_into_repo
-from swarm.gitrepo import GitRepo
+from swarm.git.repo import GitRepo
 from swarm.testrun import run_tests
 
 # `python -m pytest` in a command means the python on PATH: make that this interpreter.

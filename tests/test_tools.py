@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from swarm.tools import Toolbox, sandbox_available, scrubbed_env
+from swarm.agent.tools import Toolbox
+from swarm.env.allowlist import scrubbed_env
+from swarm.env.shell import sandbox_available
 
 
 def call(box: Toolbox, name: str, **inputs):

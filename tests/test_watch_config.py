@@ -17,7 +17,7 @@ from rich.console import Console
 from conftest import swarm, text, tool, turn, write_plan
 from swarm.cli import main
 from swarm.config import load_config
-from swarm.progress import Progress
+from swarm.ui.progress import Progress
 
 FILES = {"m0.py": "A = 1\n", "m1.py": "A = 1\n", ".gitignore": "*.log\n"}
 

@@ -36,14 +36,14 @@ import time
 from contextlib import contextmanager
 from typing import Callable, Iterable, Iterator
 
-from ..errors import ConfigError
-from ..gitrepo import GitRepo
-from ..merge import Conflict
-from . import config, conflict, duplicate, link, overlap, scope, symbol
-from . import test as test_check
-from .context import CheckContext
-from .model import KINDS, CheckReport, Finding, SubtaskChange, TestOutcome
-from .test import TestRunner, run_tests_at
+from swarm.errors import ConfigError
+from swarm.git.repo import GitRepo
+from swarm.merge.fold import Conflict
+from swarm.checks import config, conflict, duplicate, link, overlap, scope, symbol
+from swarm.checks import test as test_check
+from swarm.checks.context import CheckContext
+from swarm.checks.model import KINDS, CheckReport, Finding, SubtaskChange, TestOutcome
+from swarm.checks.test import TestRunner, run_tests_at
 
 __all__ = ["KINDS", "CheckReport", "Finding", "SubtaskChange", "TestOutcome", "TestRunner", "run_checks",
            "run_tests_at"]
@@ -117,7 +117,7 @@ async def run_checks(repo: GitRepo, *, base: str, merged: str, changes: list[Sub
     """Check the merged commit against the base and each subtask's change.
 
     `changes` are the subtasks (merged or not) with their parsed diffs;
-    `conflicts` come from swarm.merge.fold. The test check runs only with a
+    `conflicts` come from swarm.merge.fold.fold. The test check runs only with a
     `test_command`, concurrently with the others, through `test_runner`;
     `test_baseline` (a previous report's) saves running the base's tests
     again. `kinds` picks checks (default: all); an unknown kind is a

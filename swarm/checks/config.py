@@ -19,8 +19,8 @@ import re
 import tomllib
 from typing import Any
 
-from .context import CheckContext
-from .model import Finding
+from swarm.checks.context import CheckContext
+from swarm.checks.model import Finding
 
 KIND = "config"
 _READERS = {"get", "pop", "setdefault", "getint", "getfloat", "getboolean", "has_option", "has_section", "getenv"}

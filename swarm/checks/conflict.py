@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .context import CheckContext
-from .model import Finding
+from swarm.checks.context import CheckContext
+from swarm.checks.model import Finding
 
 KIND = "conflict"
 

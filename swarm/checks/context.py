@@ -14,11 +14,11 @@ import threading
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from ..errors import GitError
-from ..gitrepo import GitRepo, git_env
-from ..merge import Conflict
-from .model import SubtaskChange
-from .pysource import ModuleInfo, parse_module
+from swarm.errors import GitError
+from swarm.git.repo import GitRepo, git_env
+from swarm.merge.fold import Conflict
+from swarm.checks.model import SubtaskChange
+from swarm.checks.pysource import ModuleInfo, parse_module
 
 
 class Blobs:

@@ -14,9 +14,9 @@ import ast
 import re
 from itertools import combinations
 
-from .context import CheckContext
-from .model import Finding
-from .pysource import Definition
+from swarm.checks.context import CheckContext
+from swarm.checks.model import Finding
+from swarm.checks.pysource import Definition
 
 KIND = "duplicate"
 # Names that many modules define on purpose.

@@ -16,8 +16,8 @@ from collections import Counter
 from html.parser import HTMLParser
 from urllib.parse import unquote
 
-from .context import CheckContext, Tree
-from .model import Finding
+from swarm.checks.context import CheckContext, Tree
+from swarm.checks.model import Finding
 
 KIND = "link"
 PAGES = (".md", ".markdown", ".html", ".htm")

@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from itertools import combinations
 
-from .context import CheckContext
-from .model import Finding, SubtaskChange
+from swarm.checks.context import CheckContext
+from swarm.checks.model import Finding, SubtaskChange
 
 KIND = "overlap"
 NEAR = 3  # lines apart that still count as the same place

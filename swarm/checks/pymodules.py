@@ -12,8 +12,8 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from .context import CheckContext, Tree
-from .pysource import Definition, ModRef, ModuleInfo, Ref, Signature, join_mod, show_mod
+from swarm.checks.context import CheckContext, Tree
+from swarm.checks.pysource import Definition, ModRef, ModuleInfo, Ref, Signature, join_mod, show_mod
 
 EXTERNAL = "<external>"
 NAMESPACE = "<namespace>"

@@ -16,7 +16,12 @@ from __future__ import annotations
 
 import ast
 
-from .pysource import BUILTINS, ModRef, ModuleInfo, Ref, resolve_from
+from typing import TYPE_CHECKING
+
+from swarm.checks.pynames import BUILTINS, ModRef, Ref, resolve_from
+
+if TYPE_CHECKING:
+    from swarm.checks.pysource import ModuleInfo
 
 ImportTarget = tuple  # ("module", ModRef) or ("from", ModRef, name)
 

@@ -11,15 +11,15 @@ them against a tree.
 from __future__ import annotations
 
 import ast
-import builtins
 from collections import Counter
 from dataclasses import dataclass, field, replace
 
-ModRef = tuple[str, str]  # ("abs", "pkg.mod") or ("rel", "src/pkg/mod"): relative imports become repo paths
+from swarm.checks.pynames import BUILTINS, ModRef, Ref, join_mod, package_parts, resolve_from, show_mod
+from swarm.checks.pyrefs import collect_refs
 
-BUILTINS = frozenset(dir(builtins)) | {"__file__", "__name__", "__doc__", "__spec__", "__loader__", "__package__",
-                                       "__builtins__", "__path__", "__annotations__", "__dict__", "__cached__",
-                                       "__debug__", "__qualname__", "__module__", "__class__"}
+__all__ = ["BUILTINS", "Definition", "ModRef", "ModuleInfo", "Ref", "Signature", "join_mod", "package_parts",
+           "parse_module", "resolve_from", "show_mod"]
+
 # Decorators that leave a function's call signature as written.
 _PLAIN_DECORATORS = {"staticmethod", "classmethod", "cache", "lru_cache", "abstractmethod", "override"}
 
@@ -86,15 +86,6 @@ class Definition:
     params: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Ref:
-    """A reference that can break when something else changes; `key` is the same in every version of a file."""
-
-    kind: str  # import | from | attr | call | unbound
-    key: tuple
-    line: int
-
-
 @dataclass
 class ModuleInfo:
     """One parsed module (or the reason it did not parse)."""
@@ -122,7 +113,6 @@ class ModuleInfo:
             return
         self._refs = []
         if self.error is None:
-            from .pyrefs import collect_refs
             collect_refs(self, tree if tree is not None else ast.parse(self.source))
 
     @property
@@ -143,31 +133,6 @@ class ModuleInfo:
         """(name, enclosing scope) -> how often the name is loaded."""
         self.collect()
         return self._loads
-
-
-def package_parts(path: str) -> list[str]:
-    """The folder of a module's package: 'a/b/c.py' and 'a/b/__init__.py' both give ['a', 'b']."""
-    return path.split("/")[:-1]
-
-
-def resolve_from(path: str, level: int, module: str | None) -> ModRef:
-    """The module an import names, seen from the file at `path`."""
-    if level == 0:
-        return ("abs", module or "")
-    parts = package_parts(path)
-    parts = parts[:len(parts) - (level - 1)] if level > 1 else parts
-    if module:
-        parts = parts + module.split(".")
-    return ("rel", "/".join(parts))
-
-
-def join_mod(mod: ModRef, name: str) -> ModRef:
-    sep = "." if mod[0] == "abs" else "/"
-    return (mod[0], f"{mod[1]}{sep}{name}" if mod[1] else name)
-
-
-def show_mod(mod: ModRef) -> str:
-    return mod[1].replace("/", ".") if mod[0] == "rel" else mod[1]
 
 
 def _signature(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> Signature:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from .context import CheckContext
-from .model import Finding
+from swarm.checks.context import CheckContext
+from swarm.checks.model import Finding
 
 KIND = "scope"
 

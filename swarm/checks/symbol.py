@@ -18,10 +18,10 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .context import CheckContext, Tree
-from .model import Finding
-from .pymodules import Modules, Outcome, ref_names
-from .pysource import ModuleInfo, Ref
+from swarm.checks.context import CheckContext, Tree
+from swarm.checks.model import Finding
+from swarm.checks.pymodules import Modules, Outcome, ref_names
+from swarm.checks.pysource import ModuleInfo, Ref
 
 KIND = "symbol"
 

@@ -22,13 +22,13 @@ import time
 from pathlib import Path
 from typing import Awaitable, Callable
 
-from ..environment import scrubbed_env
-from ..gitrepo import GitRepo
-from ..tools import run_shell
-from .context import CheckContext
-from .model import Finding, TestOutcome
-from .pymodules import EXTERNAL, NAMESPACE, OPAQUE, Modules
-from .pysource import join_mod
+from swarm.env.allowlist import scrubbed_env
+from swarm.git.repo import GitRepo
+from swarm.env.shell import run_shell
+from swarm.checks.context import CheckContext
+from swarm.checks.model import Finding, TestOutcome
+from swarm.checks.pymodules import EXTERNAL, NAMESPACE, OPAQUE, Modules
+from swarm.checks.pysource import join_mod
 
 KIND = "test"
 _SUMMARY = re.compile(r"^(FAILED|ERROR) (\S+?)(?: - .*)?$", re.M)

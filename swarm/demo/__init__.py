@@ -16,15 +16,14 @@ import sys
 import tempfile
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..errors import ConfigError
-from ..gitrepo import GitRepo, git_env
-from ..plan import plan_from_dict
-from ..environment import scrubbed_env
+from rich.console import Console
 
-if TYPE_CHECKING:
-    from ..cli import Context
+from swarm.errors import ConfigError
+from swarm.git.repo import GitRepo, git_env
+from swarm.plan.spec import plan_from_dict
+from swarm.env.allowlist import scrubbed_env
 
 HERE = resources.files("swarm.demo")
 
@@ -43,12 +42,15 @@ def make_sample_repo(target: Path) -> GitRepo:
     return GitRepo(target.resolve())
 
 
-def run_demo(obj: "Context", *, target: Path | None, concurrency: int, as_json: bool) -> dict[str, Any]:
+def run_demo(*, out: Console, err: Console, target: Path | None, concurrency: int,
+             as_json: bool) -> dict[str, Any]:
     """Set up the sample, run the plan, and show where everything is."""
-    from ..cli import execute_plan, model_client, print_summary
-    from ..model import DEFAULT_MODEL
-    from ..run import RunOptions
-    from ..scripted import ScriptedServer
+    from swarm.config import RunOptions
+    from swarm.model.client import model_client
+    from swarm.model.usage import DEFAULT_MODEL
+    from swarm.run.execute import execute_plan
+    from swarm.scripted import ScriptedServer
+    from swarm.ui.summary import print_summary
 
     folder = target or Path(tempfile.mkdtemp(prefix="swarm-demo-"))
     repo = make_sample_repo(folder)
@@ -56,7 +58,7 @@ def run_demo(obj: "Context", *, target: Path | None, concurrency: int, as_json: 
     # The sample's tests and the scripted `python -m pytest` calls use the Python swarm runs on.
     tool_env = scrubbed_env()
     tool_env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), tool_env.get("PATH", "")])
-    say = obj.err.print
+    say = err.print
     say(f"[bold]swarm demo[/bold]: sample project in {folder}")
     say(f"task: {plan.task}")
     server = None
@@ -69,7 +71,7 @@ def run_demo(obj: "Context", *, target: Path | None, concurrency: int, as_json: 
         say(f"model: a SCRIPTED model served on {server.url} (no ANTHROPIC_API_KEY set, no network used); "
             "its replies are fixed, the tools, worktrees and merge are real")
     try:
-        result = execute_plan(obj, repo, plan, client=client, quiet=False, tool_env=tool_env,
+        result = execute_plan(repo, plan, client=client, console=err, tool_env=tool_env,
                               options=RunOptions(concurrency=concurrency, model=DEFAULT_MODEL))
     finally:
         if server is not None:
@@ -77,17 +79,17 @@ def run_demo(obj: "Context", *, target: Path | None, concurrency: int, as_json: 
     if as_json:
         print(json.dumps(result, indent=2))
         return result
-    print_summary(obj.out, result)
+    print_summary(out, result)
     stat = repo.git("diff", "--stat", result["base_commit"], result["merged_commit"])
-    obj.out.print("\n[bold]merged diff[/bold] (" + f"git -C {folder} diff {result['base_commit'][:10]} "
+    out.print("\n[bold]merged diff[/bold] (" + f"git -C {folder} diff {result['base_commit'][:10]} "
                   f"{result['merged_branch']}):")
-    obj.out.print(stat, markup=False, highlight=False)
+    out.print(stat, markup=False, highlight=False)
     tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
                            cwd=_checkout(repo, result), capture_output=True, text=True,
                            env={**scrubbed_env(), "PYTHONDONTWRITEBYTECODE": "1"})
     last = (tests.stdout.strip().splitlines() or ["(no output)"])[-1]
-    obj.out.print(f"sample's tests on the merged branch: {last}")
-    obj.out.print(f"records: {repo.root / '.swarm' / 'runs' / result['run_id']} "
+    out.print(f"sample's tests on the merged branch: {last}")
+    out.print(f"records: {repo.root / '.swarm' / 'runs' / result['run_id']} "
                   "(plan.json, events.jsonl, transcripts/, report.md, result.json)")
     return result
 

@@ -34,15 +34,15 @@ import json
 import os
 from pathlib import Path
 
-from ..gitrepo import GitRepo
-from ..progress import Progress
-from .balance import DurationStore, ShardPlan, make_plan
-from .command import TestCommand, label_commands, parse_command
-from .junit import write_junit
-from .pool import WorktreePool
-from .results import ShardRun, TestReport
-from .invocation import Invocation, install_plugin, new_records_dir
-from .runner import CommandRun, gather_or_cancel
+from swarm.git.repo import GitRepo
+from swarm.ui.progress import Progress
+from swarm.testrun.balance import DurationStore, ShardPlan, make_plan
+from swarm.testrun.command import TestCommand, label_commands, parse_command
+from swarm.testrun.junit import write_junit
+from swarm.testrun.pool import WorktreePool
+from swarm.testrun.results import ShardRun, TestReport
+from swarm.testrun.invocation import Invocation, install_plugin, new_records_dir
+from swarm.testrun.runner import CommandRun, gather_or_cancel
 
 __all__ = ["DurationStore", "ShardPlan", "ShardRun", "TestCommand", "TestReport", "WorktreePool", "make_plan",
            "parse_command", "remove_pool", "run_matrix", "run_tests", "shard_env", "write_merged_junit"]

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import TestCommandError
-from ..gitrepo import GitRepo
-from ..progress import Progress
-from ..records import new_run_id
-from .balance import DurationStore
-from .command import TestCommand
-from .pool import WorktreePool
+from swarm.errors import TestCommandError
+from swarm.git.repo import GitRepo
+from swarm.ui.progress import Progress
+from swarm.run.records import new_run_id
+from swarm.testrun.balance import DurationStore
+from swarm.testrun.command import TestCommand
+from swarm.testrun.pool import WorktreePool
 
 PLUGIN_MODULE = "swarm_test_shard"
 KEEP_RECORDS = 20

@@ -19,8 +19,8 @@ import shutil
 from pathlib import Path
 from typing import IO
 
-from ..errors import GitError
-from ..gitrepo import GitRepo
+from swarm.errors import GitError
+from swarm.git.repo import GitRepo
 
 SPARE = ["-e", "__pycache__"]
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .junit import OUTCOMES, Case, worst
+from swarm.testrun.junit import OUTCOMES, Case, worst
 
 # pytest's exit codes that mean "the run itself went through": all passed, some failed, nothing to run.
 PYTEST_FINISHED = (0, 1, 5)

@@ -15,13 +15,13 @@ import time
 from pathlib import Path
 from typing import Any, Coroutine, TypeVar
 
-from ..errors import TestCommandError
-from .balance import ShardPlan, make_plan
-from .command import TestCommand
-from .invocation import Invocation, Tail
-from .junit import Case, read_junit
-from .pool import Slot
-from .results import PYTEST_FINISHED, ShardRun, TestReport
+from swarm.errors import TestCommandError
+from swarm.testrun.balance import ShardPlan, make_plan
+from swarm.testrun.command import TestCommand
+from swarm.testrun.invocation import Invocation, Tail
+from swarm.testrun.junit import Case, read_junit
+from swarm.testrun.pool import Slot
+from swarm.testrun.results import PYTEST_FINISHED, ShardRun, TestReport
 
 PROGRESS_EVERY = 5.0
 T = TypeVar("T")

@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .results import TestReport
+from swarm.testrun.results import TestReport
 
 _SHOWN = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
 

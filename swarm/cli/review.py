@@ -1,0 +1,210 @@
+"""Commands after a run: review, apply, watch, and the settings (config)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+from rich.markup import escape
+from rich.table import Table
+
+from swarm.ui.progress import Progress
+from swarm.run.records import RunRecords, resolve_run
+from swarm.cli.context import Context
+
+
+@click.command()
+@click.argument("run_id", metavar="[RUN]", required=False)
+@click.option("--subtask", "subtasks", multiple=True, metavar="ID",
+              help="Show (or with -i, walk) only this subtask's changes. Repeatable.")
+@click.option("--file", "files", multiple=True, metavar="PATH",
+              help="Show (or with -i, walk) only changes to PATH: a file, a folder or a glob. Repeatable.")
+@click.option("--drop", multiple=True, metavar="ID|PATH",
+              help="Leave out a subtask's changes, or a file's (a path, folder or glob). Repeatable.")
+@click.option("--keep", multiple=True, metavar="ID|PATH",
+              help="Keep only these subtasks or files (a subtask left out by a conflict can be kept). Repeatable.")
+@click.option("-i", "--interactive", is_flag=True,
+              help="Walk the hunks one by one, like `git add -p`: y keep, n drop, q stop (the rest is kept).")
+@click.option("--html", "html_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Write the review as one self-contained HTML page.")
+@click.option("--reset", is_flag=True, help="Forget the review: `swarm apply` takes the merged result again.")
+@click.option("--test", "run_tests", is_flag=True,
+              help="When choosing, re-run the plan's test command on the reviewed result too (the other checks "
+                   "always re-run).")
+@click.option("--no-pager", is_flag=True, help="Print straight to the terminal instead of through a pager.")
+@click.pass_obj
+def review(obj: Context, run_id: str | None, subtasks: tuple[str, ...], files: tuple[str, ...],
+           drop: tuple[str, ...], keep: tuple[str, ...], interactive: bool, html_file: str | None, reset: bool,
+           run_tests: bool, no_pager: bool) -> None:
+    """Review RUN (default: the latest): findings and checks, then the merged diff by subtask and file.
+
+    Every hunk is labelled with the subtask that made it ("synthesis" for the
+    consistency edits made after the merge); subtasks left out by a conflict
+    are shown in red. --drop, --keep and -i choose what to keep: the reviewed
+    result is rebuilt from the kept parts as swarm/<run>/reviewed (your branch
+    is not touched) and `swarm apply` takes it. Each choosing review starts
+    from the whole merged result.
+
+    \b
+      swarm review                       read it (through a pager on a terminal)
+      swarm review --drop docs           everything but subtask docs
+      swarm review --drop 'tests/**'     everything but the tests
+      swarm review -i --subtask core     decide hunk by hunk for subtask core
+      swarm review --html review.html    a page to read in a browser
+    """
+    from swarm.errors import SelectionError
+    from swarm.review.rebuild import build_reviewed, load_reviewed, reset_review
+    from swarm.ui.html import render_html
+    from swarm.review.selection import Selection, load_review, select, warnings
+    from swarm.ui.terminal import render_review, walk
+
+    repo = obj.repo()
+    rid = resolve_run(repo.root, run_id)
+    records = RunRecords(repo.root, rid)
+    if reset:
+        had = reset_review(repo, records)
+        obj.out.print(f"review of {rid} forgotten; `swarm apply` takes the merged result" if had
+                      else f"run {rid} had no review")
+        if not (drop or keep or interactive or html_file):
+            return
+    rv = load_review(repo, records)
+    unknown = [s for s in subtasks if s not in rv.owners]
+    if unknown:
+        raise SelectionError(f"--subtask {', '.join(unknown)}: not a subtask with changes in run {rid}; "
+                             f"those are: {', '.join(rv.owners) or '(none)'}")
+    reviewed = load_reviewed(repo, records)
+    choosing = bool(drop or keep or interactive)
+    selection: Selection | None = Selection.from_dict(reviewed) if reviewed else None
+    if choosing:
+        chosen = select(rv, list(drop), list(keep))
+        if interactive:
+            def ask(prompt: str) -> str:
+                try:
+                    return str(click.prompt(prompt, default="", show_default=False, prompt_suffix=""))
+                except click.Abort:
+                    return "q"  # end of input: stop, keeping what was not answered
+            chosen = walk(obj.out, rv, chosen, ask, subtasks=subtasks, files=files)
+        selection = chosen
+        built = build_reviewed(repo, records, rv, chosen, tests=run_tests)
+        reviewed = load_reviewed(repo, records)
+        obj.out.print(f"reviewed {rid}: {built.description}")
+        for note in warnings(rv, chosen):
+            obj.err.print(f"[yellow]note[/yellow]: {note}")
+        if built.findings is None:
+            obj.out.print("checks: not available; the findings shown are those of the merged result")
+        else:
+            obj.out.print(f"checks re-run on the reviewed result: {len(built.findings)} finding(s)"
+                          + "".join(f"\n  [yellow]![/yellow] {escape(f['kind'])}: {escape(f['message'])}"
+                                    for f in built.findings))
+        obj.out.print(f"result: [bold]{built.branch}[/bold] ({built.commit[:10]}); "
+                      f"next: `git diff {rv.base[:10]} {built.branch}` or `swarm apply {rid}`")
+    if html_file:
+        Path(html_file).write_text(render_html(rv, selection, reviewed), encoding="utf-8")
+        obj.out.print(f"wrote {html_file}")
+    if not choosing and not html_file:
+        view = render_review(rv, selection=selection, subtasks=subtasks, files=files, reviewed=reviewed)
+        if obj.out.is_terminal and not no_pager:
+            os.environ.setdefault("LESS", "FRX")  # colours through less, as git does
+            with obj.out.pager(styles=True):
+                obj.out.print(view)
+        else:
+            obj.out.print(view)
+
+
+@click.command("apply")
+@click.argument("run_id", metavar="[RUN]", required=False)
+@click.option("--stage", is_flag=True, help="Only stage the result in your index and working tree; commit yourself.")
+@click.option("-m", "--message", metavar="MESSAGE", default=None,
+              help="Subject of the commit (default: the task); the body lists the subtasks.")
+@click.pass_obj
+def apply_command(obj: Context, run_id: str | None, stage: bool, message: str | None) -> None:
+    """Bring RUN's reviewed result (or its merged result, if not reviewed) onto your current branch.
+
+    One commit, in your name, whose message lists the subtasks; or with
+    --stage, the change left staged. Refused, with nothing changed, when your
+    uncommitted changes touch the same files, or when your branch moved since
+    the run began and its changes conflict with the run's (otherwise they are
+    merged three-way). Commit hooks do not run: use --stage, then `git commit`.
+    """
+    from swarm.review.apply import apply_run
+
+    repo = obj.repo()
+    rid = resolve_run(repo.root, run_id)
+    done = apply_run(repo, RunRecords(repo.root, rid), stage=stage, message=message)
+    where = (done.branch or "HEAD").removeprefix("refs/heads/")
+    what = f"{len(done.files)} file(s) from the {done.source} result ({', '.join(done.kept)})"
+    if done.commit:
+        obj.out.print(f"applied {rid} to {where} as {done.commit[:10]}: {what}")
+    else:
+        obj.out.print(f"staged {rid} on {where}: {what}; `git diff --cached` to read it, `git commit` to keep it")
+    obj.out.print(f"next: `swarm clean {rid}` removes its worktrees and branches")
+
+
+@click.command()
+@click.argument("run_id", metavar="[RUN]", required=False)
+@click.pass_obj
+def watch(obj: Context, run_id: str | None) -> None:
+    """Follow RUN (default: the latest) from another terminal until it ends.
+
+    Shows each subtask's state, turns, last tool, tokens and cost as the run
+    records them, and the files each agent changes as it changes them (files
+    git ignores are left out). Ends with the run; Ctrl-C stops watching only.
+    Exit 0 when the run ended done, 1 when it failed or was interrupted.
+    """
+    import time
+
+    from swarm.ui.watch import RunWatcher
+
+    repo = obj.repo()
+    rid = resolve_run(repo.root, run_id)
+    with Progress(obj.out, clock=time.time) as progress:
+        state = RunWatcher(repo, RunRecords(repo.root, rid), progress).run()
+    obj.out.print(progress.board)
+    if state is None:
+        obj.err.print(f"stopped watching; run {rid} goes on (`swarm status {rid}`)")
+        return
+    obj.out.print(f"run {rid} {state}; next: swarm review {rid}")
+    sys.exit(0 if state == "done" else 1)
+
+
+def _settings_epilog() -> str:
+    from swarm.config import SETTINGS
+
+    lines = ["\b", "Settings (SWARM_<NAME> in the environment, e.g. SWARM_MAX_COST):"]
+    lines += [f"  {s.name:<13} {s.help} ({s.expects})" for s in SETTINGS.values()]
+    return "\n".join(lines)
+
+
+@click.command("config", epilog=_settings_epilog())
+@click.option("--json", "as_json", is_flag=True, help="Print the settings as JSON: value and source of each.")
+@click.pass_obj
+def config_command(obj: Context, as_json: bool) -> None:
+    """Print the effective settings and where each came from.
+
+    Each source overrides the one before: the default, [tool.swarm] in
+    pyproject.toml, .swarm/config.toml, SWARM_<NAME> variables, then the flags
+    of a command (e.g. `swarm run --max-cost`).
+    """
+    from swarm.config import load_config
+
+    config = load_config(obj.repo().root)
+    if as_json:
+        click.echo(json.dumps({name: {"value": value, "source": source} for name, value, source in config.items()},
+                              indent=2))
+        return
+    table = Table(title="swarm settings", title_justify="left", box=None, pad_edge=False, header_style="bold")
+    table.add_column("setting", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    table.add_column("from", no_wrap=True)
+    for name, value, source in config.items():
+        if isinstance(value, list):
+            shown = ", ".join(value) or "(none)"
+        else:
+            shown = "(not set)" if value is None else str(value)
+        table.add_row(name, shown, source)
+    obj.out.print(table)
+    obj.out.print("[dim]each setting NAME is also read from SWARM_NAME (e.g. SWARM_MAX_COST); "
+                  "`swarm config --help` says what each does[/dim]")

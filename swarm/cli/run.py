@@ -1,0 +1,154 @@
+"""`swarm run`, `swarm plan` and `swarm resume`: from a task or a plan to a merged branch."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from swarm.cli.context import Context
+from swarm.config import run_options
+from swarm.errors import ConfigError, PlanError
+from swarm.model.client import need_client
+from swarm.plan.make import make_plan
+from swarm.plan.spec import load_plan
+from swarm.run.execute import execute_plan, exit_code_of
+from swarm.run.records import RunRecords, resolve_run
+from swarm.run.status import run_status
+from swarm.ui.summary import print_plan, print_summary
+
+
+def shared_run_options(func: Any) -> Any:
+    """The options `run` and `resume` share."""
+    options = [
+        click.option("--concurrency", type=click.IntRange(1, 256), default=None,
+                     help="Agents in flight at once (default 8; fewer while the API says it is overloaded)."),
+        click.option("--model", default=None, help="Model name for the agents."),
+        click.option("--max-turns", type=click.IntRange(1), default=None, help="Model turns per subtask (default 40)."),
+        click.option("--max-output-tokens", type=click.IntRange(1), default=None,
+                     help="Output tokens per subtask before it is stopped."),
+        click.option("--on-failure", type=click.Choice(["best-effort", "fail-fast", "retry"]), default=None,
+                     help="best-effort (default): merge what succeeded; fail-fast: stop everything at the first "
+                          "failure; retry: run a failed subtask again in a clean worktree."),
+        click.option("--retries", type=click.IntRange(0, 10), default=None,
+                     help="Extra attempts per subtask with --on-failure retry (default 2)."),
+        click.option("--max-cost", type=click.FloatRange(0, min_open=True), default=None, metavar="USD",
+                     help="Stop launching work and stop the agents before the run's cost passes this."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@click.command()
+@click.argument("task", required=False)
+@click.option("--plan", "plan_file", type=click.Path(dir_okay=False), help="Run this plan file (.json or .toml).")
+@click.option("--each", metavar="GLOB", help="Fork-join without a planner: apply TASK to the files matching GLOB.")
+@click.option("--chunks", type=click.IntRange(1, 64), default=4, show_default=True,
+              help="With --each: number of subtasks, balanced by file size.")
+@click.option("--base", default="HEAD", show_default=True, metavar="REF", help="Commit the subtasks start from.")
+@click.option("--test-cmd", default=None, help="Test command for the checks (overrides the plan's).")
+@click.option("--dry-run", is_flag=True, help="Print the plan with an estimate of model calls and cost; run nothing.")
+@shared_run_options
+@click.option("--json", "as_json", is_flag=True, help="Print result.json on stdout (progress stays on stderr).")
+@click.pass_obj
+def run(obj: Context, task: str | None, plan_file: str | None, each: str | None, chunks: int, base: str,
+        test_cmd: str | None, dry_run: bool, as_json: bool, **flags: Any) -> None:
+    """Plan and run TASK, or run a plan file with --plan, in the current repository.
+
+    \b
+      swarm run "Rename fetch_user to load_user everywhere"
+      swarm run --plan plan.json
+      swarm run "Add type hints" --each 'src/**/*.py' --chunks 4
+
+    Each subtask gets a branch swarm/<run>/<id> and a worktree outside your
+    checkout; agents run concurrently, layer by layer; their commits are merged
+    in memory into swarm/<run>/merged. Your branch, index and working tree are
+    never touched. Records go to .swarm/runs/<run>/. Exit 0 when every subtask
+    merged, 1 when any failed or conflicted, 2 on bad input, 130 when
+    interrupted (continue with `swarm resume`).
+    """
+    repo = obj.repo()
+    if not repo.has_commits():
+        raise ConfigError("the repository has no commits yet; commit your files first")
+    options = run_options(repo.root, None, **flags)
+    options.base = base
+    repo.resolve(base)
+    plan, plan_seconds, plan_usage = make_plan(repo, task, plan_file, each, chunks, options.model, say=obj.err.print)
+    plan.test_command = test_cmd or plan.test_command or options.test_command
+    if dry_run:
+        print_plan(obj.out, plan, options.model)
+        return
+    client = need_client(plan)
+    result = execute_plan(repo, plan, client=client, options=options, console=obj.err,
+                          planning=(plan_seconds, plan_usage))
+    finish(obj, result, as_json)
+
+
+def finish(obj: Context, result: dict[str, Any], as_json: bool) -> None:
+    """Print the result (or its JSON), say how to continue an interrupted run, and exit with its code."""
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        print_summary(obj.out, result)
+    if result["state"] == "interrupted":
+        obj.err.print(f"stopped ({result.get('stop_reason') or 'interrupted'}): work so far is committed on the "
+                      f"swarm/{result['run_id']}/* branches; continue with `swarm resume {result['run_id']}`"
+                      + (" --max-cost <higher>" if "cost ceiling" in str(result.get("stop_reason")) else ""))
+    sys.exit(exit_code_of(result))
+
+
+@click.command("plan")
+@click.argument("task")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
+              help="Where to write the plan: a .json or .toml file.")
+@click.option("--each", metavar="GLOB", help="Split by files matching GLOB instead of asking the planner.")
+@click.option("--chunks", type=click.IntRange(1, 64), default=4, show_default=True)
+@click.option("--model", default=None, help="Model name for the planner.")
+@click.pass_obj
+def plan_command(obj: Context, task: str, output: str, each: str | None, chunks: int, model: str | None) -> None:
+    """Write the plan for TASK to a file, for you to read and edit; then `swarm run --plan FILE`."""
+    from swarm.model.usage import DEFAULT_MODEL
+    from swarm.plan.spec import dump_plan
+
+    if not output.endswith((".json", ".toml")):
+        raise PlanError("the plan file must end in .json or .toml")
+    repo = obj.repo()
+    plan, _, _ = make_plan(repo, task, None, each, chunks, model or DEFAULT_MODEL, say=obj.err.print)
+    Path(output).write_text(dump_plan(plan, toml=output.endswith(".toml")), encoding="utf-8")
+    print_plan(obj.out, plan, model or DEFAULT_MODEL)
+    obj.out.print(f"wrote {output}; edit it, then: swarm run --plan {output}")
+
+
+@click.command()
+@click.argument("run_id", metavar="RUN", required=False)
+@shared_run_options
+@click.option("--json", "as_json", is_flag=True, help="Print result.json on stdout.")
+@click.pass_obj
+def resume(obj: Context, run_id: str | None, as_json: bool, **flags: Any) -> None:
+    """Continue an interrupted, stopped or killed RUN (default: the latest run).
+
+    Finished subtasks are kept; the others run again in clean worktrees; then
+    the merge and the rest follow. Flags given here override the run's settings
+    (e.g. a higher --max-cost).
+    """
+    repo = obj.repo()
+    rid = resolve_run(repo.root, run_id)
+    records = RunRecords(repo.root, rid)
+    info = records.read_json("run.json") or {}
+    plan = load_plan(records.dir / "plan.json")
+    state = run_status(records)
+    previous = {s["id"]: s for s in state["subtasks"]}
+    if state.get("state") == "done" and all(s.get("merged") for s in state["subtasks"]):
+        obj.out.print(f"run {rid} is complete: nothing to resume")
+        return
+    options = run_options(repo.root, info.get("options"), **flags)
+    client = need_client(plan)
+    obj.err.print(f"resuming {rid}: {sum(1 for s in previous.values() if s['state'] == 'done')} of "
+                  f"{len(previous)} subtasks kept")
+    result = execute_plan(repo, plan, client=client, options=options, console=obj.err, run_id=rid,
+                          previous=previous, base=info.get("base_commit"))
+    finish(obj, result, as_json)

@@ -1,0 +1,83 @@
+"""`swarm status` and `swarm clean`."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from rich.table import Table
+
+from swarm.cli.context import Context
+from swarm.errors import CleanRefused, SwarmError
+from swarm.run.records import RunRecords, list_runs, resolve_run
+from swarm.run.status import run_status
+
+
+@click.command()
+@click.argument("run_id", metavar="[RUN]", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.pass_obj
+def status(obj: Context, run_id: str | None, as_json: bool) -> None:
+    """Show the state of each subtask of RUN (default: the latest run)."""
+    repo = obj.repo()
+    rid = resolve_run(repo.root, run_id)
+    data = run_status(RunRecords(repo.root, rid))
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    table = Table(title=f"run {rid}: {data['state']}", title_justify="left")
+    for column in ("subtask", "state", "files", "turns", "tokens in/out", "cost", "time"):
+        table.add_column(column)
+    for st in data["subtasks"]:
+        usage = st.get("usage") or {}
+        table.add_row(st["id"], st["state"], str(len(st.get("files_changed", []))), str(st.get("turns", 0)),
+                      f"{usage.get('input_tokens', 0)}/{usage.get('output_tokens', 0)}",
+                      f"${usage.get('cost_usd', 0):.4f}", f"{st.get('seconds', 0):.1f}s")
+    obj.out.print(table)
+    if data.get("merged_branch"):
+        obj.out.print(f"merged branch: {data['merged_branch']}")
+
+
+@click.command()
+@click.argument("run_id", metavar="[RUN]", required=False)
+@click.option("--all", "all_runs", is_flag=True, help="Clean every run of this repository.")
+@click.option("--force", is_flag=True,
+              help="Drop work not applied too; a rescue ref refs/swarm-rescue/<run> keeps it for two weeks.")
+@click.pass_obj
+def clean(obj: Context, run_id: str | None, all_runs: bool, force: bool) -> None:
+    """Remove the worktrees, branches and records of RUN (or of --all runs).
+
+    A run whose work is not applied (`swarm apply`) is kept unless --force;
+    then its commits stay reachable from refs/swarm-rescue/<run> for two weeks
+    (later cleans prune it): `git branch NAME refs/swarm-rescue/<run>` brings
+    them back. A run still running is left alone. Worktrees left by killed
+    runs are swept. Other runs are never touched.
+    """
+    from swarm.review.clean import clean_runs
+
+    repo = obj.repo()
+    if all_runs and run_id:
+        raise click.UsageError("give a RUN or --all, not both")
+    if all_runs:
+        ids = list_runs(repo.root)
+        # Branches of runs whose records are gone are swept too.
+        ids += sorted({b.split("/")[1] for b in repo.branches("swarm/*/*")} - set(ids))
+    elif run_id:
+        ids = [resolve_run(repo.root, run_id)]
+    else:
+        raise click.UsageError("name a RUN to clean, or --all")
+    report = clean_runs(repo, ids, force=force)
+    for rid, ref in report.rescued:
+        obj.out.print(f"kept {rid}'s unapplied work at {ref} (two weeks)")
+    for rid, account in report.cleaned:
+        obj.out.print(f"cleaned {rid}: {account}")
+    if report.swept:
+        obj.out.print(f"swept {len(report.swept)} worktree folder(s) left by killed runs")
+    if report.pruned:
+        obj.out.print(f"pruned {len(report.pruned)} rescue ref(s) older than two weeks")
+    if not ids:
+        obj.out.print("nothing to clean")
+    if report.refused:
+        raise CleanRefused("not cleaned:\n  " + "\n  ".join(report.refused))
+    if report.errors:
+        raise SwarmError("some parts could not be removed:\n  " + "\n  ".join(report.errors))

@@ -1,0 +1,83 @@
+"""Folding subtask branches into one integration commit, in memory.
+
+Each branch is merged with `git merge-tree --write-tree` onto the result so
+far, in plan order; no working tree or index is touched. A branch that
+conflicts is left out and reported with the files and the subtasks involved;
+the others still merge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+
+from swarm.git.repo import GitRepo
+
+
+@dataclass
+class Conflict:
+    file: str
+    subtasks: list[str]
+    resolved: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "subtasks": self.subtasks, "resolved": self.resolved}
+
+
+@dataclass
+class FoldResult:
+    commit: str
+    merged: list[str] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+
+    @property
+    def open_conflicts(self) -> list[Conflict]:
+        return [c for c in self.conflicts if not c.resolved]
+
+
+Resolver = Callable[[str, str, str, list[str], list[str]], Awaitable[str | None]]
+
+
+async def fold(repo: GitRepo, base: str, branches: list[tuple[str, str]],
+               touched: dict[str, list[str]] | None = None, label: str = "swarm",
+               resolve: Resolver | None = None) -> FoldResult:
+    """Merge `(subtask_id, commit)` pairs onto `base` in order.
+
+    `touched` maps subtask ids to the files they changed, to name which merged
+    subtasks a conflict involves besides the one that could not merge. With
+    `resolve(current, subtask, commit, files, others)`, a conflict is handed to
+    a resolver first; the merge commit it returns is taken, and None leaves the
+    conflict reported and the subtask out.
+    """
+    touched = touched or {}
+    result = FoldResult(commit=base)
+    for sid, commit in branches:
+        if commit == base:
+            result.merged.append(sid)
+            continue
+        outcome = await repo.merge_tree(result.commit, commit)
+        if not outcome.clean:
+            files = outcome.conflicted_files or ["(unknown file)"]
+            conflicts = [Conflict(file=path, subtasks=[*(m for m in result.merged if path in touched.get(m, [])), sid])
+                         for path in files]
+            resolved = None
+            if resolve is not None:
+                others = sorted({s for c in conflicts for s in c.subtasks if s != sid})
+                resolved = await resolve(result.commit, sid, commit, files, others)
+            for conflict in conflicts:
+                conflict.resolved = resolved is not None
+            result.conflicts.extend(conflicts)
+            if resolved is None:
+                continue
+            result.commit = resolved
+            result.merged.append(sid)
+            continue
+        if await repo.is_ancestor(result.commit, commit):
+            # Nothing to merge into: the integration moves up to this subtask's commit.
+            result.commit = commit
+        else:
+            result.commit = await repo.commit_tree(outcome.tree, [result.commit, commit],
+                                                   f"{label}: merge subtask {sid}")
+        result.merged.append(sid)
+    return result
+

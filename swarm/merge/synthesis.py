@@ -1,0 +1,269 @@
+"""The synthesis pass: a resolver for conflicts, and the synthesizer that checks the whole.
+
+Both are agents with the worktree file tools plus `submit_synthesis`, which
+ends their pass. They work in an integration worktree outside the user's
+checkout. The resolver's result is verified before it is merged (no conflict
+marker left, Python files parse); a failed resolution leaves the conflict
+reported, never a broken file. The synthesizer's edits become their own commit
+on the merged branch (`swarm synthesis: ...`), so the user sees exactly what
+synthesis changed; the checks then run again, up to K rounds.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from anthropic import AsyncAnthropic
+
+from swarm.agent.loop import Agent
+from swarm.errors import SwarmError
+from swarm.model.gate import ModelGate
+from swarm.git.repo import GitRepo
+from swarm.model.usage import Usage
+from swarm.plan.spec import Plan
+from swarm.agent.prompts import render, template
+from swarm.agent.tools import Toolbox
+
+SUBMIT_SYNTHESIS = {
+    "name": "submit_synthesis",
+    "description": "End the pass: a summary of what you changed, and every contradiction between the subtasks' "
+                   "outputs with the subtasks involved and how it was resolved (or why it is open).",
+    "input_schema": {
+        "type": "object",
+        "properties": {
+            "summary": {"type": "string"},
+            "contradictions": {"type": "array", "items": {
+                "type": "object",
+                "properties": {"description": {"type": "string"},
+                               "subtasks": {"type": "array", "items": {"type": "string"}},
+                               "resolution": {"type": "string"}},
+                "required": ["description", "subtasks", "resolution"]}},
+        },
+        "required": ["summary", "contradictions"],
+    },
+}
+# Findings about how the subtasks worked (edits close together, files outside a scope) stay true whatever
+# synthesis does; they are reported, but neither ask for another round nor keep a contradiction open.
+ADVISORY = {"overlap", "scope", "conflict"}
+MARKER = re.compile(r"^(<{7} |>{7} |={7}$)", re.MULTILINE)
+DIFF_LIMIT = 40_000
+FILE_DIFF_LINES = 150
+
+
+class PassAgent(Agent):
+    """An agent whose pass ends with `submit_synthesis`."""
+
+    submitted: dict[str, Any] | None = None
+
+    async def handle_tool(self, block: Any) -> dict[str, Any]:
+        if block.name != "submit_synthesis":
+            return await super().handle_tool(block)
+        data = block.input if isinstance(block.input, dict) else {}
+        if not isinstance(data.get("contradictions", []), list):
+            return {"type": "tool_result", "tool_use_id": block.id, "is_error": True,
+                    "content": "contradictions must be a list of {description, subtasks, resolution}"}
+        self.submitted = data
+        self.stop_requested = True
+        self.events("tool", name="submit_synthesis", is_error=False)
+        return {"type": "tool_result", "tool_use_id": block.id,
+                "content": "Received. swarm commits your edits and re-runs the checks."}
+
+
+@dataclass
+class SynthesisOutcome:
+    commit: str
+    summary: str = ""
+    contradictions: list[dict[str, Any]] = field(default_factory=list)
+    edit_commits: list[str] = field(default_factory=list)
+    rounds: int = 0
+    report: Any = None
+
+
+def compact_diff(text: str, limit: int = DIFF_LIMIT, per_file: int = FILE_DIFF_LINES) -> str:
+    """A diff cut to `per_file` lines a file and `limit` characters in all."""
+    out: list[str] = []
+    count = 0
+    for line in text.splitlines():
+        if line.startswith("diff --git"):
+            count = 0
+        count += 1
+        if count == per_file:
+            out.append("[... rest of this file's diff left out]")
+        if count < per_file:
+            out.append(line)
+    joined = "\n".join(out)
+    return joined if len(joined) <= limit else joined[:limit] + "\n[... diff cut here]"
+
+
+def verify_resolution(worktree: Path, files: list[str]) -> list[str]:
+    """What is still wrong with resolved files: markers left, Python that does not parse."""
+    problems = []
+    for rel in files:
+        path = worktree / rel
+        if not path.exists():
+            continue
+        text = path.read_text(errors="replace")
+        if MARKER.search(text):
+            problems.append(f"{rel}: conflict markers are still there")
+        elif rel.endswith(".py"):
+            try:
+                ast.parse(text)
+            except SyntaxError as e:
+                problems.append(f"{rel}: does not parse ({e.msg}, line {e.lineno})")
+    return problems
+
+
+class Integrator:
+    """Runs the resolver and the synthesizer for one run."""
+
+    def __init__(self, repo: GitRepo, client: AsyncAnthropic, *, plan: Plan, run_id: str, model: str,
+                 gate: ModelGate, tool_env: dict[str, str], home: Path,
+                 summaries: Callable[[], dict[str, dict[str, Any]]],
+                 events: Callable[..., None], transcript: Callable[[str, dict[str, Any]], None],
+                 max_turns: int = 40, max_tokens: int = 8192) -> None:
+        self.repo = repo
+        self.client = client
+        self.plan = plan
+        self.run_id = run_id
+        self.model = model
+        self.gate = gate
+        self.tool_env = tool_env
+        self.home = home
+        self.summaries = summaries
+        self.events = events
+        self.transcript = transcript
+        self.max_turns = max_turns
+        self.max_tokens = max_tokens
+        self.usage = Usage()
+
+    def _agent(self, name: str, system: str, worktree: Path) -> PassAgent:
+        agent = PassAgent(self.client, model=self.model, system=template(system).strip(),
+                          toolbox=Toolbox(worktree, self.tool_env), max_turns=self.max_turns,
+                          max_tokens=self.max_tokens, gate=self.gate,
+                          events=lambda kind, **data: self.events(kind, subtask=name, **data),
+                          transcript=lambda entry: self.transcript(name, entry),
+                          extra_tools=[SUBMIT_SYNTHESIS])
+        agent.usage = self.usage
+        return agent
+
+    def _side(self, sid: str) -> str:
+        sub = self.plan.get(sid)
+        info = self.summaries().get(sid, {})
+        return (f"Subtask {sid}: {sub.title or ''}\nInstructions: {sub.instructions or sub.command or ''}\n"
+                f"Summary of its agent: {info.get('summary') or '(none)'}")
+
+    # -- conflicts ----------------------------------------------------------------------
+
+    async def resolve(self, current: str, sid: str, commit: str, files: list[str], others: list[str]) -> str | None:
+        """Merge `commit` onto `current` with a resolver agent; the verified merge commit, or None."""
+        path = self.home / f"_resolve-{sid}"
+        ids = [*others, sid]
+        await self.repo.add_detached_worktree(path, current)
+        try:
+            await self.repo.agit("merge", "--no-ff", "--no-commit", commit, cwd=path, check=False)
+            conflicts = "\n\n".join(f"--- {f} ---\n{(path / f).read_text(errors='replace')[:8000]}"
+                                    for f in files if (path / f).exists())
+            agent = self._agent(f"resolve-{sid}", "resolver_system", path)
+            first = render("resolver_task", run_id=self.run_id, ids=", ".join(ids), files=", ".join(files),
+                           task=self.plan.task, shared=self.plan.shared or "(none)",
+                           sides="\n\n".join(self._side(i) for i in ids), conflicts=conflicts)
+            try:
+                await agent.run(first)
+            except SwarmError as e:
+                self.events("resolution", subtask=sid, files=files, ok=False, reason=str(e))
+                return None
+            problems = verify_resolution(path, files)
+            await self.repo.agit("add", "-A", "--", ".", *self.repo.junk_pathspecs(), cwd=path)
+            _, unmerged, _ = await self.repo.agit("diff", "--name-only", "--diff-filter=U", cwd=path)
+            problems += [f"{f}: still unmerged" for f in unmerged.split()]
+            if problems:
+                self.events("resolution", subtask=sid, files=files, ok=False, reason="; ".join(problems))
+                return None
+            summary = (agent.submitted or {}).get("summary", "")
+            await self.repo.agit("commit", "-q", "--no-verify", "-m",
+                                 f"swarm: resolve conflict between {' and '.join(ids)} in {', '.join(files)}\n\n"
+                                 f"{summary}".strip(), cwd=path)
+            _, head, _ = await self.repo.agit("rev-parse", "HEAD", cwd=path)
+            self.events("resolution", subtask=sid, files=files, ok=True, summary=summary)
+            return head.strip()
+        finally:
+            await self.repo.aremove_worktree(path)
+
+    # -- synthesis ----------------------------------------------------------------------
+
+    async def synthesize(self, base: str, merged: str, findings: list[dict[str, Any]],
+                         recheck: Callable[[str], Awaitable[Any]], rounds: int = 2) -> SynthesisOutcome:
+        """Run the synthesizer on `merged`; its edits become commits; the checks re-run after each round."""
+        path = self.home / "_integration"
+        outcome = SynthesisOutcome(commit=merged)
+        await self.repo.add_detached_worktree(path, merged)
+        try:
+            ids = [s.id for s in self.plan.subtasks]
+            agent = self._agent("synthesis", "synthesizer_system", path)
+            first = render("synthesizer_task", run_id=self.run_id, ids=", ".join(ids), task=self.plan.task,
+                           shared=self.plan.shared or "(none)", subtasks=self._subtask_lines(),
+                           findings=_finding_lines(findings), diff=compact_diff(await self.repo.diff(base, merged)))
+            result = await agent.run(first)
+            for round_ in range(1, rounds + 1):
+                outcome.rounds = round_
+                submitted = agent.submitted or {"summary": result.summary, "contradictions": []}
+                outcome.summary = submitted.get("summary", "")
+                outcome.contradictions = list(submitted.get("contradictions", []))
+                commit = await self.repo.commit_all(path, f"swarm synthesis: {_first_line(outcome.summary)}"
+                                                          f"\n\n{outcome.summary}".rstrip())
+                if commit is None:
+                    break  # no edits: the checks' findings stand as they were
+                outcome.commit = commit
+                outcome.edit_commits.append(commit)
+                outcome.report = await recheck(outcome.commit)
+                remaining = [f.to_dict() for f in outcome.report.findings if f.kind not in ADVISORY]
+                if not remaining or round_ == rounds:
+                    break
+                agent.submitted = None
+                result = await agent.proceed(
+                    f"The checks re-ran on your result; {len(remaining)} finding(s) remain:\n"
+                    f"{_finding_lines(remaining)}\nFix what you can, then call submit_synthesis again with the "
+                    "complete list of contradictions.")
+            return outcome
+        finally:
+            await self.repo.aremove_worktree(path)
+
+    def _subtask_lines(self) -> str:
+        lines = []
+        summaries = self.summaries()  # read now: merge states are known only after the fold
+        for sub in self.plan.subtasks:
+            info = summaries.get(sub.id, {})
+            merged = "merged" if info.get("merged") else f"NOT merged ({info.get('state', '?')})"
+            lines.append(f"- {sub.id}: {sub.title or sub.instructions[:80] or sub.command or ''} [{merged}]; files changed: "
+                         f"{', '.join(info.get('files_changed', [])) or 'none'}\n  summary: "
+                         f"{(info.get('summary') or '(none)').strip()}")
+        return "\n".join(lines)
+
+
+def _finding_lines(findings: list[dict[str, Any]]) -> str:
+    if not findings:
+        return "(none)"
+    return "\n".join(f"- [{f['kind']}] ({', '.join(f.get('subtasks', []))}) {f['message']}" for f in findings)
+
+
+def _first_line(text: str) -> str:
+    line = (text or "consistency fixes").strip().splitlines()[0] if text and text.strip() else "consistency fixes"
+    return line[:72]
+
+
+def contradiction_records(contradictions: list[dict[str, Any]], remaining: list[dict[str, Any]],
+                          edited: bool) -> list[dict[str, Any]]:
+    """result.json's contradictions: `fixed` when synthesis edited and no finding still names those subtasks."""
+    records = []
+    remaining = [f for f in remaining if f.get("kind") not in ADVISORY]
+    for c in contradictions:
+        subtasks = [str(s) for s in c.get("subtasks", [])]
+        still = any(set(subtasks) & set(f.get("subtasks", [])) for f in remaining)
+        records.append({"description": str(c.get("description", "")), "subtasks": subtasks,
+                        "resolution": str(c.get("resolution", "")),
+                        "status": "fixed" if edited and not still else "open"})
+    return records

@@ -1,0 +1,34 @@
+"""The plan to run: from a file, split by `--each`, or asked of the planner."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, Callable
+
+from swarm.errors import PlanError
+from swarm.git.repo import GitRepo
+from swarm.model.client import need_client
+from swarm.model.usage import Usage
+from swarm.plan.spec import Plan, load_plan
+
+
+def make_plan(repo: GitRepo, task: str | None, plan_file: str | None, each: str | None, chunks: int, model: str,
+              *, say: Callable[[str], Any] = print) -> tuple[Plan, float, Usage | None]:
+    """Returns (plan, seconds spent planning, the planner's usage)."""
+    from swarm.plan.planner import Planner, fork_join
+
+    if plan_file and (task or each):
+        raise PlanError("give either TASK or --plan FILE, not both")
+    if plan_file:
+        return load_plan(plan_file), 0.0, None
+    if not task:
+        raise PlanError("give a TASK (planned by the model, or split with --each GLOB) or --plan FILE")
+    commit = repo.resolve("HEAD")
+    if each:
+        return fork_join(repo, commit, task, each, chunks), 0.0, None
+    planner = Planner(need_client(None), model)
+    say(f"planning: asking {model} to split the task ...")
+    began = time.monotonic()
+    plan = asyncio.run(planner.plan(repo, commit, task))
+    return plan, time.monotonic() - began, planner.usage

@@ -1,0 +1,237 @@
+"""From a task to a Plan: the model planner and fork-join splitting.
+
+The planner makes one request that offers a single tool, `submit_plan`, and
+forces it. It sees the task, a bounded view of the repository (tree with sizes,
+a README excerpt, where the task's identifiers appear) and the plan rules. An
+invalid plan gets one repair round with the errors fed back.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from typing import Any
+
+from anthropic import AsyncAnthropic
+
+from swarm.errors import PlanError
+from swarm.git.repo import GitRepo
+from swarm.model.usage import Usage
+from swarm.plan.spec import Plan, Subtask, plan_from_dict
+from swarm.agent.prompts import render
+
+SUBTASK_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]*$"},
+        "title": {"type": "string"},
+        "instructions": {"type": "string"},
+        "files": {"type": "array", "items": {"type": "string"}},
+        "depends_on": {"type": "array", "items": {"type": "string"}},
+        "command": {"type": "string"},
+    },
+    "required": ["id", "title"],
+}
+SUBMIT_PLAN = {
+    "name": "submit_plan",
+    "description": "Submit the plan: subtasks (a DAG through depends_on), the shared contract and the test command.",
+    "input_schema": {
+        "type": "object",
+        "properties": {
+            "subtasks": {"type": "array", "items": SUBTASK_SCHEMA, "minItems": 1},
+            "shared": {"type": "string"},
+            "test_command": {"type": "string"},
+        },
+        "required": ["subtasks"],
+    },
+}
+TREE_LIMIT = 300
+IDENT_RE = re.compile(r"`([^`]+)`|\b([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+"  # dotted.names
+                      r"|_?[A-Za-z][A-Za-z0-9]*_[A-Za-z0-9_]+"  # snake_case and UPPER_CASE
+                      r"|[A-Z][a-z0-9]+[A-Z][A-Za-z0-9]*)\b")  # CamelCase
+
+
+def _sizes(repo: GitRepo, commit: str) -> list[tuple[str, int]]:
+    files = []
+    for line in repo.git("ls-tree", "-r", "-l", "--full-tree", commit).splitlines():
+        meta, _, path = line.partition("\t")
+        size = meta.split()[3]
+        files.append((path, int(size) if size.isdigit() else 0))
+    return files
+
+
+def _grouped(files: list[tuple[str, int]], depth: int) -> dict[str, list[int]]:
+    groups: dict[str, list[int]] = {}
+    for path, size in files:
+        parts = path.split("/")
+        key = "/".join(parts[:depth]) + ("/" if len(parts) > depth else "")
+        groups.setdefault(key, []).append(size)
+    return groups
+
+
+def repo_tree(repo: GitRepo, commit: str, limit: int = TREE_LIMIT) -> str:
+    """Tracked files with sizes; when there are too many, folders are summarized."""
+    files = _sizes(repo, commit)
+    if len(files) <= limit:
+        return "\n".join(f"{path} {size}" for path, size in files)
+    groups = _grouped(files, 1)
+    for depth in range(2, 7):  # the deepest view that still fits
+        deeper = _grouped(files, depth)
+        if len(deeper) > limit:
+            break
+        groups = deeper
+    lines = [f"{key} ({len(sizes)} files, {sum(sizes)} bytes)" if key.endswith("/") else f"{key} {sizes[0]}"
+             for key, sizes in sorted(groups.items())]
+    return "\n".join(lines[:limit]) + (f"\n... {len(lines) - limit} more" if len(lines) > limit else "")
+
+
+def readme_excerpt(repo: GitRepo, commit: str, lines: int = 40) -> str:
+    for name in ("README.md", "README.rst", "README.txt", "README"):
+        text = repo.git("show", f"{commit}:{name}", check=False)
+        if text:
+            return "\n".join(text.splitlines()[:lines])
+    return "(no README)"
+
+
+def identifier_hits(repo: GitRepo, commit: str, task: str, limit: int = 40) -> str:
+    """A quick `git grep` for what looks like identifiers in the task."""
+    words = []
+    for quoted, bare in IDENT_RE.findall(task):
+        word = quoted or bare
+        if word and word not in words and len(word) > 2:
+            words.append(word)
+    if not words:
+        return "(no identifiers in the task)"
+    lines = []
+    for word in words[:6]:
+        out = repo.git("grep", "-n", "-F", "-I", "-e", word, commit, "--", check=False)
+        hits = [h.split(":", 1)[1] if h.startswith(commit) else h for h in out.splitlines()]
+        lines.append(f"{word}: {len(hits)} hit(s)")
+        lines += ["  " + h[:160] for h in hits[:limit // max(1, len(words[:6]))]]
+    return "\n".join(lines)
+
+
+def _tracked(repo: GitRepo, commit: str) -> list[str]:
+    return repo.git("ls-tree", "-r", "--name-only", "--full-tree", commit).splitlines()
+
+
+def matches(path: str, pattern: str) -> bool:
+    """Glob match where `**` spans folders and a folder name covers what is under it."""
+    pattern = pattern.rstrip("/")
+    return (fnmatch.fnmatchcase(path, pattern) or fnmatch.fnmatchcase(path, pattern.replace("**/", ""))
+            or path.startswith(pattern + "/"))
+
+
+def scope_overlaps(plan: Plan, tracked: list[str]) -> list[str]:
+    """Pairs of subtasks that can run at the same time and claim the same files."""
+    ancestors: dict[str, set[str]] = {}
+
+    def above(sid: str) -> set[str]:
+        if sid not in ancestors:
+            deps = set(plan.get(sid).depends_on)
+            ancestors[sid] = deps.union(*(above(d) for d in deps)) if deps else set()
+        return ancestors[sid]
+
+    owned = {s.id: {p for p in tracked if any(matches(p, g) for g in s.files)} | set(s.files)
+             for s in plan.subtasks}
+    problems = []
+    for i, a in enumerate(plan.subtasks):
+        for b in plan.subtasks[i + 1:]:
+            if a.id in above(b.id) or b.id in above(a.id) or not a.files or not b.files:
+                continue
+            shared = sorted(owned[a.id] & owned[b.id])
+            if shared:
+                problems.append(f"subtasks {a.id!r} and {b.id!r} can run at once but both claim "
+                                f"{', '.join(shared[:3])}{' ...' if len(shared) > 3 else ''}; "
+                                "split the files or add depends_on")
+    return problems
+
+
+class Planner:
+    """Asks the model for a plan through a forced `submit_plan` call."""
+
+    def __init__(self, client: AsyncAnthropic, model: str, *, max_subtasks: int = 8, max_tokens: int = 8192) -> None:
+        self.client = client
+        self.model = model
+        self.max_subtasks = max_subtasks
+        self.max_tokens = max_tokens
+        self.usage = Usage()
+
+    def prompt(self, repo: GitRepo, commit: str, task: str) -> str:
+        return render("planner", task=task, repo_name=repo.root.name, tree=repo_tree(repo, commit),
+                      readme=readme_excerpt(repo, commit), grep=identifier_hits(repo, commit, task),
+                      max_subtasks=self.max_subtasks)
+
+    async def plan(self, repo: GitRepo, commit: str, task: str) -> Plan:
+        messages: list[dict[str, Any]] = [{"role": "user", "content": self.prompt(repo, commit, task)}]
+        tracked = _tracked(repo, commit)
+        errors = ""
+        for round_ in range(2):
+            response = await self.client.messages.create(
+                model=self.model, max_tokens=self.max_tokens, messages=messages, tools=[SUBMIT_PLAN],
+                tool_choice={"type": "tool", "name": "submit_plan"})
+            self.usage.add_response(response.usage, self.model)
+            call = next((b for b in response.content if b.type == "tool_use" and b.name == "submit_plan"), None)
+            if call is None:
+                errors = "the model did not call submit_plan"
+                raise PlanError(f"the planner failed: {errors}")
+            data = dict(call.input) if isinstance(call.input, dict) else {}
+            data["task"] = task
+            try:
+                plan = plan_from_dict(data, source="the planned plan")
+                problems = scope_overlaps(plan, tracked)
+                if problems:
+                    raise PlanError("the planned plan is invalid:\n  - " + "\n  - ".join(problems))
+                return plan
+            except PlanError as e:
+                errors = str(e)
+            if round_ == 0:
+                messages += [{"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in response.content]},
+                             {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id,
+                                                           "is_error": True,
+                                                           "content": f"{errors}\nFix these problems and call "
+                                                                      "submit_plan again with the whole plan."}]}]
+        raise PlanError(f"the planner's plan was still invalid after one repair round: {errors}\n"
+                        "Write the plan yourself (`swarm plan TASK -o plan.json` gives a start) and run it with --plan.")
+
+
+def fork_join(repo: GitRepo, commit: str, task: str, pattern: str, chunks: int) -> Plan:
+    """The same instruction applied to N groups of the files matching `pattern`, balanced by size."""
+    files = [(path, size) for path, size in _sizes(repo, commit) if matches(path, pattern)]
+    if not files:
+        raise PlanError(f"no tracked file matches {pattern!r}")
+    chunks = max(1, min(chunks, len(files)))
+    groups: list[list[str]] = [[] for _ in range(chunks)]
+    loads = [0] * chunks
+    for path, size in sorted(files, key=lambda f: (-f[1], f[0])):  # largest first onto the lightest group
+        k = loads.index(min(loads))
+        groups[k].append(path)
+        loads[k] += max(size, 1)
+    subtasks = []
+    for k, group in enumerate(groups, 1):
+        group.sort()
+        listing = "\n".join(f"- {p}" for p in group)
+        subtasks.append(Subtask(id=f"chunk-{k}", title=f"{task[:60]} ({len(group)} files)",
+                                instructions=f"{task}\n\nApply this to exactly these files, and only these:\n{listing}",
+                                files=group))
+    return Plan(task=task, subtasks=subtasks,
+                shared=f"Every subtask applies the same instruction to its own files (matching {pattern}): "
+                       f"{task}\nStay consistent with the siblings: same names, same style, same structure.")
+
+
+def estimate(plan: Plan, model: str, *, turns_per_agent: int = 10, context_tokens: int = 12_000) -> dict[str, Any]:
+    """A rough forecast of model calls and cost, for --dry-run."""
+    from swarm.model.usage import price_of
+
+    agents = sum(1 for s in plan.subtasks if not s.command)
+    calls = agents * turns_per_agent
+    price_in, price_out = price_of(model)
+    # The context grows turn by turn; the shared prefix is mostly read from the cache.
+    input_tokens = calls * context_tokens
+    output_tokens = calls * 600
+    cost = (input_tokens * price_in * 0.5 + output_tokens * price_out) / 1_000_000
+    return {"agents": agents, "commands": len(plan.subtasks) - agents, "model_calls": calls,
+            "input_tokens": input_tokens, "output_tokens": output_tokens, "cost_usd": round(cost, 2),
+            "layers": plan.layers()}
+
+

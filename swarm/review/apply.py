@@ -1,0 +1,175 @@
+"""`swarm apply`: the reviewed result (or the merged one) onto the user's branch, as one commit or staged.
+
+Everything is worked out in memory before the user's checkout is touched:
+the new tree comes from the run's change (base -> result) merged three-way
+onto the current HEAD with `git merge-tree`, so a branch that moved since the
+run began is handled, and a conflict is reported with nothing changed. Then
+`git read-tree -m -u` moves the index and working tree from HEAD to the new
+tree (it keeps the user's other uncommitted changes, and refuses rather than
+overwrite one), and the branch ref moves with a check of its old value. The
+commit is the user's: their name and signing settings; commit hooks do not
+run (use `--stage` and commit yourself to run them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from swarm.errors import ApplyRefused, GitError
+from swarm.git.index import tree_of, user_commit
+from swarm.git.repo import GitRepo
+from swarm.review.rebuild import load_reviewed
+from swarm.run.records import RunRecords, utc_now
+from swarm.review.selection import SYNTHESIS
+
+
+@dataclass
+class Applied:
+    """What `apply` did: the commit made (None when staged), where, and from what."""
+
+    commit: str | None
+    branch: str | None
+    files: list[str]
+    source: str  # "reviewed" or "merged"
+    source_commit: str
+    kept: list[str]
+
+
+def _source(repo: GitRepo, records: RunRecords, result: dict[str, Any]) -> tuple[str, str, list[str], str]:
+    """(commit, "reviewed"|"merged", subtasks it holds, what was dropped) for this run."""
+    merged_branch = result.get("merged_branch") or f"swarm/{records.run_id}/merged"
+    merged = repo.resolve(merged_branch) if repo.branch_exists(merged_branch) else result.get("merged_commit")
+    if not merged:
+        raise ApplyRefused(f"run {records.run_id} has no merged result to apply (its branches are gone)")
+    reviewed = load_reviewed(repo, records)
+    if reviewed is None and records.read_json("review.json"):
+        raise ApplyRefused(f"the reviewed branch of run {records.run_id} is gone or was moved; review again "
+                           f"(`swarm review {records.run_id} --drop ...`) or `swarm review --reset` to apply the "
+                           "merged result")
+    if reviewed is not None:
+        if reviewed.get("source_commit") != merged:
+            raise ApplyRefused(f"the merged branch {merged_branch} changed since your review (new synthesis "
+                               "edits?); review again, or `swarm review --reset` to apply the merged result")
+        return reviewed["reviewed_commit"], "reviewed", list(reviewed.get("kept", [])), \
+            reviewed.get("description", "")
+    kept = [s["id"] for s in result["subtasks"] if s.get("merged")]
+    if repo.git("log", "--first-parent", "--format=%s", f"{result['base_commit']}..{merged}",
+                "--grep=^swarm synthesis:"):
+        kept.append(SYNTHESIS)
+    return merged, "merged", kept, ""
+
+
+def _message(records: RunRecords, result: dict[str, Any], kept: list[str], description: str,
+             subject: str | None) -> str:
+    titles = {s["id"]: s.get("title") or "" for s in (records.read_json("plan.json") or {}).get("subtasks", [])}
+    if subject is None:
+        task = (result.get("task") or "").strip().splitlines()
+        subject = task[0] if task else f"swarm run {records.run_id}"
+        if len(subject) > 72:
+            subject = subject[:69] + "..."
+    lines = [subject, "", f"Applied from swarm run {records.run_id}.", "", "Subtasks:"]
+    for owner in kept:
+        title = "edits made after the merge to keep the subtasks consistent" if owner == SYNTHESIS \
+            else titles.get(owner, "")
+        lines.append(f"- {owner}" + (f": {title}" if title else ""))
+    if description:
+        lines += ["", f"Review: {description}"]
+    return "\n".join(lines) + "\n"
+
+
+def _dirty_paths(repo: GitRepo) -> set[str]:
+    """Paths with uncommitted changes: staged, unstaged or untracked (both names of a rename)."""
+    out = repo.git("status", "--porcelain=v1", "-z", "--untracked-files=all")
+    entries = out.split("\0")
+    paths: set[str] = set()
+    i = 0
+    while i < len(entries):
+        entry = entries[i]
+        if len(entry) > 3:
+            paths.add(entry[3:])
+            if entry[0] in "RC":  # the original name follows as its own entry
+                i += 1
+                if i < len(entries):
+                    paths.add(entries[i])
+        i += 1
+    return paths
+
+
+def _changed(repo: GitRepo, old: str, new: str) -> list[str]:
+    out = repo.git("diff", "--name-only", "-z", "--no-renames", old, new)
+    return sorted(p for p in out.split("\0") if p)
+
+
+def _target_tree(repo: GitRepo, base: str, head: str, source: str) -> str:
+    """The tree of HEAD with the run's change (base -> source) merged in."""
+    if head == base:
+        return tree_of(repo, source)
+    # merge-tree finds the merge base itself (git 2.39 has no --merge-base): a stand-in for HEAD whose
+    # parent is the run's base makes that base the merge base, so only the run's change is brought over,
+    # even when HEAD does not descend from it.
+    stand_in = asyncio.run(repo.commit_tree(tree_of(repo, head), [base], "swarm apply: current HEAD"))
+    outcome = asyncio.run(repo.merge_tree(stand_in, source))
+    if not outcome.clean:
+        files = ", ".join(outcome.conflicted_files) or "(see git's message)"
+        raise ApplyRefused(
+            f"your branch changed since the run began, and its changes conflict with the run's in: {files}. "
+            f"Nothing was changed. To resolve by hand: `git diff {base[:10]} {source[:10]} | git apply -3`, "
+            "then fix the conflict markers and commit")
+    return outcome.tree
+
+
+def apply_run(repo: GitRepo, records: RunRecords, *, stage: bool = False, message: str | None = None) -> Applied:
+    """Bring a run's result onto the current branch (a commit, or only staged); record it."""
+    rid = records.run_id
+    result = records.read_json("result.json")
+    if result is None:
+        raise ApplyRefused(f"run {rid} has no result yet (still running, or killed); wait for it to end or "
+                           f"`swarm resume {rid}`")
+    if not repo.has_commits():
+        raise ApplyRefused("your repository has no commit to apply onto")
+    source, kind, kept, description = _source(repo, records, result)
+    base, head = result["base_commit"], repo.resolve("HEAD")
+    previous = records.read_json("applied.json")
+    if previous and previous.get("commit") and not repo.git("rev-list", "-n", "1", previous["commit"], "--not",
+                                                            head, check=False):
+        raise ApplyRefused(f"run {rid} is already applied: {previous['commit'][:10]} on your branch")
+    if tree_of(repo, source) == tree_of(repo, base):
+        raise ApplyRefused(f"nothing to apply: the {kind} result of run {rid} changes nothing")
+    tree = _target_tree(repo, base, head, source)
+    files = _changed(repo, head, tree)
+    if not files:
+        raise ApplyRefused(f"nothing to apply: your branch already has the changes of run {rid}")
+    clashing = sorted(_dirty_paths(repo) & set(files))
+    if clashing:
+        raise ApplyRefused(f"your uncommitted changes touch files the run changes: {', '.join(clashing)}. "
+                           "Nothing was changed. Commit or stash them (`git stash`), then `swarm apply` again")
+    branch = repo.git("symbolic-ref", "-q", "HEAD", check=False) or None
+    if stage:
+        _move_checkout(repo, head, tree)
+        commit = None
+    else:
+        commit = user_commit(repo, tree, [head], _message(records, result, kept, description, message))
+        _move_checkout(repo, head, commit)
+        try:
+            if branch:
+                repo.git("update-ref", "-m", f"swarm apply {rid}", branch, commit, head)
+            else:
+                repo.git("update-ref", "--no-deref", "-m", f"swarm apply {rid}", "HEAD", commit, head)
+        except GitError:
+            _move_checkout(repo, commit, head)  # the branch moved under us: put the checkout back
+            raise ApplyRefused("your branch moved while applying; nothing was changed, try again") from None
+    records.write_json("applied.json", {"run_id": rid, "applied": utc_now(), "commit": commit, "staged": stage,
+                                        "branch": branch, "head_before": head, "source": kind,
+                                        "source_commit": source, "kept": kept, "files": files})
+    records.event("applied", commit=commit, staged=stage, source=kind, files=files)
+    return Applied(commit=commit, branch=branch, files=files, source=kind, source_commit=source, kept=kept)
+
+
+def _move_checkout(repo: GitRepo, old: str, new: str) -> None:
+    """Move the index and working tree from `old` to `new`, like a checkout; all or nothing."""
+    try:
+        repo.git("read-tree", "-m", "-u", old, new)
+    except GitError as e:
+        raise ApplyRefused(f"git refused to update your working tree, nothing was changed: {e.stderr}") from None

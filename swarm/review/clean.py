@@ -1,0 +1,197 @@
+"""Removing a run: its worktrees, its branches and its records. Every error is collected, none stops the rest.
+
+`clean_runs` is what `swarm clean` does: it leaves runs that still run, drops
+unapplied work only when forced, and then keeps it reachable from a rescue
+ref, `refs/swarm-rescue/<run>`, which later cleans prune after two weeks. Each
+run's worktrees and branches are found by its own id, so cleaning one run
+never touches another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from swarm.errors import GitError
+from swarm.git.repo import GitRepo
+from swarm.run.records import RunRecords, list_runs
+
+
+def _run_worktrees(repo: GitRepo, run_id: str) -> list[Path]:
+    """The worktrees git knows for this run, plus any left in the run's folder."""
+    home = repo.worktrees_home() / run_id
+    found = []
+    porcelain = repo.git("worktree", "list", "--porcelain", check=False)
+    for line in porcelain.splitlines():
+        if line.startswith("worktree "):
+            path = Path(line[len("worktree "):])
+            if path.parent == home:
+                found.append(path)
+    if home.is_dir():
+        found += [p for p in home.iterdir() if p not in found]
+    return found
+
+
+def clean_run(repo: GitRepo, run_id: str) -> tuple[str, list[str]]:
+    """Remove what a run left; return a one-line account and the errors met."""
+    errors: list[str] = []
+    worktrees = _run_worktrees(repo, run_id)
+    for path in worktrees:
+        try:
+            repo.remove_worktree(path)
+        except (GitError, OSError) as e:
+            errors.append(f"worktree {path}: {e}")
+        if path.exists():
+            shutil.rmtree(path, ignore_errors=True)
+    home = repo.worktrees_home() / run_id
+    if home.is_dir():
+        shutil.rmtree(home, ignore_errors=True)
+    with repo.admin_lock():
+        repo.git("worktree", "prune", check=False)
+    branches = repo.branches(f"swarm/{run_id}/*")
+    for branch in branches:
+        try:
+            repo.delete_branch(branch)
+        except GitError as e:
+            errors.append(f"branch {branch}: {e}")
+    records = RunRecords(repo.root, run_id)
+    if records.dir.is_dir():
+        shutil.rmtree(records.dir, ignore_errors=True)
+    return f"{len(worktrees)} worktree(s), {len(branches)} branch(es), records", errors
+
+
+
+# -- what `swarm clean` may drop, and what it keeps --------------------------------------------
+
+RESCUE_PREFIX = "refs/swarm-rescue/"
+RESCUE_DAYS = 14
+# A run with no end recorded and no event for this long is taken for killed, not running.
+LIVE_WINDOW = 15 * 60
+
+
+def unapplied_work(repo: GitRepo, run_id: str) -> list[str]:
+    """Branches of a run holding commits found on none of the user's branches, unless the run was applied."""
+    if RunRecords(repo.root, run_id).read_json("applied.json"):
+        return []
+    return [branch for branch in repo.branches(f"swarm/{run_id}/*")
+            if repo.git("rev-list", "-n", "1", f"refs/heads/{branch}", "--not", "--exclude=swarm/*",
+                        "--branches", check=False)]
+
+
+def live_reason(repo: GitRepo, run_id: str, now: float | None = None) -> tuple[str, bool] | None:
+    """Why a run looks like it is still running, and whether that is certain (None when it ended or was killed).
+
+    Certain when run.json names a process that is alive; otherwise a guess from recent events.
+    """
+    records = RunRecords(repo.root, run_id)
+    if not records.dir.is_dir() or records.read_json("result.json") is not None:
+        return None
+    ends = [e for e in records.events() if e.get("type") == "run"]
+    if ends and ends[-1].get("state") != "running":
+        return None
+    pid = (records.read_json("run.json") or {}).get("pid")
+    if isinstance(pid, int):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return f"its process {pid} is alive", True
+    events = records.dir / "events.jsonl"
+    if events.exists():
+        idle = (now or time.time()) - events.stat().st_mtime
+        if idle < LIVE_WINDOW:
+            return f"it has no end recorded and wrote an event {idle:.0f}s ago", False
+    return None
+
+
+def rescue(repo: GitRepo, run_id: str, branches: list[str]) -> str:
+    """Keep every tip of a run's branches reachable from one ref, `refs/swarm-rescue/<run>`, for RESCUE_DAYS."""
+    tips = {branch: repo.resolve(f"refs/heads/{branch}") for branch in branches}
+    ref = RESCUE_PREFIX + run_id
+    older = repo.git("rev-parse", "--verify", "-q", ref, check=False)
+    parents = list(dict.fromkeys([*tips.values(), *([older] if older else [])]))
+    until = time.strftime("%Y-%m-%d", time.localtime(time.time() + RESCUE_DAYS * 86400))
+    merged = f"swarm/{run_id}/merged"
+    tree_from = tips.get(merged) or parents[0]
+    lines = [f"swarm rescue: run {run_id}", "",
+             f"Kept by `swarm clean --force` until {until} (later cleans prune it). Get a branch back with:",
+             "  git branch <name> <commit>", "", *(f"{tip}  {branch}" for branch, tip in tips.items())]
+    commit = asyncio.run(repo.commit_tree(repo.git("rev-parse", f"{tree_from}^{{tree}}"), parents, "\n".join(lines)))
+    repo.git("update-ref", "-m", f"swarm clean --force {run_id}", ref, commit)
+    return ref
+
+
+def prune_rescues(repo: GitRepo, now: float | None = None, days: int = RESCUE_DAYS) -> list[str]:
+    """Delete rescue refs older than `days`; return their names."""
+    limit = (now or time.time()) - days * 86400
+    out = repo.git("for-each-ref", "--format=%(refname)%00%(committerdate:unix)", RESCUE_PREFIX)
+    pruned = []
+    for line in out.splitlines():
+        ref, _, stamp = line.partition("\0")
+        if stamp.isdigit() and int(stamp) < limit:
+            repo.git("update-ref", "-d", ref)
+            pruned.append(ref)
+    return pruned
+
+
+def sweep(repo: GitRepo) -> list[Path]:
+    """Forget worktrees whose folders are gone, and remove folders of runs that left nothing else."""
+    with repo.admin_lock():
+        repo.git("worktree", "prune", check=False)
+    home = repo.worktrees_home()
+    if not home.is_dir():
+        return []
+    known = set(list_runs(repo.root)) | {b.split("/")[1] for b in repo.branches("swarm/*/*")}
+    registered = repo.git("worktree", "list", "--porcelain", check=False)
+    removed = []
+    for folder in home.iterdir():
+        if folder.name not in known and f"worktree {folder}/" not in registered:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+@dataclass
+class CleanReport:
+    """What a clean did, what it refused, and what went wrong."""
+
+    cleaned: list[tuple[str, str]] = field(default_factory=list)  # (run, account)
+    rescued: list[tuple[str, str]] = field(default_factory=list)  # (run, ref)
+    refused: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    swept: list[Path] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
+
+
+def clean_runs(repo: GitRepo, run_ids: list[str], force: bool = False) -> CleanReport:
+    """Clean runs one by one; other runs are never touched.
+
+    A run still running is left alone (with `force`, one only guessed to run is
+    cleaned); unapplied work is dropped only with `force`, and a rescue ref keeps it.
+    """
+    report = CleanReport()
+    for rid in run_ids:
+        live = live_reason(repo, rid)
+        if live and (live[1] or not force):
+            report.refused.append(f"{rid} looks still running ({live[0]}); wait for it to end or stop it"
+                                  + ("" if live[1] else " (--force cleans it anyway, if it was killed)"))
+            continue
+        work = unapplied_work(repo, rid)
+        if work and not force:
+            report.refused.append(f"{rid} has work not applied ({', '.join(work)}); `swarm apply {rid}` first, "
+                                  f"or --force (keeps {RESCUE_PREFIX}{rid} for {RESCUE_DAYS} days)")
+            continue
+        if work:
+            report.rescued.append((rid, rescue(repo, rid, repo.branches(f"swarm/{rid}/*"))))
+        account, errors = clean_run(repo, rid)
+        report.cleaned.append((rid, account))
+        report.errors += errors
+    report.swept = sweep(repo)
+    report.pruned = prune_rescues(repo)
+    return report

@@ -1,0 +1,355 @@
+"""The coordinator: one pipeline per subtask, run concurrently, then the merge.
+
+Each subtask flows through its own pipeline (worktree -> agent or command ->
+commit -> diff) instead of the run moving phase by phase, so an agent starts
+as soon as its own worktree exists and slow checkouts overlap other agents'
+model calls. A subtask with dependencies waits for them and starts from the
+merge of their commits, so it sees their changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from typing import Any
+
+import anthropic
+from anthropic import AsyncAnthropic
+
+from swarm.agent.loop import Agent
+from swarm.model.gate import ModelGate
+from swarm.merge.diffs import changed_paths, parse_diff
+from swarm.errors import BudgetExceeded, SwarmError
+from swarm.git.repo import GitRepo
+from swarm.merge.fold import fold
+from swarm.model.usage import Usage
+from swarm.plan.spec import Plan, Subtask, save_plan
+from swarm.ui.progress import Progress
+from swarm.agent.prompts import render, template
+from swarm.run.records import RunRecords, utc_now
+from swarm.ui.report import write_report
+from swarm.config import RunOptions
+from swarm.run.integrate import Integration, describe_error
+from swarm.run.state import SubtaskRun
+from swarm.agent.tools import Toolbox
+from swarm.env.shell import run_shell, sandbox_note
+
+
+class Coordinator:
+    """Runs a plan in a repository and leaves the merged branch and the run's records."""
+
+    def __init__(self, repo: GitRepo, plan: Plan, client: AsyncAnthropic | None, *, run_id: str,
+                 records: RunRecords, progress: Progress, tool_env: dict[str, str],
+                 options: RunOptions | None = None, previous: dict[str, dict[str, Any]] | None = None,
+                 base: str | None = None) -> None:
+        self.repo = repo
+        self.plan = plan
+        self.client = client
+        self.run_id = run_id
+        self.records = records
+        self.progress = progress
+        self.tool_env = tool_env
+        self.options = options or RunOptions()
+        home = repo.worktrees_home() / run_id
+        self.states = {s.id: SubtaskRun(s.id, f"swarm/{run_id}/{s.id}", home / s.id) for s in plan.subtasks}
+        self._finished = {s.id: asyncio.Event() for s in plan.subtasks}
+        self._marks: dict[str, float] = {}
+        self.base = base or ""
+        self.previous = previous or {}
+        spent = sum(Usage.from_dict(r.get("usage")).cost_usd for r in self.previous.values())
+        self.gate = ModelGate(self.options.concurrency, max_cost=self.options.max_cost,
+                              on_event=lambda kind, **data: self.records.event(kind, **data))
+        self.gate.spent = spent
+        self.stop_reason: str | None = None
+        self._client_no_retries: AsyncAnthropic | None = None
+        self.plan_seconds = 0.0
+        self.plan_usage: Usage | None = None
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._baseline_task: asyncio.Task[Any] | None = None
+
+    # -- bookkeeping -------------------------------------------------------------------
+
+    def _mark(self, name: str) -> None:
+        self._marks.setdefault(name, time.monotonic())
+        self._marks[name + "_end"] = time.monotonic()
+
+    def _set(self, st: SubtaskRun, state: str, detail: str = "", **data: Any) -> None:
+        st.state = state
+        self.records.event("state", subtask=st.id, state=state, detail=detail, **data)
+        self.progress.state(st.id, state, detail, **data)
+
+    def _siblings(self, subtask: Subtask) -> str:
+        lines = [f"- {s.id}: {s.title or s.instructions[:80]} (files: {', '.join(s.files) or 'unspecified'})"
+                 for s in self.plan.subtasks if s.id != subtask.id]
+        return "\n".join(lines) or "(none)"
+
+    # -- one subtask ---------------------------------------------------------------------
+
+    def _restore(self, subtask: Subtask, st: SubtaskRun) -> bool:
+        record = self.previous.get(subtask.id)
+        if not record or record.get("state") != "done" or not record.get("commit"):
+            return False
+        branch_head = self.repo.git("rev-parse", "--verify", "-q", f"refs/heads/{st.branch}", check=False)
+        if branch_head != record["commit"]:
+            return False
+        st.restore(record)
+        self._set(st, "done", "kept from the earlier session", commit=st.commit, files_changed=st.files_changed)
+        return True
+
+    def _stop(self, reason: str, *, cancel_running: bool) -> None:
+        """Launch nothing more; with `cancel_running`, also stop the agents in flight."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+            self.progress.note(f"stopping: {reason}")
+        if cancel_running:
+            # Subtasks not yet begun are left to notice the stop: they end as skipped or cancelled on their own.
+            current = asyncio.current_task()
+            for sid, task in self._tasks.items():
+                if task is not current and not task.done() and self.states[sid].start_commit:
+                    task.cancel()
+
+    async def _pipeline(self, subtask: Subtask, agent_slots: asyncio.Semaphore,
+                        checkout_slots: asyncio.Semaphore) -> None:
+        st = self.states[subtask.id]
+        try:
+            if self._restore(subtask, st):
+                return
+            for dep in subtask.depends_on:
+                await self._finished[dep].wait()
+            not_done = [d for d in subtask.depends_on if self.states[d].state != "done"]
+            if not_done:
+                st.error = f"dependency {', '.join(not_done)} did not finish"
+                self._set(st, "skipped", st.error)
+                return
+            if self.stop_reason:
+                st.error = f"not started: {self.stop_reason}"
+                self._set(st, "cancelled", st.error)
+                return
+            st.start_commit = await self._start_commit(subtask)
+            attempts = 1 + (self.options.retries if self.options.on_failure == "retry" else 0)
+            for attempt in range(1, attempts + 1):
+                st.attempts = attempt
+                try:
+                    await self._attempt(subtask, st, agent_slots, checkout_slots)
+                    break
+                except BudgetExceeded:
+                    raise
+                except (SwarmError, anthropic.APIError, OSError) as e:
+                    if attempt == attempts:
+                        raise
+                    self.progress.state(st.id, "retrying", f"attempt {attempt} failed: {describe_error(e)}")
+                    self.records.event("retry", subtask=st.id, attempt=attempt, error=describe_error(e))
+            self._set(st, "done", f"{len(st.files_changed)} file(s) changed in {st.seconds:.1f}s",
+                      commit=st.commit, files_changed=st.files_changed, summary=st.summary,
+                      start_commit=st.start_commit, usage=st.usage.to_dict(), turns=st.turns,
+                      seconds=round(st.seconds, 2))
+        except asyncio.CancelledError:
+            await asyncio.shield(self._keep_work(subtask, st, "cancelled", self.stop_reason or "interrupted"))
+            raise
+        except BudgetExceeded as e:
+            st.error = str(e)
+            self._stop(str(e), cancel_running=True)
+            await self._keep_work(subtask, st, "cancelled", st.error)
+        except (SwarmError, anthropic.APIError, OSError) as e:
+            st.error = describe_error(e)
+            await self._keep_work(subtask, st, "failed", st.error)
+            if self.options.on_failure == "fail-fast":
+                self._stop(f"subtask {subtask.id} failed (--on-failure fail-fast)", cancel_running=True)
+        finally:
+            self._finished[subtask.id].set()
+
+    async def _attempt(self, subtask: Subtask, st: SubtaskRun, agent_slots: asyncio.Semaphore,
+                       checkout_slots: asyncio.Semaphore) -> None:
+        """One try at a subtask, in a clean worktree from its start commit."""
+        assert st.start_commit is not None
+        async with checkout_slots:
+            await self.repo.add_worktree(st.worktree, st.branch, st.start_commit)
+        self._mark("worktrees")
+        async with agent_slots:
+            if self.stop_reason:
+                raise asyncio.CancelledError
+            self._set(st, "running", f"command: {subtask.command}" if subtask.command else "")
+            began = time.monotonic()
+            self._mark("agents")
+            try:
+                if subtask.command:
+                    await self._run_command(subtask, st)
+                else:
+                    await self._run_agent(subtask, st)
+            finally:
+                st.seconds = time.monotonic() - began
+                self._mark("agents")
+        await self._commit(subtask, st, f"swarm({subtask.id}): {subtask.title or subtask.id}")
+
+    async def _start_commit(self, subtask: Subtask) -> str:
+        if not subtask.depends_on:
+            return self.base
+        deps = [(d, self.states[d].commit or self.base) for d in subtask.depends_on]
+        folded = await fold(self.repo, self.base, deps, {d: self.states[d].files_changed for d in subtask.depends_on},
+                            label=f"swarm({subtask.id})")
+        if folded.conflicts:
+            files = ", ".join(sorted({c.file for c in folded.conflicts}))
+            raise SwarmError(f"its dependencies conflict with each other in {files}")
+        return folded.commit
+
+    async def _run_agent(self, subtask: Subtask, st: SubtaskRun) -> None:
+        if self.client is None:
+            raise SwarmError("no model client: set ANTHROPIC_API_KEY (or ANTHROPIC_BASE_URL for a local endpoint)")
+        toolbox = Toolbox(st.worktree, self.tool_env)
+
+        def on_event(kind: str, **data: Any) -> None:
+            self.records.event(kind, subtask=subtask.id, **data)
+            self.progress.activity(subtask.id, kind, **data)
+            if kind == "turn":
+                st.turns += 1
+
+        agent = Agent(self._client_no_retries, model=self.options.model, system=template("worker_system").strip(),
+                      toolbox=toolbox, max_turns=self.options.max_turns, max_tokens=self.options.max_tokens,
+                      max_output_tokens=self.options.max_output_tokens, gate=self.gate, events=on_event, transcript=lambda entry: self.records.transcript(subtask.id, entry))
+        agent.usage = st.usage  # earlier attempts count too; status readers see tokens grow
+        first = render("worker_task", id=subtask.id, title=subtask.title or subtask.id, task=self.plan.task,
+                       shared=self.plan.shared or "(none)", instructions=subtask.instructions or subtask.title,
+                       files=", ".join(subtask.files) or "(not restricted)", siblings=self._siblings(subtask))
+        result = await agent.run(first)
+        st.summary = result.summary
+
+    async def _run_command(self, subtask: Subtask, st: SubtaskRun) -> None:
+        assert subtask.command is not None
+        result = await run_shell(subtask.command, st.worktree, self.tool_env, self.options.command_timeout)
+        self.records.transcript(subtask.id, {"role": "command", "command": subtask.command,
+                                             "exit_code": result.exit_code, "output": result.output})
+        tail = result.output.strip().splitlines()[-5:]
+        st.summary = f"`{subtask.command}` exited {result.exit_code}" + (":\n" + "\n".join(tail) if tail else "")
+        if result.timed_out:
+            raise SwarmError(f"command timed out after {self.options.command_timeout:g}s: {subtask.command}")
+        if result.exit_code != 0:
+            raise SwarmError(f"command exited {result.exit_code}: {subtask.command}")
+
+    async def _commit(self, subtask: Subtask, st: SubtaskRun, message: str) -> None:
+        assert st.start_commit is not None
+        body = f"{message}\n\n{st.summary}".strip() if st.summary else message
+        commit = await self.repo.commit_all(st.worktree, body)
+        st.commit = commit or st.start_commit
+        text = await self.repo.diff(st.start_commit, st.commit) if commit else ""
+        files = parse_diff(text)
+        st.files_changed = changed_paths(files)
+        self.records.write_json(f"diffs/{subtask.id}.json", {"subtask": subtask.id, "base": st.start_commit,
+                                                              "commit": st.commit, "files": files})
+        self.records.write_text(f"diffs/{subtask.id}.patch", text)
+
+    async def _keep_work(self, subtask: Subtask, st: SubtaskRun, state: str, reason: str) -> None:
+        """Commit whatever the agent left as work in progress, so nothing is lost."""
+        if st.start_commit and st.worktree.exists():
+            try:
+                await self._commit(subtask, st, f"swarm({subtask.id}): work in progress ({state})")
+            except (SwarmError, OSError):
+                pass
+        self._set(st, state, reason, commit=st.commit, files_changed=st.files_changed)
+
+    # -- the run ---------------------------------------------------------------------------
+
+    async def execute(self) -> dict[str, Any]:
+        """Run every subtask, merge, write the records; return result.json's object."""
+        started = time.monotonic()
+        resuming = bool(self.base)
+        self.base = self.base or self.repo.resolve(self.options.base)
+        self.repo.exclude_swarm_dir()
+        self.records.create()
+        if not resuming:
+            save_plan(self.plan, self.records.dir / "plan.json")
+            self.records.write_json("run.json", {"run_id": self.run_id, "base_commit": self.base,
+                                                 "started": utc_now(), "options": self.options.to_dict(),
+                                                 "pid": os.getpid(),
+                                                 "repo": str(self.repo.root),
+                                                 "worktrees": str(self.repo.worktrees_home() / self.run_id)})
+        else:
+            info = self.records.read_json("run.json") or {}
+            self.records.write_json("run.json", {**info, "pid": os.getpid(), "resumed": utc_now()})
+        (self.records.dir / "result.json").unlink(missing_ok=True)
+        self.records.event("run", state="running", base_commit=self.base, resumed=resuming)
+        self.progress.note(f"run {self.run_id}: {len(self.plan.subtasks)} subtasks from {self.base[:10]}, "
+                           f"concurrency {self.options.concurrency}; {sandbox_note()}")
+        agent_slots = asyncio.Semaphore(self.options.concurrency)
+        checkout_slots = asyncio.Semaphore(self.options.checkout_concurrency)
+        self._client_no_retries = self.client.with_options(max_retries=0) if self.client else None
+        if self.plan.test_command:
+            # The base's tests do not depend on the agents: they run while the agents work.
+            from swarm.checks import run_tests_at
+
+            self._baseline_task = asyncio.create_task(run_tests_at(self.repo, self.base, self.plan.test_command,
+                                                                   self.options.command_timeout))
+        self._tasks = {s.id: asyncio.create_task(self._pipeline(s, agent_slots, checkout_slots), name=s.id)
+                       for s in self.plan.subtasks}
+        tasks = list(self._tasks.values())
+        state = "done"
+        try:
+            # Children cancelled by a policy come back as exceptions; only our own cancellation raises.
+            await asyncio.gather(*tasks, return_exceptions=True)
+        except asyncio.CancelledError:
+            state = "interrupted"
+            self.stop_reason = self.stop_reason or "interrupted (Ctrl-C)"
+            for task in tasks:
+                task.cancel()
+            if self._baseline_task is not None:
+                self._baseline_task.cancel()
+            await asyncio.shield(asyncio.gather(*tasks, return_exceptions=True))
+        merge_began = time.monotonic()
+        after = Integration(self.repo, self.plan, run_id=self.run_id, base=self.base, records=self.records,
+                            progress=self.progress, options=self.options, states=self.states,
+                            client=self._client_no_retries, gate=self.gate, tool_env=self.tool_env,
+                            baseline_task=self._baseline_task)
+        integrator = after.integrator() if state == "done" else None
+        folded = await asyncio.shield(after.merge(integrator))
+        merge_seconds = time.monotonic() - merge_began
+        checks_began = time.monotonic()
+        report = await after.check(folded.commit)
+        checks_seconds = time.monotonic() - checks_began
+        synthesis: dict[str, Any] = {"seconds": 0.0, "checks_seconds": 0.0, "contradictions": [], "info": None}
+        if integrator is not None and self.options.synthesis and folded.merged:
+            report = await after.synthesize(integrator, folded, report, synthesis)
+        timings = {"plan": round(self.plan_seconds, 3), "worktrees": self._span("worktrees", started),
+                   "agents": self._span("agents", started), "merge": round(merge_seconds, 3),
+                   "checks": round(checks_seconds + synthesis["checks_seconds"], 3),
+                   "synthesis": round(synthesis["seconds"], 3), "total": round(time.monotonic() - started, 3)}
+        if state == "done" and self.stop_reason and self.options.on_failure != "fail-fast" and \
+                any(s.state == "cancelled" for s in self.states.values()):
+            state = "interrupted"  # a budget stop: resumable
+        elif state == "done" and any(s.state != "done" for s in self.states.values()):
+            state = "failed"
+        result = self._result(state, folded, timings)
+        result.update(findings=[f.to_dict() for f in report.findings], checks=report.checks,
+                      contradictions=synthesis["contradictions"], synthesis=synthesis["info"])
+        if integrator is not None:
+            usage = Usage.from_dict(result["usage"])
+            usage.add(integrator.usage)
+            result["usage"] = usage.to_dict()
+        self.records.write_json("result.json", result)
+        write_report(self.records, self.plan, result)
+        self.records.event("run", state=state)
+        return result
+
+    def _span(self, name: str, started: float) -> float:
+        if name not in self._marks:
+            return 0.0
+        return round(self._marks[name + "_end"] - min(self._marks[name], started) if name == "worktrees"
+                     else self._marks[name + "_end"] - self._marks[name], 3)
+
+    def _result(self, state: str, folded: Any, timings: dict[str, float]) -> dict[str, Any]:
+        usage = Usage()
+        if self.plan_usage:
+            usage.add(self.plan_usage)
+        for st in self.states.values():
+            usage.add(st.usage)
+        return {
+            "run_id": self.run_id, "state": state, "stop_reason": self.stop_reason, "task": self.plan.task,
+            "base_commit": self.base, "on_failure": self.options.on_failure, "max_cost": self.options.max_cost,
+            "merged_branch": f"swarm/{self.run_id}/merged", "merged_commit": folded.commit,
+            "finished": utc_now(), "model": self.options.model,
+            "subtasks": [self.states[s.id].to_dict() for s in self.plan.subtasks],
+            "conflicts": [c.to_dict() for c in folded.conflicts],
+            "findings": [],
+            "contradictions": [],
+            "usage": usage.to_dict(),
+            "timings": timings,
+        }

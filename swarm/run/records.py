@@ -1,0 +1,131 @@
+"""A run's records under `.swarm/runs/<run-id>/`: plain JSON a later process reads back.
+
+    plan.json            the plan as run
+    events.jsonl         one JSON event per line (state changes, tool calls, usage)
+    transcripts/<id>.jsonl
+    diffs/<id>.json      files and hunks of each subtask's change (and <id>.patch)
+    result.json          the machine-readable summary
+    report.md            for a person
+
+Every line written passes through `redact`, so no secret lands on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from swarm.errors import RunNotFound
+
+
+def new_run_id() -> str:
+    return datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+
+
+def _secret_values() -> list[str]:
+    names = [k for k in os.environ if k.startswith("ANTHROPIC_") and ("KEY" in k or "TOKEN" in k)]
+    names += [n.strip() for n in os.environ.get("SWARM_SECRETS", "").split(",") if n.strip()]
+    return [os.environ[n] for n in names if len(os.environ.get(n, "")) >= 6]
+
+
+def redact(text: str) -> str:
+    for value in _secret_values():
+        text = text.replace(value, "[redacted]")
+    return text
+
+
+def runs_dir(root: Path) -> Path:
+    return root / ".swarm" / "runs"
+
+
+def list_runs(root: Path) -> list[str]:
+    """Run ids of a repository, oldest first (ids sort by time)."""
+    base = runs_dir(root)
+    if not base.is_dir():
+        return []
+    return sorted(p.name for p in base.iterdir() if (p / "plan.json").exists())
+
+
+def resolve_run(root: Path, run: str | None) -> str:
+    """The run id named (or a unique prefix of one), or the latest run."""
+    runs = list_runs(root)
+    if not runs:
+        raise RunNotFound(f"no swarm runs in {root}; start one with `swarm run`")
+    if run is None:
+        return runs[-1]
+    if run in runs:
+        return run
+    matches = [r for r in runs if r.startswith(run)]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise RunNotFound(f"no run {run!r} in {root}; `swarm status` lists the latest, runs are in {runs_dir(root)}")
+    raise RunNotFound(f"{run!r} names several runs: {', '.join(matches)}")
+
+
+class RunRecords:
+    """Writer (and reader) of one run's directory."""
+
+    def __init__(self, root: Path, run_id: str) -> None:
+        self.root = root
+        self.run_id = run_id
+        self.dir = runs_dir(root) / run_id
+        self._lock = threading.Lock()
+
+    def create(self) -> "RunRecords":
+        (self.dir / "transcripts").mkdir(parents=True, exist_ok=True)
+        (self.dir / "diffs").mkdir(exist_ok=True)
+        return self
+
+    def _append(self, path: Path, entry: dict[str, Any]) -> None:
+        line = redact(json.dumps(entry, default=str)) + "\n"
+        with self._lock, path.open("a", encoding="utf-8") as handle:
+            handle.write(line)
+
+    def event(self, type_: str, **data: Any) -> None:
+        self._append(self.dir / "events.jsonl", {"ts": time.time(), "type": type_, **data})
+
+    def transcript(self, subtask_id: str, entry: dict[str, Any]) -> None:
+        self._append(self.dir / "transcripts" / f"{subtask_id}.jsonl", {"ts": time.time(), **entry})
+
+    def write_json(self, name: str, data: Any) -> Path:
+        path = self.dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(redact(json.dumps(data, indent=2, default=str)) + "\n", encoding="utf-8")
+        os.replace(tmp, path)  # readers never see half a file
+        return path
+
+    def write_text(self, name: str, text: str) -> Path:
+        path = self.dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(redact(text), encoding="utf-8")
+        return path
+
+    def read_json(self, name: str) -> Any:
+        path = self.dir / name
+        if not path.exists():
+            return None
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    def events(self) -> list[dict[str, Any]]:
+        path = self.dir / "events.jsonl"
+        if not path.exists():
+            return []
+        out = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line cut short by a killed run
+        return out
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,5 @@
+import sys
+
+from swarm.scripted import main
+
+sys.exit(main())

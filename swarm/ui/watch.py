@@ -1,0 +1,151 @@
+"""`swarm watch`: follow a run from another terminal until it ends.
+
+Two sources, watched with watchfiles: the run's `events.jsonl` (read from
+where it was last read, so state changes, turns and tool calls feed the same
+`Progress` that `swarm run` shows), and the run's worktrees, so files appear
+as the agents change them. A change in a worktree is shown when `git status`
+there agrees it is a change: that leaves out `.git`, ignored files and the
+checkout that fills a new worktree. The watch ends with the run (a `run`
+event with state done, failed or interrupted), or on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import watchfiles
+
+from swarm.git.repo import GitRepo
+from swarm.ui.progress import Progress
+from swarm.run.records import RunRecords
+
+END_STATES = ("done", "failed", "interrupted")
+JUNK_DIRS = {".git", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", "node_modules"}
+STATUS_WORDS = {"?": "added", "A": "added", "M": "modified", "D": "deleted", "R": "renamed", "T": "modified",
+                "C": "copied"}
+
+
+class EventTail:
+    """Reads the lines appended to an events.jsonl since the last read; a half-written line waits."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+        self.partial = b""
+
+    def read(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        with self.path.open("rb") as handle:
+            handle.seek(self.offset)
+            data = handle.read()
+        self.offset += len(data)
+        lines = (self.partial + data).split(b"\n")
+        self.partial = lines.pop()
+        events = []
+        for line in lines:
+            try:
+                events.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return events
+
+
+class RunWatcher:
+    """Feeds a run's events and worktree changes into a Progress until the run ends."""
+
+    def __init__(self, repo: GitRepo, records: RunRecords, progress: Progress) -> None:
+        self.repo = repo
+        self.records = records
+        self.progress = progress
+        info = records.read_json("run.json") or {}
+        self.home = Path(info.get("worktrees") or repo.worktrees_home() / records.run_id)
+        plan = records.read_json("plan.json") or {"subtasks": []}
+        self.ids = [s["id"] for s in plan["subtasks"]]
+        self.tail = EventTail(records.dir / "events.jsonl")
+        self.ended: str | None = None
+        self.seen: dict[tuple[str, str], str] = {}
+
+    # -- events --------------------------------------------------------------------------
+
+    def feed(self, event: dict[str, Any]) -> None:
+        kind, sid, at = event.get("type"), event.get("subtask"), event.get("ts")
+        if kind == "state" and sid:
+            self.progress.state(sid, event.get("state", ""), event.get("detail", ""), at=at,
+                                files_changed=event.get("files_changed"))
+        elif kind in ("turn", "tool") and sid:
+            self.progress.activity(sid, kind, **{k: v for k, v in event.items() if k not in ("type", "subtask", "ts")})
+        elif kind == "conflict" and event.get("subtasks"):
+            self.progress.state(event["subtasks"][-1], "conflict", f"{event.get('file')} (left out of the merge)",
+                                at=at)
+        elif kind == "run" and event.get("state") in END_STATES:
+            self.ended = event["state"]
+            self.progress.board.finish(self.ended)
+
+    # -- files ---------------------------------------------------------------------------
+
+    def _keep(self, change: watchfiles.Change, path: str) -> bool:
+        parts = Path(path).parts
+        if str(self.records.dir) in path:
+            return parts[-1] == "events.jsonl"
+        return not JUNK_DIRS.intersection(parts)
+
+    def report(self, sid: str, paths: list[str] | None = None) -> None:
+        """Show the files git sees as changed in a subtask's worktree (among `paths`, or all)."""
+        worktree = self.home / sid
+        if not (worktree / ".git").exists():
+            return
+        args = ["status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames"]
+        out = self.repo.git(*args, *(["--", *paths] if paths else []), cwd=worktree, check=False)
+        for entry in out.split("\0"):
+            if len(entry) < 4:
+                continue
+            code, path = entry[:2], entry[3:]
+            word = STATUS_WORDS.get(code.strip()[:1] or "M", "modified")
+            if self.seen.get((sid, path)) != word:
+                self.seen[(sid, path)] = word
+                self.progress.file(sid, word, path)
+
+    def changes(self, batch: set[tuple[watchfiles.Change, str]]) -> None:
+        by_subtask: dict[str, list[str]] = {}
+        for _, path in batch:
+            try:
+                rel = Path(path).relative_to(self.home)
+            except ValueError:
+                continue
+            if len(rel.parts) < 2 or rel.parts[0] not in self.ids:
+                continue
+            # Before "running" the worktree is being checked out: those writes are not the agent's.
+            if self.progress.board.row(rel.parts[0]).state != "running":
+                continue
+            by_subtask.setdefault(rel.parts[0], []).append(str(Path(*rel.parts[1:])))
+        for sid, paths in by_subtask.items():
+            self.report(sid, sorted(set(paths)))
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event | None = None, tick: float = 0.25) -> str | None:
+        """Follow the run until it ends (return its state) or the watch is stopped (return None)."""
+        events = self.tail.read()
+        started = next((e["ts"] for e in events if "ts" in e), None)
+        self.progress.begin(f"run {self.records.run_id}", self.ids, started=started)
+        for event in events:
+            self.feed(event)
+        if self.ended:
+            return self.ended
+        for sid in self.ids:
+            if self.progress.board.row(sid).state == "running":
+                self.report(sid)
+        self.home.mkdir(parents=True, exist_ok=True)
+        for batch in watchfiles.watch(self.records.dir, self.home, watch_filter=self._keep, stop_event=stop,
+                                      yield_on_timeout=True, rust_timeout=int(tick * 1000), debounce=400, step=50,
+                                      raise_interrupt=False):
+            for event in self.tail.read():
+                self.feed(event)
+            if self.ended:
+                return self.ended
+            self.changes(batch)
+        return self.ended
