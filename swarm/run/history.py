@@ -1,0 +1,86 @@
+"""The runs of a repository, newest first, as `swarm runs` lists them."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from swarm.run.records import RunRecords, list_runs
+from swarm.run.status import run_status
+
+
+@dataclass
+class RunSummary:
+    """One line of `swarm runs`."""
+
+    run_id: str
+    task: str
+    state: str
+    started: float | None
+    subtasks: int
+    done: int
+    cost_usd: float
+    applied: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _started(records: RunRecords, info: dict[str, Any]) -> float | None:
+    text = info.get("started")
+    if text:
+        try:
+            return datetime.fromisoformat(text).timestamp()
+        except ValueError:
+            pass
+    plan = records.dir / "plan.json"
+    return plan.stat().st_mtime if plan.exists() else None
+
+
+def summarize(records: RunRecords) -> RunSummary:
+    """What one run is: from result.json when it ended, its events while it runs or after a kill."""
+    info = records.read_json("run.json") or {}
+    plan = records.read_json("plan.json") or {}
+    status = run_status(records)
+    subtasks = status.get("subtasks", [])
+    return RunSummary(
+        run_id=records.run_id, task=str(status.get("task") or plan.get("task") or ""),
+        state=str(status.get("state", "unknown")), started=_started(records, info), subtasks=len(subtasks),
+        done=sum(1 for s in subtasks if s.get("state") == "done"),
+        cost_usd=float((status.get("usage") or {}).get("cost_usd", 0.0)),
+        applied=records.read_json("applied.json") is not None)
+
+
+def list_summaries(root: Path) -> list[RunSummary]:
+    """Every run of the repository at `root`, newest first."""
+    return [summarize(RunRecords(root, rid)) for rid in reversed(list_runs(root))]
+
+
+def age(started: float | None, now: float | None = None) -> str:
+    """'3m', '2h', '5d': how long ago a run started."""
+    if started is None:
+        return "?"
+    seconds = max(0.0, (now or time.time()) - started)
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "m")):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"
+
+
+def transcript_entries(records: RunRecords, subtask: str) -> list[dict[str, Any]]:
+    """The records of one subtask's transcript, in order (a line cut short by a kill is skipped)."""
+    import json
+
+    path = records.dir / "transcripts" / f"{subtask}.jsonl"
+    if not path.exists():
+        return []
+    entries = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            entries.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return entries
