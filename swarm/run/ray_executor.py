@@ -1,0 +1,213 @@
+"""The ray executor: each subtask's workspace on a Ray cluster node, the agent loop here.
+
+What travels where:
+- the start commit goes to the node as a git bundle through Ray's object store,
+  holding only the objects the node's cache of the repository lacks;
+- each tool call goes to the workspace's actor on its node (a `command` subtask
+  is one plain Ray task instead), and its result comes back;
+- the subtask's commits come back as a bundle, fetched into the user's repository
+  on the subtask's branch;
+- the model calls never leave this machine: the agent loop, the rate-limit gate
+  and the cost ceiling stay in the coordinator, and no `ANTHROPIC_*` variable is
+  sent anywhere (Ray writes runtime-env variables to its logs in clear text).
+
+A node lost mid-subtask: the actor is opened again on another node from the
+start commit and the calls that changed files are replayed in order, so the
+agent goes on where it was. A command task is retried by Ray itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+from swarm.agent.tools import ToolOutcome
+from swarm.env.shell import ShellResult
+from swarm.errors import ConfigError
+from swarm.git.bundle import create_bundle, fetch_bundle
+from swarm.git.repo import GitRepo
+
+try:
+    import ray
+except ImportError:  # an optional extra
+    ray = None  # type: ignore[assignment]
+
+INSTALL = "the ray executor needs Ray: pip install 'swarm[ray]' (or pip install ray)"
+# Calls whose effect a fresh workspace must see again after a node is lost.
+MUTATING = {"write", "edit", "bash"}
+OPEN_RETRIES = 3
+
+
+def connect(address: str | None) -> str:
+    """Connect this process to the cluster at `address` (or RAY_ADDRESS, or a new local one); return the address."""
+    if ray is None:
+        raise ConfigError(INSTALL)
+    if ray.is_initialized():
+        return address or "(connected)"
+    target = address or os.environ.get("RAY_ADDRESS") or None
+    # A Ray instance started from here inherits this environment: keep the model credentials out of it.
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("ANTHROPIC_")}
+    try:
+        ray.init(address=target, log_to_driver=False, logging_level="ERROR", include_dashboard=False,
+                 configure_logging=True, ignore_reinit_error=True)
+    except (ConnectionError, RuntimeError, ValueError, TimeoutError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"cannot reach the Ray cluster at {target or 'a new local instance'}: {first}; "
+                          "check --ray-address (or RAY_ADDRESS)") from None
+    finally:
+        os.environ.update(saved)
+    return target or "local"
+
+
+def _remote_classes() -> tuple[Any, Any]:
+    from swarm.run.ray_node import NodeWorkspace, run_command_task
+
+    # Each workspace claims a CPU so work spreads across nodes; actors are not restarted in place: a lost
+    # node's workspace is opened again elsewhere by the coordinator (see RemoteTools.call).
+    actor = ray.remote(num_cpus=1, max_restarts=0)(NodeWorkspace)
+    task = ray.remote(num_cpus=1, max_retries=3, retry_exceptions=False)(run_command_task)
+    return actor, task
+
+
+class RemoteTools:
+    """The agent's tools, run by the workspace's actor on its node."""
+
+    def __init__(self, workspace: "RayWorkspace", definitions: list[dict[str, Any]]) -> None:
+        self.workspace = workspace
+        self._definitions = definitions
+        self.replay: list[tuple[str, Any]] = []
+
+    def definitions(self) -> list[dict[str, Any]]:
+        return [dict(d) for d in self._definitions]
+
+    async def call(self, name: str, tool_input: Any) -> ToolOutcome:
+        for attempt in range(OPEN_RETRIES + 1):
+            actor = await self.workspace.actor()
+            try:
+                content, is_error = await actor.call.remote(name, tool_input)
+            except ray.exceptions.RayActorError:
+                if attempt == OPEN_RETRIES:
+                    return ToolOutcome(f"{name}: the cluster node running this workspace was lost "
+                                       f"{OPEN_RETRIES + 1} times; try again", True)
+                await self.workspace.reopen(self.replay)
+                continue
+            if name in MUTATING:
+                self.replay.append((name, tool_input))
+            return ToolOutcome(content, is_error)
+        raise AssertionError("unreachable")
+
+
+class RayWorkspace:
+    """A subtask's workspace on a node, seen from the coordinator."""
+
+    def __init__(self, executor: "RayExecutor", branch: str, start: str, env: dict[str, str]) -> None:
+        self.executor = executor
+        self.branch = branch
+        self.start = start
+        self.env = env
+        self._actor: Any = None
+        self._pending: bytes | None = None
+        self.tools = RemoteTools(self, executor.definitions)
+
+    async def actor(self) -> Any:
+        if self._actor is None:
+            self._actor = await self.executor.start_actor(self.branch, self.start, self.env)
+        return self._actor
+
+    async def reopen(self, replay: list[tuple[str, Any]]) -> None:
+        """Open the workspace again (on whichever node has room) and replay the calls that changed files."""
+        self._actor = None
+        actor = await self.actor()
+        for name, tool_input in replay:
+            await actor.call.remote(name, tool_input)
+
+    async def run_command(self, command: str, timeout: float) -> ShellResult:
+        """A command subtask: one Ray task checks out, runs and commits; `commit` then takes its bundle."""
+        data = await self.executor.bundle(self.branch, self.start, have=())
+        output, code, timed_out, bundle = await self.executor.command_task.remote(
+            self.executor.repo_key, self.branch, self.start, self.env, data, f"refs/heads/{self.branch}",
+            command, timeout, "swarm: command")
+        self._pending = bundle
+        return ShellResult(output, code, timed_out)
+
+    async def commit(self, message: str) -> str | None:
+        repo = self.executor.repo
+        if self._pending is not None:
+            data, self._pending = self._pending, None
+            return await asyncio.to_thread(self.executor.take, data, self.branch, self.start, message)
+        if self._actor is None:
+            return None
+        data = await self._actor.commit.remote(message)
+        if data is None:
+            return None
+        ref = f"refs/heads/{self.branch}"
+        commit = await asyncio.to_thread(fetch_bundle, repo, data, ref, ref)
+        self.start = commit
+        return commit
+
+    async def close(self) -> None:
+        if self._actor is not None:
+            try:
+                await self._actor.close.remote()
+            except ray.exceptions.RayActorError:
+                pass  # the node is gone, and its workspace with it
+            ray.kill(self._actor)
+            self._actor = None
+
+
+class RayExecutor:
+    """Opens each subtask's workspace on the cluster."""
+
+    name = "ray"
+
+    def __init__(self, repo: GitRepo, address: str | None) -> None:
+        self.address = connect(address)
+        self.repo = repo
+        self.repo_key = hashlib.sha1(str(repo.root).encode()).hexdigest()[:12]
+        self.actor_class, self.command_task = _remote_classes()
+        self.definitions = self._tool_definitions()
+
+    @staticmethod
+    def _tool_definitions() -> list[dict[str, Any]]:
+        # The same definitions as a local worktree's tools, so the shared prompt prefix stays cacheable.
+        import tempfile
+
+        from swarm.agent.tools import Toolbox
+
+        with tempfile.TemporaryDirectory() as tmp:
+            return Toolbox(Path(tmp), {}).definitions()
+
+    async def bundle(self, branch: str, start: str, have: tuple[str, ...]) -> bytes:
+        await asyncio.to_thread(self.repo.update_branch, branch, start)
+        return await asyncio.to_thread(create_bundle, self.repo, f"refs/heads/{branch}", exclude=have)
+
+    async def start_actor(self, branch: str, start: str, env: dict[str, str]) -> Any:
+        actor = self.actor_class.remote(self.repo_key, branch, start, env)
+        have = await actor.have.remote()
+        data = await self.bundle(branch, start, tuple(have))
+        await actor.receive.remote(data, f"refs/heads/{branch}")
+        return actor
+
+    def take(self, data: bytes, branch: str, start: str, message: str) -> str | None:
+        """Fetch a command task's commit and record it on the branch with the coordinator's message."""
+        if data is None:
+            return None
+        scratch = f"refs/swarm-incoming/{branch}"
+        fetched = fetch_bundle(self.repo, data, f"refs/heads/{branch}", scratch)
+        tree = self.repo.git("rev-parse", f"{fetched}^{{tree}}")
+        commit = self.repo.git("commit-tree", tree, "-p", start, "-F", "-", input=message)
+        self.repo.git("update-ref", "-d", scratch)
+        self.repo.update_branch(branch, commit)
+        return commit
+
+    async def open(self, subtask_id: str, branch: str, start_commit: str, path: Path,
+                   env: dict[str, str]) -> RayWorkspace:
+        await asyncio.to_thread(self.repo.update_branch, branch, start_commit)
+        node_env = {k: v for k, v in env.items() if not k.startswith("ANTHROPIC_")}
+        return RayWorkspace(self, branch, start_commit, node_env)
+
+    async def shutdown(self) -> None:
+        return None

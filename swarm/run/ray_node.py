@@ -1,0 +1,139 @@
+"""The node side of the ray executor: a subtask's repository and tools on a cluster node.
+
+A `NodeWorkspace` lives on one node. Its git dir is kept apart from the work
+tree (the work tree's `.git` file only points at it, for the agent's own `git
+status`), and every git command names both, as swarm does locally. Objects
+come from a per-node cache of the repository, fed by bundles that hold only
+what the node lacks; the subtask's branch goes back as a bundle of the commits
+made on top of the start commit. No model credential ever reaches a node: the
+environment the tools get is the coordinator's allowlisted one.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import shutil
+import subprocess
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from swarm.git.repo import JUNK_PATHSPECS, git_env
+
+BASE = Path(tempfile.gettempdir()) / "swarm-ray"
+_SAFE = ["-c", "commit.gpgsign=false", "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false",
+         "-c", "gc.auto=0"]
+
+
+def _git(*args: str, git_dir: Path, work_tree: Path | None = None, input: bytes | None = None) -> str:
+    cmd = ["git", *_SAFE, f"--git-dir={git_dir}"]
+    if work_tree is not None:
+        cmd.append(f"--work-tree={work_tree}")
+    proc = subprocess.run([*cmd, *args], input=input, capture_output=True, env=git_env())
+    if proc.returncode != 0:
+        raise RuntimeError(f"git {' '.join(args)} failed on the node: {proc.stderr.decode(errors='replace').strip()}")
+    return proc.stdout.decode(errors="replace").strip()
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class NodeWorkspace:
+    """One subtask's repository on this node (made a Ray actor by the coordinator)."""
+
+    def __init__(self, repo_key: str, branch: str, start: str, env: dict[str, str]) -> None:
+        self.cache = BASE / "cache" / f"{repo_key}.git"
+        BASE.mkdir(parents=True, exist_ok=True)
+        self.root = Path(tempfile.mkdtemp(prefix="ws-", dir=BASE))
+        self.git_dir = self.root / "git"
+        self.work = self.root / "work"
+        self.branch = branch
+        self.start = start
+        self.env = {**env, "SWARM_WORKTREE": str(self.work)}
+        self.toolbox: Any = None
+
+    def node(self) -> str:
+        """This node's id, for placement checks and messages."""
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
+
+    def have(self) -> list[str]:
+        """Commits the node's cache of the repository already holds (the coordinator leaves them out)."""
+        if not (self.cache / "HEAD").exists():
+            return []
+        out = _git("for-each-ref", "--format=%(objectname)", git_dir=self.cache)
+        return sorted(set(out.split()))
+
+    def receive(self, bundle: bytes, ref: str) -> None:
+        """Take the start commit from a bundle and check it out on the subtask's branch."""
+        from swarm.agent.tools import Toolbox
+
+        with _locked(self.cache.with_suffix(".lock")):
+            if not (self.cache / "HEAD").exists():
+                _git("init", "-q", "--bare", str(self.cache), git_dir=self.cache)
+            path = self.root / "in.bundle"
+            path.write_bytes(bundle)
+            _git("fetch", "-q", "--no-tags", str(path), f"+{ref}:{ref}", git_dir=self.cache)
+            path.unlink()
+        self.work.mkdir()
+        _git("init", "-q", git_dir=self.git_dir)
+        (self.git_dir / "objects" / "info" / "alternates").write_text(str(self.cache / "objects") + "\n")
+        _git("update-ref", f"refs/heads/{self.branch}", self.start, git_dir=self.git_dir)
+        _git("symbolic-ref", "HEAD", f"refs/heads/{self.branch}", git_dir=self.git_dir)
+        _git("read-tree", "-u", "--reset", "HEAD", git_dir=self.git_dir, work_tree=self.work)
+        (self.work / ".git").write_text(f"gitdir: {self.git_dir}\n")
+        self.toolbox = Toolbox(self.work, self.env)
+
+    async def call(self, name: str, tool_input: Any) -> tuple[Any, bool]:
+        """One tool call, as locally: (content, is_error)."""
+        outcome = await self.toolbox.call(name, tool_input)
+        return outcome.content, outcome.is_error
+
+    async def run_command(self, command: str, timeout: float) -> tuple[str, int, bool]:
+        from swarm.env.shell import run_shell
+
+        result = await run_shell(command, self.work, self.env, timeout)
+        return result.output, result.exit_code, result.timed_out
+
+    def commit(self, message: str) -> bytes | None:
+        """Commit every change on the branch; a bundle of the new commits, or None when nothing changed."""
+        _git("add", "-A", "--", ".", *JUNK_PATHSPECS, git_dir=self.git_dir, work_tree=self.work)
+        if not _git("diff", "--cached", "--name-only", git_dir=self.git_dir, work_tree=self.work):
+            return None
+        _git("commit", "-q", "--no-verify", "-F", "-", git_dir=self.git_dir, work_tree=self.work,
+             input=message.encode())
+        path = self.root / "out.bundle"
+        _git("bundle", "create", "-q", str(path), f"refs/heads/{self.branch}", f"^{self.start}",
+             git_dir=self.git_dir)
+        data = path.read_bytes()
+        path.unlink()
+        self.start = _git("rev-parse", "HEAD", git_dir=self.git_dir)  # the next bundle holds only what follows
+        return data
+
+    def close(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def run_command_task(repo_key: str, branch: str, start: str, env: dict[str, str], bundle: bytes, ref: str,
+                     command: str, timeout: float, message: str) -> tuple[str, int, bool, bytes | None]:
+    """A command subtask as one plain Ray task: check out, run, commit, bundle back."""
+    import asyncio
+
+    ws = NodeWorkspace(repo_key, branch, start, env)
+    try:
+        ws.receive(bundle, ref)
+        output, code, timed_out = asyncio.run(ws.run_command(command, timeout))
+        return output, code, timed_out, ws.commit(message)
+    finally:
+        ws.close()
+

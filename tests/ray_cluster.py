@@ -1,0 +1,60 @@
+"""A real local Ray cluster for tests: a head and worker nodes, all on 127.0.0.1, ports of its own.
+
+Ray's default ports collide between clusters, so every port is chosen here; the
+dashboard is off; `RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0` keeps every process on
+loopback (every driver needs the same variable). `ray stop` is never used: it
+stops every Ray process on the machine.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any, Iterator
+
+import pytest
+
+LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+os.environ.update(LOOPBACK_ENV)  # read when Ray is imported
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def node_ports() -> dict[str, Any]:
+    """Every port a node opens, chosen free on loopback (Ray's defaults collide between clusters)."""
+    low = free_port()
+    return {"node_ip_address": "127.0.0.1", "node_manager_port": free_port(), "object_manager_port": free_port(),
+            "dashboard_agent_listen_port": free_port(), "runtime_env_agent_port": free_port(),
+            "metrics_agent_port": free_port(), "metrics_export_port": free_port(),
+            "min_worker_port": low, "max_worker_port": low + 200}
+
+
+def start_cluster(workers: int = 2) -> Any:
+    """A head with no CPU (so workspaces land on workers) and `workers` nodes of one CPU each."""
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'swarm[ray]')")
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 0, "resources": {"head": 1}, "include_dashboard": False, "gcs_server_port": free_port(),
+        **node_ports()})
+    for i in range(workers):
+        cluster.add_node(num_cpus=1, resources={f"worker{i}": 1}, **node_ports())
+    cluster.wait_for_nodes()
+    assert ray is not None
+    return cluster
+
+
+def cluster_fixture() -> Iterator[Any]:
+    cluster = start_cluster()
+    try:
+        yield cluster
+    finally:
+        import ray
+
+        if ray.is_initialized():
+            ray.shutdown()
+        cluster.shutdown()
