@@ -63,11 +63,11 @@ def connect(address: str | None) -> str:
 
 
 def _remote_classes() -> tuple[Any, Any]:
-    from swarm.run.ray_node import NodeWorkspace, run_command_task
+    from swarm.run.ray_node import WorkspaceHost, run_command_task
 
-    # Each workspace claims a CPU so work spreads across nodes; actors are not restarted in place: a lost
+    # Each workspace claims a CPU so work spreads across nodes; hosts are not restarted in place: a lost
     # node's workspace is opened again elsewhere by the coordinator (see RemoteTools.call).
-    actor = ray.remote(num_cpus=1, max_restarts=0)(NodeWorkspace)
+    actor = ray.remote(num_cpus=1, max_restarts=0)(WorkspaceHost)
     task = ray.remote(num_cpus=1, max_retries=3, retry_exceptions=False)(run_command_task)
     return actor, task
 
@@ -119,7 +119,7 @@ class RayWorkspace:
 
     async def reopen(self, replay: list[tuple[str, Any]]) -> None:
         """Open the workspace again (on whichever node has room) and replay the calls that changed files."""
-        self._actor = None
+        self._actor = None  # the lost host is not given back to the pool
         actor = await self.actor()
         for name, tool_input in replay:
             await actor.call.remote(name, tool_input)
@@ -150,12 +150,12 @@ class RayWorkspace:
 
     async def close(self) -> None:
         if self._actor is not None:
+            actor, self._actor = self._actor, None
             try:
-                await self._actor.close.remote()
+                await actor.close.remote()
             except ray.exceptions.RayActorError:
-                pass  # the node is gone, and its workspace with it
-            ray.kill(self._actor)
-            self._actor = None
+                return  # the node is gone, and its workspace with it
+            self.executor.idle.append(actor)
 
 
 class RayExecutor:
@@ -169,6 +169,14 @@ class RayExecutor:
         self.repo_key = hashlib.sha1(str(repo.root).encode()).hexdigest()[:12]
         self.actor_class, self.command_task = _remote_classes()
         self.definitions = self._tool_definitions()
+        self.idle: list[Any] = []
+
+    def prestart(self, hosts: int) -> None:
+        """Start `hosts` workspace hosts now, so their processes are up by the time the agents need them."""
+        for _ in range(hosts):
+            host = self.actor_class.remote()
+            host.node.remote()  # not awaited: only makes Ray start the process
+            self.idle.append(host)
 
     @staticmethod
     def _tool_definitions() -> list[dict[str, Any]]:
@@ -185,9 +193,14 @@ class RayExecutor:
         return await asyncio.to_thread(create_bundle, self.repo, f"refs/heads/{branch}", exclude=have)
 
     async def start_actor(self, branch: str, start: str, env: dict[str, str]) -> Any:
-        actor = self.actor_class.remote(self.repo_key, branch, start, env)
-        have = await actor.have.remote()
-        data = await self.bundle(branch, start, tuple(have))
+        actor = self.idle.pop() if self.idle else self.actor_class.remote()
+        try:
+            have = await actor.open.remote(self.repo_key, branch, start, env)
+        except ray.exceptions.RayActorError:  # an idle host whose node went away
+            actor = self.actor_class.remote()
+            have = await actor.open.remote(self.repo_key, branch, start, env)
+        # The node's cache may hold the start commit already (an earlier subtask of the run): nothing to send.
+        data = None if start in have else await self.bundle(branch, start, tuple(have))
         await actor.receive.remote(data, f"refs/heads/{branch}")
         return actor
 

@@ -74,17 +74,19 @@ class NodeWorkspace:
         out = _git("for-each-ref", "--format=%(objectname)", git_dir=self.cache)
         return sorted(set(out.split()))
 
-    def receive(self, bundle: bytes, ref: str) -> None:
-        """Take the start commit from a bundle and check it out on the subtask's branch."""
+    def receive(self, bundle: bytes | None, ref: str) -> None:
+        """Take the start commit from a bundle (None: the cache has it) and check it out on the subtask's branch."""
         from swarm.agent.tools import Toolbox
 
         with _locked(self.cache.with_suffix(".lock")):
             if not (self.cache / "HEAD").exists():
                 _git("init", "-q", "--bare", str(self.cache), git_dir=self.cache)
-            path = self.root / "in.bundle"
-            path.write_bytes(bundle)
-            _git("fetch", "-q", "--no-tags", str(path), f"+{ref}:{ref}", git_dir=self.cache)
-            path.unlink()
+            if bundle is not None:
+                path = self.root / "in.bundle"
+                path.write_bytes(bundle)
+                # Kept under the subtask's own ref, so later bundles can leave these objects out.
+                _git("fetch", "-q", "--no-tags", str(path), f"+{ref}:{ref}", git_dir=self.cache)
+                path.unlink()
         self.work.mkdir()
         _git("init", "-q", git_dir=self.git_dir)
         (self.git_dir / "objects" / "info" / "alternates").write_text(str(self.cache / "objects") + "\n")
@@ -137,3 +139,46 @@ def run_command_task(repo_key: str, branch: str, start: str, env: dict[str, str]
     finally:
         ws.close()
 
+
+
+class WorkspaceHost:
+    """A process on a node that holds one subtask's workspace at a time (a Ray actor, reused across subtasks).
+
+    Starting a Ray worker process costs seconds (the interpreter, the SDK's
+    tools); a host pays that once and then opens workspace after workspace.
+    """
+
+    def __init__(self) -> None:
+        self.workspace: NodeWorkspace | None = None
+
+    def node(self) -> str:
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
+
+    def open(self, repo_key: str, branch: str, start: str, env: dict[str, str]) -> list[str]:
+        """Begin a subtask's workspace; return the commits this node already holds."""
+        self.close()
+        self.workspace = NodeWorkspace(repo_key, branch, start, env)
+        return self.workspace.have()
+
+    def receive(self, bundle: bytes | None, ref: str) -> None:
+        assert self.workspace is not None
+        self.workspace.receive(bundle, ref)
+
+    async def call(self, name: str, tool_input: Any) -> tuple[Any, bool]:
+        assert self.workspace is not None
+        return await self.workspace.call(name, tool_input)
+
+    async def run_command(self, command: str, timeout: float) -> tuple[str, int, bool]:
+        assert self.workspace is not None
+        return await self.workspace.run_command(command, timeout)
+
+    def commit(self, message: str) -> bytes | None:
+        assert self.workspace is not None
+        return self.workspace.commit(message)
+
+    def close(self) -> None:
+        if self.workspace is not None:
+            self.workspace.close()
+            self.workspace = None
