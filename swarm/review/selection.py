@@ -13,13 +13,13 @@ saved in `review.json` next to the commit built from it (see `rebuild`).
 
 from __future__ import annotations
 
-import fnmatch
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from swarm.errors import SelectionError, SwarmError
 from swarm.git.index import diff_text
 from swarm.git.repo import GitRepo
+from swarm.globs import match
 from swarm.merge.patches import FilePatch, Hunk, split_diff
 from swarm.run.records import RunRecords
 
@@ -192,8 +192,8 @@ def is_default(review: RunReview, selection: Selection) -> bool:
 
 
 def path_matches(pattern: str, path: str) -> bool:
-    pattern = pattern.rstrip("/")
-    return path == pattern or path.startswith(pattern + "/") or fnmatch.fnmatchcase(path, pattern)
+    """Whether a `--drop/--keep/--file` pattern covers `path` (swarm.globs: git's `:(glob)` meaning)."""
+    return match(pattern, path)
 
 
 def _resolve(review: RunReview, names: list[str], flag: str) -> tuple[list[str], list[str]]:
