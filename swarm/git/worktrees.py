@@ -78,7 +78,7 @@ class Worktrees:
     def restore_git_file(self, path: Path) -> str | None:
         """Put the worktree's `.git` file back if something changed it; say what was wrong (None: nothing)."""
         admin = self.admin_dir(path)
-        if admin is None:
+        if admin is None or not Path(path).is_dir():
             return None
         dot_git = Path(path) / ".git"
         expected = f"gitdir: {admin}\n"
