@@ -22,17 +22,12 @@ from typing import Iterator
 import git
 
 from swarm.errors import GitError, SwarmError
-from swarm.git.runner import SWARM_AUTHOR, GitRunner
+from swarm.git.runner import GitRunner
 from swarm.git.worktrees import JUNK_PATHSPECS, Worktrees
 
-__all__ = ["GitRepo", "MergeResult", "SWARM_AUTHOR", "JUNK_PATHSPECS", "git_env"]
+__all__ = ["GitRepo", "MergeResult", "JUNK_PATHSPECS", "TAMPER_TRAILER"]
 
 TAMPER_TRAILER = "Swarm-Tamper:"
-
-
-def git_env() -> dict[str, str]:
-    """The environment swarm's own git commands get (for a git process started outside the runner)."""
-    return GitRunner(Path(".")).env()
 
 
 @dataclass
