@@ -129,7 +129,7 @@ def test_subtask_change_reads_a_diffs_record():
 @pytest.mark.parametrize("path, globs, inside", [
     ("src/a.py", ["src/**"], True), ("src/x/a.py", ["src/*.py"], False), ("src/a.py", ["src/*.py"], True),
     ("a/b/test_x.py", ["**/test_*.py"], True), ("test_x.py", ["**/test_*.py"], True),
-    ("docs/a.md", ["docs"], True), ("docs/a.md", ["docs/"], True), ("x/y.md", ["*.md"], True),
+    ("docs/a.md", ["docs"], True), ("docs/a.md", ["docs/"], True), ("x/y.md", ["*.md"], False), ("x/y.md", ["**/*.md"], True),
     ("README.md", ["docs/**"], False), ("srcx/a.py", ["src/**"], False), ("pkg/mod01.py", ["pkg/mod0.py"], False),
     ("c.py", ["[!ab].py"], True), ("src/a/b/c.py", ["src/**/c.py"], True), ("anything", [], True),
 ])

@@ -6,6 +6,11 @@ worktree. They do blocking I/O (and `grep` walks files in pure Python when
 `rg` is missing), so each call runs on a worker thread to keep every other
 agent's event loop moving.
 
+On top of the SDK's own confinement, swarm refuses (as a tool error) any path
+with a `.git` component, since git metadata is swarm's, and any write or edit
+through a hard link (the same file may live outside the worktree) or through
+a symlink that resolves outside the worktree or into `.git`.
+
 `bash` keeps the SDK's name and input fields but is swarm's own: each command
 runs in a fresh shell in its own process group, inside a bubblewrap sandbox
 where one works (writes confined to the worktree, no network), with a scrubbed
@@ -69,6 +74,33 @@ class ToolOutcome:
     is_error: bool
 
 
+# The input fields that name a path, per file tool (glob's pattern is a path too).
+_PATH_FIELDS = {"read": ("file_path",), "write": ("file_path",), "edit": ("file_path",),
+                "glob": ("path", "pattern"), "grep": ("path",)}
+_WRITERS = ("write", "edit")
+
+
+def _guard(workdir: Path, name: str, tool_input: Any) -> None:
+    """Refuse what the file tools must not touch: git metadata, and writes that would land outside."""
+    if not isinstance(tool_input, dict):
+        return
+    for key in _PATH_FIELDS.get(name, ()):
+        value = tool_input.get(key)
+        if not isinstance(value, str) or not value:
+            continue
+        if ".git" in Path(value).parts:
+            raise ToolError(f"{name}: {value!r} is inside .git: git metadata belongs to swarm, not to the agent")
+        if key != "file_path":
+            continue
+        target = Path(value) if Path(value).is_absolute() else workdir / value
+        real = Path(os.path.realpath(target))
+        if not real.is_relative_to(workdir) or ".git" in real.relative_to(workdir).parts:
+            raise ToolError(f"{name}: {value!r} resolves to {real}, outside the worktree (a symlink?)")
+        if name in _WRITERS and real.is_file() and real.stat().st_nlink > 1:
+            raise ToolError(f"{name}: {value!r} is a hard link (the same file has another name, maybe outside "
+                            "the worktree); writing through it is refused: delete it and write a new file")
+
+
 class Toolbox:
     """The tools of one worktree, with stable definitions (identical for every agent of a run)."""
 
@@ -95,6 +127,7 @@ class Toolbox:
             return ToolOutcome(f"unknown tool {name!r}; available: {', '.join(self._tools)}", True)
         try:
             if name in self._file_tools:
+                _guard(self.workdir, name, tool_input)
                 result = await asyncio.to_thread(asyncio.run, tool.call(tool_input))
             else:
                 result = await tool.call(tool_input)

@@ -14,6 +14,7 @@ One module per kind of finding:
     symbol      Python names removed, renamed or re-signed by one subtask and still used
     config      config keys removed or renamed in one place and still read by their old name
     link        relative links in Markdown/HTML pages to files the merged tree lacks
+    tamper      a worktree's .git file changed by its agent; a committed symlink leaving the repository
     test        tests passing on the base and failing on the merged tree
 
 Beside them: model (Finding, SubtaskChange, CheckReport), context (the git
@@ -39,7 +40,7 @@ from typing import Callable, Iterable, Iterator
 from swarm.errors import ConfigError
 from swarm.git.repo import GitRepo
 from swarm.merge.fold import Conflict
-from swarm.checks import config, conflict, duplicate, link, overlap, scope, symbol
+from swarm.checks import config, conflict, duplicate, link, overlap, scope, symbol, tamper
 from swarm.checks import test as test_check
 from swarm.checks.context import CheckContext
 from swarm.checks.model import KINDS, CheckReport, Finding, SubtaskChange, TestOutcome
@@ -50,7 +51,7 @@ __all__ = ["KINDS", "CheckReport", "Finding", "SubtaskChange", "TestOutcome", "T
 
 _STATIC: dict[str, Callable[[CheckContext], list[Finding]]] = {
     "conflict": conflict.check, "scope": scope.check, "overlap": overlap.check, "duplicate": duplicate.check,
-    "symbol": symbol.check, "config": config.check, "link": link.check,
+    "symbol": symbol.check, "config": config.check, "link": link.check, "tamper": tamper.check,
 }
 DEFAULT_TEST_TIMEOUT = 1800.0
 

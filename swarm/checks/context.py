@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from swarm.errors import GitError
-from swarm.git.repo import GitRepo, git_env
+from swarm.git.repo import GitRepo
 from swarm.merge.fold import Conflict
 from swarm.checks.model import SubtaskChange
 from swarm.checks.pysource import ModuleInfo, parse_module
@@ -25,8 +25,9 @@ class Blobs:
     """Reads objects through one `git cat-file --batch` process."""
 
     def __init__(self, repo: GitRepo) -> None:
-        self._proc = subprocess.Popen(["git", "cat-file", "--batch"], cwd=repo.root, env=git_env(),
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        # A hand-written reader rather than GitPython's: one process shared by the checks' threads, under a lock.
+        self._proc = repo.runner.popen("cat-file", "--batch", stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                       stderr=subprocess.DEVNULL)
         self._lock = threading.Lock()
 
     def read(self, spec: str) -> bytes | None:

@@ -29,7 +29,7 @@ def changed_spans(ctx: CheckContext, change: SubtaskChange, paths: set[str]) -> 
                     for p in (f["path"], f.get("source_path") or f["path"])})
     if not specs:
         return {}
-    out = ctx.git("diff", "-U0", "--no-color", "--no-ext-diff", "-M", change.start_commit, change.commit, "--", *specs)
+    out = ctx.git("diff", "-U0", "--no-color", "--no-ext-diff", "--no-textconv", "-M", change.start_commit, change.commit, "--", *specs)
     spans: dict[str, list[Span]] = {}
     current: str | None = None
     hunk: tuple[Span, list[str]] | None = None

@@ -42,18 +42,13 @@ def failed_ids(output: str) -> set[str]:
     return {m.group(2) for m in _SUMMARY.finditer(output)}
 
 
-def _add_worktree(repo: GitRepo, path: Path, commit: str) -> None:
-    with repo.admin_lock():
-        repo.git("worktree", "add", "--detach", "-f", str(path), commit)
-
-
 async def run_tests_at(repo: GitRepo, commit: str, command: str, timeout: float) -> TestOutcome:
     """Run `command` in a temporary detached worktree at `commit`; the worktree is removed afterwards."""
     home = Path(tempfile.mkdtemp(prefix="swarm-checks-"))
     tree = home / "tree"
     began = time.monotonic()
     try:
-        await asyncio.to_thread(_add_worktree, repo, tree, commit)
+        await repo.add_detached_worktree(tree, commit)
         result = await run_shell(command, tree, scrubbed_env(), timeout)
         return TestOutcome(result.exit_code, failed_ids(result.output), result.output, result.timed_out,
                            time.monotonic() - began)

@@ -12,6 +12,7 @@ import click
 from swarm.cli.context import Context
 from swarm.config import run_options
 from swarm.errors import ConfigError, PlanError
+from swarm.git.refs import run_branches
 from swarm.model.client import need_client
 from swarm.plan.make import make_plan
 from swarm.plan.spec import load_plan
@@ -96,7 +97,7 @@ def finish(obj: Context, result: dict[str, Any], as_json: bool) -> None:
         print_summary(obj.out, result)
     if result["state"] == "interrupted":
         obj.err.print(f"stopped ({result.get('stop_reason') or 'interrupted'}): work so far is committed on the "
-                      f"swarm/{result['run_id']}/* branches; continue with `swarm resume {result['run_id']}`"
+                      f"{run_branches(result['run_id'])} branches; continue with `swarm resume {result['run_id']}`"
                       + (" --max-cost <higher>" if "cost ceiling" in str(result.get("stop_reason")) else ""))
     sys.exit(exit_code_of(result))
 

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from swarm.cli.context import Context
 from swarm.errors import CleanRefused, SwarmError
+from swarm.git.refs import run_branches
 from swarm.run.records import RunRecords, list_runs, resolve_run
 from swarm.run.status import run_status
 
@@ -61,7 +62,7 @@ def clean(obj: Context, run_id: str | None, all_runs: bool, force: bool) -> None
     if all_runs:
         ids = list_runs(repo.root)
         # Branches of runs whose records are gone are swept too.
-        ids += sorted({b.split("/")[1] for b in repo.branches("swarm/*/*")} - set(ids))
+        ids += sorted({b.split("/")[1] for b in repo.branches(run_branches("*"))} - set(ids))
     elif run_id:
         ids = [resolve_run(repo.root, run_id)]
     else:

@@ -8,6 +8,7 @@ Messages API, so the real client, tools, worktrees and merge all run.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -21,7 +22,8 @@ from typing import Any
 from rich.console import Console
 
 from swarm.errors import ConfigError
-from swarm.git.repo import GitRepo, git_env
+from swarm.git.repo import GitRepo
+from swarm.git.runner import GitRunner
 from swarm.plan.spec import plan_from_dict
 from swarm.env.allowlist import scrubbed_env
 
@@ -35,10 +37,9 @@ def make_sample_repo(target: Path) -> GitRepo:
     with resources.as_file(HERE.joinpath("project")) as source:
         shutil.copytree(source, target, dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache", "*.pyc"))
-    env = git_env()
+    git = GitRunner(target)
     for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "Sample inventory package"]):
-        subprocess.run(["git", "-c", "commit.gpgsign=false", *args], cwd=target, env=env, check=True,
-                       capture_output=True)
+        git.run(*args)
     return GitRepo(target.resolve())
 
 
@@ -97,6 +98,5 @@ def run_demo(*, out: Console, err: Console, target: Path | None, concurrency: in
 def _checkout(repo: GitRepo, result: dict[str, Any]) -> Path:
     """A throwaway checkout of the merged commit, to run the sample's tests on the result."""
     path = repo.worktrees_home() / result["run_id"] / "_merged"
-    with repo.admin_lock():
-        repo.git("worktree", "add", "--detach", "-f", str(path), result["merged_commit"])
+    asyncio.run(repo.add_detached_worktree(path, result["merged_commit"]))
     return path

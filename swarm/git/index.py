@@ -1,62 +1,37 @@
-"""Trees built on a temporary index, diffs as bytes, and commits in the user's own name.
+"""Trees built on a temporary index, diffs as bytes, and the one commit made in the user's own name.
 
-`GitRepo.git` strips GIT_INDEX_FILE from git's environment, so that no
-command can write to a wrong index by accident, and signs swarm's own commits
-as swarm. The few commands here differ on purpose: they set GIT_INDEX_FILE to
-a file of their own (never the user's index), exchange patches as bytes so
-files in any encoding survive, and `user_commit` makes the one commit that is
-the user's (`swarm apply`) with their identity and signing settings.
+These commands go through the one runner like every other; they differ on
+purpose: they set GIT_INDEX_FILE to a file of their own (never the user's
+index), exchange patches as bytes so files in any encoding survive, and
+`user_commit` makes the one commit that is the user's (`swarm apply`) with
+their identity and signing settings.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
 import tempfile
 from pathlib import Path
 from types import TracebackType
 
 from swarm.errors import GitError
-from swarm.git.repo import GitRepo, git_env
+from swarm.git.repo import GitRepo
 
-_SAFE = ["-c", "core.quotePath=true", "-c", "diff.noprefix=false", "-c", "diff.mnemonicPrefix=false"]
-
-
-def git_bytes(repo: GitRepo, *args: str, input: bytes | None = None, index: Path | None = None,
-              user: bool = False, check: bool = True) -> tuple[int, bytes, str]:
-    """Run git in `repo`; return (exit code, stdout bytes, stderr text).
-
-    `index` points git at a temporary index; `user` keeps the user's identity
-    and configuration (swarm's own commits use git_env's).
-    """
-    if user:
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY")}
-        env["GIT_TERMINAL_PROMPT"] = "0"
-        cmd = ["git", *args]
-    else:
-        env = git_env()
-        cmd = ["git", "-c", "commit.gpgsign=false", "-c", "core.hooksPath=/dev/null", *_SAFE, *args]
-    if index is not None:
-        env["GIT_INDEX_FILE"] = str(index)
-    proc = subprocess.run(cmd, cwd=repo.root, env=env, input=input, capture_output=True)
-    stderr = proc.stderr.decode("utf-8", "replace")
-    if check and proc.returncode != 0:
-        raise GitError(list(args), proc.returncode, stderr or proc.stdout.decode("utf-8", "replace"))
-    return proc.returncode, proc.stdout, stderr
+# Patches swarm applies again must name files the way `git apply` reads them back.
+_QUOTED = ["-c", "core.quotePath=true"]
 
 
 def diff_text(repo: GitRepo, old: str, new: str, *paths: str) -> str:
     """The full diff between two commits: binary-safe, full blob ids, renames found."""
-    args = ["diff", "--no-color", "--no-ext-diff", "--binary", "--full-index", "-M", "--src-prefix=a/",
+    args = ["diff", "--no-color", "--no-ext-diff", "--no-textconv", "--binary", "--full-index", "-M", "--src-prefix=a/",
             "--dst-prefix=b/", old, new]
     if paths:
         args += ["--", *paths]
-    _, out, _ = git_bytes(repo, *args)
-    return out.decode("utf-8", "surrogateescape")
+    return repo.runner.run(*_QUOTED, *args).raw
 
 
 def tree_of(repo: GitRepo, commit: str) -> str:
+    """The tree id of a commit."""
     return repo.git("rev-parse", f"{commit}^{{tree}}")
 
 
@@ -73,7 +48,7 @@ class ScratchIndex:
         os.close(handle)
         self.path = Path(name)
         self.path.unlink()  # git wants to create the index itself
-        git_bytes(repo, "read-tree", tree_ish, index=self.path)
+        repo.runner.run("read-tree", tree_ish, index=self.path)
 
     def __enter__(self) -> "ScratchIndex":
         return self
@@ -89,22 +64,21 @@ class ScratchIndex:
         Returns the files that conflict ([] when it went in cleanly).
         """
         flags = ["-R"] if reverse else []
-        code, _, stderr = git_bytes(self.repo, "apply", "--cached", "--3way", *flags, "--whitespace=nowarn", "-",
-                                    input=patch.encode("utf-8", "surrogateescape"), index=self.path,
-                                    check=False)
-        if code == 0:
+        applied = self.repo.runner.run(*_QUOTED, "apply", "--cached", "--3way", *flags, "--whitespace=nowarn", "-",
+                                       input=patch, index=self.path, check=False)
+        if applied.code == 0:
             return []
-        _, out, _ = git_bytes(self.repo, "ls-files", "-u", "-z", index=self.path)
+        out = self.repo.runner.run("ls-files", "-u", "-z", index=self.path).stdout
         conflicted = sorted({entry.split(b"\t", 1)[1].decode("utf-8", "surrogateescape")
                              for entry in out.split(b"\0") if b"\t" in entry})
         if conflicted:
             return conflicted
         # Not a merge conflict: the patch could not be placed at all (e.g. a file it edits is missing).
-        raise GitError(["apply", "--cached", "--3way"], code, stderr)
+        raise GitError(["apply", "--cached", "--3way"], applied.code, applied.stderr)
 
     def write_tree(self) -> str:
-        _, out, _ = git_bytes(self.repo, "write-tree", index=self.path)
-        return out.decode().strip()
+        """The tree the index now holds."""
+        return self.repo.runner.run("write-tree", index=self.path).text.strip()
 
 
 def user_commit(repo: GitRepo, tree: str, parents: list[str], message: str) -> str:
@@ -112,7 +86,7 @@ def user_commit(repo: GitRepo, tree: str, parents: list[str], message: str) -> s
     args = ["commit-tree", tree, "-F", "-"]
     for parent in parents:
         args += ["-p", parent]
-    code, out, stderr = git_bytes(repo, *args, input=message.encode(), user=True, check=False)
-    if code != 0:
-        raise GitError(["commit-tree"], code, stderr)
-    return out.decode().strip()
+    out = repo.runner.run(*args, input=message, user=True, check=False)
+    if out.code != 0:
+        raise GitError(["commit-tree"], out.code, out.stderr)
+    return out.text.strip()

@@ -1,19 +1,19 @@
-"""Every git call behind one small wrapper.
+"""A repository as swarm sees it: refs, in-memory merges and commits, its worktrees and places.
 
-Plain `git` runs the commands it does best (`worktree`, `merge-tree
---write-tree`, `commit-tree`); GitPython finds the repository and resolves
-refs. The administrative part of `git worktree add` is serialized with a file
-lock, because concurrent adds race on `.git/config` and `.git/worktrees/`;
-the checkout that fills a worktree runs outside the lock, in parallel.
+Every command goes through swarm.git.runner (the one runner); worktrees are
+added and removed only by swarm.git.worktrees, and git on a worktree always
+names its git dir and work tree. GitPython is kept for one job: finding the
+repository that contains a folder (`discover`), where its checks for bare
+repositories, worktrees and parent directories earn their place; it runs once,
+before any event loop, and is closed at once. Refs are resolved with plain git
+(`resolve` / `aresolve`), so async code never blocks on it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import hashlib
 import os
-import subprocess
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,28 +22,12 @@ from typing import Iterator
 import git
 
 from swarm.errors import GitError, SwarmError
+from swarm.git.runner import GitRunner
+from swarm.git.worktrees import JUNK_PATHSPECS, Worktrees
 
-SWARM_AUTHOR = ("swarm", "swarm@localhost")
-# Keep the user's hooks and signing out of commits swarm makes on its own branches.
-_CONFIG = ["-c", "commit.gpgsign=false", "-c", "core.hooksPath=/dev/null", "-c", "gc.auto=0",
-           "-c", "core.quotePath=false"]
+__all__ = ["GitRepo", "MergeResult", "JUNK_PATHSPECS", "TAMPER_TRAILER"]
 
-
-# What running code leaves behind (bytecode, test caches) is never part of an agent's change.
-JUNK_PATHSPECS = [f":(exclude,glob){p}" for p in ("**/__pycache__/**", "**/*.py[co]", "**/.pytest_cache/**",
-                                                   "**/.mypy_cache/**", "**/.ruff_cache/**")]
-
-
-def git_env() -> dict[str, str]:
-    """The environment for git subprocesses: no inherited repository overrides."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY")}
-    env.update({
-        "GIT_AUTHOR_NAME": SWARM_AUTHOR[0], "GIT_AUTHOR_EMAIL": SWARM_AUTHOR[1],
-        "GIT_COMMITTER_NAME": SWARM_AUTHOR[0], "GIT_COMMITTER_EMAIL": SWARM_AUTHOR[1],
-        "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C",
-    })
-    return env
+TAMPER_TRAILER = "Swarm-Tamper:"
 
 
 @dataclass
@@ -61,8 +45,10 @@ class GitRepo:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.runner = GitRunner(root)
         self.git_dir = Path(self.git("rev-parse", "--absolute-git-dir"))
         self.common_dir = Path(self.git("rev-parse", "--path-format=absolute", "--git-common-dir"))
+        self.worktrees = Worktrees(self.runner, self.common_dir)
 
     @classmethod
     def discover(cls, path: str | Path = ".") -> "GitRepo":
@@ -79,38 +65,37 @@ class GitRepo:
         finally:
             repo.close()
 
-    # -- plain command runners ---------------------------------------------------------
+    # -- running git ---------------------------------------------------------------------
 
-    def git(self, *args: str, cwd: Path | None = None, check: bool = True, input: str | None = None) -> str:
-        """Run git synchronously and return stdout without the trailing newline."""
-        proc = subprocess.run(["git", *_CONFIG, *args], cwd=cwd or self.root, env=git_env(), input=input,
-                              capture_output=True, text=True)
-        if check and proc.returncode != 0:
-            raise GitError(list(args), proc.returncode, proc.stderr or proc.stdout)
-        return proc.stdout.rstrip("\n")
+    def git(self, *args: str, check: bool = True, input: str | None = None) -> str:
+        """Run git in the repository (blocking) and return stdout without the trailing newline."""
+        return self.runner.run(*args, check=check, input=input).text
 
-    async def agit(self, *args: str, cwd: Path | None = None, check: bool = True) -> tuple[int, str, str]:
-        """Run git without blocking the event loop; return (code, stdout, stderr)."""
-        proc = await asyncio.create_subprocess_exec(
-            "git", *_CONFIG, *args, cwd=cwd or self.root, env=git_env(),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        out, err = await proc.communicate()
-        stdout, stderr = out.decode(errors="replace"), err.decode(errors="replace")
-        if check and proc.returncode != 0:
-            raise GitError(list(args), proc.returncode or 0, stderr or stdout)
-        return proc.returncode or 0, stdout, stderr
+    async def agit(self, *args: str, check: bool = True) -> tuple[int, str, str]:
+        """Run git in the repository without blocking the event loop; return (code, stdout, stderr)."""
+        out = await self.runner.arun(*args, check=check)
+        return out.code, out.stdout.decode("utf-8", "replace"), out.stderr
+
+    def in_worktree(self, path: Path) -> GitRunner:
+        """git for one of swarm's worktrees (its git dir named explicitly; the `.git` file is not read)."""
+        return self.worktrees.runner(path)
 
     # -- refs and commits ---------------------------------------------------------------
 
     def resolve(self, ref: str) -> str:
         """The commit a ref names, or a clear error."""
-        repo = git.Repo(self.root)
-        try:
-            return repo.commit(ref).hexsha
-        except (git.BadName, ValueError, git.GitCommandError):
-            raise SwarmError(f"cannot resolve {ref!r} to a commit in {self.root}") from None
-        finally:
-            repo.close()
+        out = self.runner.run("rev-parse", "--verify", "-q", "--end-of-options", f"{ref}^{{commit}}", check=False)
+        if out.code != 0 or not out.text:
+            raise SwarmError(f"cannot resolve {ref!r} to a commit in {self.root}")
+        return out.text
+
+    async def aresolve(self, ref: str) -> str:
+        """`resolve` for async code."""
+        out = await self.runner.arun("rev-parse", "--verify", "-q", "--end-of-options", f"{ref}^{{commit}}",
+                                     check=False)
+        if out.code != 0 or not out.text:
+            raise SwarmError(f"cannot resolve {ref!r} to a commit in {self.root}")
+        return out.text
 
     def has_commits(self) -> bool:
         return self.git("rev-parse", "--verify", "-q", "HEAD", check=False) != ""
@@ -122,99 +107,92 @@ class GitRepo:
         out = self.git("for-each-ref", "--format=%(refname:short)", f"refs/heads/{pattern}")
         return [line for line in out.splitlines() if line]
 
+    async def branch_head(self, branch: str) -> str | None:
+        """The commit `branch` points at, or None when there is no such branch (async)."""
+        out = await self.runner.arun("rev-parse", "--verify", "-q", f"refs/heads/{branch}", check=False)
+        return out.text.strip() or None
+
     def update_branch(self, branch: str, commit: str) -> None:
         self.git("update-ref", f"refs/heads/{branch}", commit)
+
+    async def aupdate_branch(self, branch: str, commit: str) -> None:
+        """`update_branch` for async code."""
+        await self.runner.arun("update-ref", f"refs/heads/{branch}", commit)
 
     def delete_branch(self, branch: str) -> None:
         self.git("update-ref", "-d", f"refs/heads/{branch}")
 
     async def merge_tree(self, ours: str, theirs: str) -> MergeResult:
         """Merge two commits in memory (no working tree, no index)."""
-        code, out, err = await self.agit("merge-tree", "--write-tree", "--name-only", "-z", ours, theirs,
-                                         check=False)
-        if code not in (0, 1):
-            raise GitError(["merge-tree", ours, theirs], code, err)
+        out = await self.runner.arun("merge-tree", "--write-tree", "--name-only", "-z", ours, theirs, check=False)
+        if out.code not in (0, 1):
+            raise GitError(["merge-tree", ours, theirs], out.code, out.stderr)
         # -z output: tree NUL, conflicted names NUL..., NUL, then messages.
-        head, _, messages = out.partition("\0\0")
+        head, _, messages = out.raw.partition("\0\0")
         parts = head.split("\0")
         tree, files = parts[0], [p for p in parts[1:] if p]
-        if code == 0:
+        if out.code == 0:
             files = []
-        return MergeResult(tree=tree, clean=code == 0, conflicted_files=sorted(set(files)), messages=messages)
+        return MergeResult(tree=tree, clean=out.code == 0, conflicted_files=sorted(set(files)), messages=messages)
 
     async def is_ancestor(self, ancestor: str, commit: str) -> bool:
-        code, _, _ = await self.agit("merge-base", "--is-ancestor", ancestor, commit, check=False)
-        return code == 0
+        out = await self.runner.arun("merge-base", "--is-ancestor", ancestor, commit, check=False)
+        return out.code == 0
 
     async def commit_tree(self, tree: str, parents: list[str], message: str) -> str:
-        args = ["commit-tree", tree, "-m", message]
+        args = ["commit-tree", tree, "-F", "-"]
         for parent in parents:
             args += ["-p", parent]
-        _, out, _ = await self.agit(*args)
-        return out.strip()
+        return (await self.runner.arun(*args, input=message)).text.strip()
+
+    async def diff(self, base: str, commit: str) -> str:
+        """The diff between two commits, as text for the diff model (swarm.merge.diffs)."""
+        out = await self.runner.arun("-c", "core.quotePath=true", "diff", "--no-color", "--no-ext-diff",
+                                     "--no-textconv", "-M", base, commit)
+        return out.raw
 
     # -- worktrees ------------------------------------------------------------------------
 
     @contextmanager
     def admin_lock(self) -> Iterator[None]:
-        """A cross-process lock for git's administrative files (config, worktrees/)."""
-        with open(self.common_dir / "swarm-admin.lock", "w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
-    def _locked(self, *args: str) -> str:
-        with self.admin_lock():
-            return self.git(*args)
+        """The lock for git's administrative files (see swarm.git.worktrees)."""
+        with self.worktrees.lock():
+            yield
 
     async def add_worktree(self, path: Path, branch: str, start: str) -> None:
-        """Create `branch` at `start` checked out at `path`.
-
-        Only the registration (`worktree add --no-checkout`) is serialized; the
-        checkout itself, the slow part on a large repository, runs in parallel.
-        """
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.exists():  # a retry or a resumed run starts over in a clean worktree
-            await asyncio.to_thread(self.remove_worktree, path)
-        await asyncio.to_thread(self._locked, "worktree", "add", "--no-checkout", "-B", branch, str(path), start)
-        await self.agit("reset", "--hard", "-q", start, cwd=path)
+        """Create `branch` at `start` checked out at `path`."""
+        await self.worktrees.add(path, start, branch=branch)
 
     async def add_detached_worktree(self, path: Path, commit: str) -> None:
         """A worktree at `commit` with no branch (integration and test checkouts)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.exists():
-            await self.aremove_worktree(path)
-        await asyncio.to_thread(self._locked, "worktree", "add", "--no-checkout", "--detach", str(path), commit)
-        await self.agit("reset", "--hard", "-q", commit, cwd=path)
+        await self.worktrees.add(path, commit)
+
+    def remove_worktree(self, path: Path) -> None:
+        self.worktrees.remove(path)
 
     async def aremove_worktree(self, path: Path) -> None:
-        await asyncio.to_thread(self.remove_worktree, path)
+        await self.worktrees.aremove(path)
 
     @staticmethod
     def junk_pathspecs() -> list[str]:
         return list(JUNK_PATHSPECS)
 
-    def remove_worktree(self, path: Path) -> None:
-        with self.admin_lock():
-            if path.exists():
-                self.git("worktree", "remove", "--force", str(path), check=False)
-            self.git("worktree", "prune")
-
     async def commit_all(self, worktree: Path, message: str) -> str | None:
-        """Commit every change in a worktree; return the new commit, or None when nothing changed."""
-        await self.agit("add", "-A", "--", ".", *JUNK_PATHSPECS, cwd=worktree)
-        code, _, _ = await self.agit("diff", "--cached", "--quiet", cwd=worktree, check=False)
-        if code == 0:
-            return None
-        await self.agit("commit", "-q", "--no-verify", "-m", message, cwd=worktree)
-        _, out, _ = await self.agit("rev-parse", "HEAD", cwd=worktree)
-        return out.strip()
+        """Commit every change in a worktree; return the new commit, or None when nothing changed.
 
-    async def diff(self, base: str, commit: str) -> str:
-        _, out, _ = await self.agit("diff", "--no-color", "--no-ext-diff", "-M", base, commit)
-        return out
+        A `.git` file the agent changed is put back first, and the commit says
+        so in a `Swarm-Tamper:` trailer (the checks report it as a finding).
+        """
+        tampered = await asyncio.to_thread(self.worktrees.restore_git_file, worktree)
+        where = self.in_worktree(worktree)
+        await where.arun("add", "-A", "--", ".", *JUNK_PATHSPECS)
+        staged = await where.arun("diff", "--cached", "--quiet", check=False)
+        if staged.code == 0 and not tampered:
+            return None
+        if tampered:
+            message = f"{message}\n\n{TAMPER_TRAILER} {tampered}; swarm restored it"
+        await where.arun("commit", "-q", "--no-verify", "--allow-empty", "-F", "-", input=message)
+        return (await where.arun("rev-parse", "HEAD")).text.strip()
 
     # -- swarm's own places ----------------------------------------------------------------
 

@@ -164,7 +164,8 @@ class Integrator:
         ids = [*others, sid]
         await self.repo.add_detached_worktree(path, current)
         try:
-            await self.repo.agit("merge", "--no-ff", "--no-commit", commit, cwd=path, check=False)
+            where = self.repo.in_worktree(path)
+            await where.arun("merge", "--no-ff", "--no-commit", commit, check=False)
             conflicts = "\n\n".join(f"--- {f} ---\n{(path / f).read_text(errors='replace')[:8000]}"
                                     for f in files if (path / f).exists())
             agent = self._agent(f"resolve-{sid}", "resolver_system", path)
@@ -177,19 +178,22 @@ class Integrator:
                 self.events("resolution", subtask=sid, files=files, ok=False, reason=str(e))
                 return None
             problems = verify_resolution(path, files)
-            await self.repo.agit("add", "-A", "--", ".", *self.repo.junk_pathspecs(), cwd=path)
-            _, unmerged, _ = await self.repo.agit("diff", "--name-only", "--diff-filter=U", cwd=path)
-            problems += [f"{f}: still unmerged" for f in unmerged.split()]
+            tampered = self.repo.worktrees.restore_git_file(path)
+            if tampered:
+                problems.append(f"{tampered} (restored)")
+            await where.arun("add", "-A", "--", ".", *self.repo.junk_pathspecs())
+            unmerged = (await where.arun("diff", "--name-only", "-z", "--diff-filter=U")).raw
+            problems += [f"{f}: still unmerged" for f in unmerged.split("\0") if f]
             if problems:
                 self.events("resolution", subtask=sid, files=files, ok=False, reason="; ".join(problems))
                 return None
             summary = (agent.submitted or {}).get("summary", "")
-            await self.repo.agit("commit", "-q", "--no-verify", "-m",
-                                 f"swarm: resolve conflict between {' and '.join(ids)} in {', '.join(files)}\n\n"
-                                 f"{summary}".strip(), cwd=path)
-            _, head, _ = await self.repo.agit("rev-parse", "HEAD", cwd=path)
+            await where.arun("commit", "-q", "--no-verify", "-F", "-",
+                             input=f"swarm: resolve conflict between {' and '.join(ids)} in {', '.join(files)}\n\n"
+                                   f"{summary}".strip())
+            head = (await where.arun("rev-parse", "HEAD")).text.strip()
             self.events("resolution", subtask=sid, files=files, ok=True, summary=summary)
-            return head.strip()
+            return head
         finally:
             await self.repo.aremove_worktree(path)
 

@@ -8,7 +8,6 @@ invalid plan gets one repair round with the errors fed back.
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from typing import Any
 
@@ -17,6 +16,7 @@ from anthropic import AsyncAnthropic
 from swarm.errors import PlanError
 from swarm.git.repo import GitRepo
 from swarm.model.usage import Usage
+from swarm.plan.scopes import each, scope_overlaps
 from swarm.plan.spec import Plan, Subtask, plan_from_dict
 from swarm.agent.prompts import render
 
@@ -115,38 +115,6 @@ def _tracked(repo: GitRepo, commit: str) -> list[str]:
     return repo.git("ls-tree", "-r", "--name-only", "--full-tree", commit).splitlines()
 
 
-def matches(path: str, pattern: str) -> bool:
-    """Glob match where `**` spans folders and a folder name covers what is under it."""
-    pattern = pattern.rstrip("/")
-    return (fnmatch.fnmatchcase(path, pattern) or fnmatch.fnmatchcase(path, pattern.replace("**/", ""))
-            or path.startswith(pattern + "/"))
-
-
-def scope_overlaps(plan: Plan, tracked: list[str]) -> list[str]:
-    """Pairs of subtasks that can run at the same time and claim the same files."""
-    ancestors: dict[str, set[str]] = {}
-
-    def above(sid: str) -> set[str]:
-        if sid not in ancestors:
-            deps = set(plan.get(sid).depends_on)
-            ancestors[sid] = deps.union(*(above(d) for d in deps)) if deps else set()
-        return ancestors[sid]
-
-    owned = {s.id: {p for p in tracked if any(matches(p, g) for g in s.files)} | set(s.files)
-             for s in plan.subtasks}
-    problems = []
-    for i, a in enumerate(plan.subtasks):
-        for b in plan.subtasks[i + 1:]:
-            if a.id in above(b.id) or b.id in above(a.id) or not a.files or not b.files:
-                continue
-            shared = sorted(owned[a.id] & owned[b.id])
-            if shared:
-                problems.append(f"subtasks {a.id!r} and {b.id!r} can run at once but both claim "
-                                f"{', '.join(shared[:3])}{' ...' if len(shared) > 3 else ''}; "
-                                "split the files or add depends_on")
-    return problems
-
-
 class Planner:
     """Asks the model for a plan through a forced `submit_plan` call."""
 
@@ -197,7 +165,7 @@ class Planner:
 
 def fork_join(repo: GitRepo, commit: str, task: str, pattern: str, chunks: int) -> Plan:
     """The same instruction applied to N groups of the files matching `pattern`, balanced by size."""
-    files = [(path, size) for path, size in _sizes(repo, commit) if matches(path, pattern)]
+    files = each(pattern, _sizes(repo, commit))
     if not files:
         raise PlanError(f"no tracked file matches {pattern!r}")
     chunks = max(1, min(chunks, len(files)))

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from swarm.errors import ApplyRefused, GitError
+from swarm.git import refs
 from swarm.git.index import tree_of, user_commit
 from swarm.git.repo import GitRepo
 from swarm.review.rebuild import load_reviewed
@@ -39,7 +40,7 @@ class Applied:
 
 def _source(repo: GitRepo, records: RunRecords, result: dict[str, Any]) -> tuple[str, str, list[str], str]:
     """(commit, "reviewed"|"merged", subtasks it holds, what was dropped) for this run."""
-    merged_branch = result.get("merged_branch") or f"swarm/{records.run_id}/merged"
+    merged_branch = result.get("merged_branch") or refs.merged_branch(records.run_id)
     merged = repo.resolve(merged_branch) if repo.branch_exists(merged_branch) else result.get("merged_commit")
     if not merged:
         raise ApplyRefused(f"run {records.run_id} has no merged result to apply (its branches are gone)")

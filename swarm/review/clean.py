@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from swarm.errors import GitError
+from swarm.git import refs
+from swarm.git.refs import RESCUE_PREFIX
 from swarm.git.repo import GitRepo
 from swarm.run.records import RunRecords, list_runs
 
@@ -24,13 +26,7 @@ from swarm.run.records import RunRecords, list_runs
 def _run_worktrees(repo: GitRepo, run_id: str) -> list[Path]:
     """The worktrees git knows for this run, plus any left in the run's folder."""
     home = repo.worktrees_home() / run_id
-    found = []
-    porcelain = repo.git("worktree", "list", "--porcelain", check=False)
-    for line in porcelain.splitlines():
-        if line.startswith("worktree "):
-            path = Path(line[len("worktree "):])
-            if path.parent == home:
-                found.append(path)
+    found = [path for path in repo.worktrees.listed() if path.parent == home]
     if home.is_dir():
         found += [p for p in home.iterdir() if p not in found]
     return found
@@ -50,9 +46,8 @@ def clean_run(repo: GitRepo, run_id: str) -> tuple[str, list[str]]:
     home = repo.worktrees_home() / run_id
     if home.is_dir():
         shutil.rmtree(home, ignore_errors=True)
-    with repo.admin_lock():
-        repo.git("worktree", "prune", check=False)
-    branches = repo.branches(f"swarm/{run_id}/*")
+    repo.worktrees.prune()
+    branches = repo.branches(refs.run_branches(run_id))
     for branch in branches:
         try:
             repo.delete_branch(branch)
@@ -67,7 +62,6 @@ def clean_run(repo: GitRepo, run_id: str) -> tuple[str, list[str]]:
 
 # -- what `swarm clean` may drop, and what it keeps --------------------------------------------
 
-RESCUE_PREFIX = "refs/swarm-rescue/"
 RESCUE_DAYS = 14
 # A run with no end recorded and no event for this long is taken for killed, not running.
 LIVE_WINDOW = 15 * 60
@@ -77,8 +71,9 @@ def unapplied_work(repo: GitRepo, run_id: str) -> list[str]:
     """Branches of a run holding commits found on none of the user's branches, unless the run was applied."""
     if RunRecords(repo.root, run_id).read_json("applied.json"):
         return []
-    return [branch for branch in repo.branches(f"swarm/{run_id}/*")
-            if repo.git("rev-list", "-n", "1", f"refs/heads/{branch}", "--not", "--exclude=swarm/*",
+    return [branch for branch in repo.branches(refs.run_branches(run_id))
+            if repo.git("rev-list", "-n", "1", f"refs/heads/{branch}", "--not",
+                        f"--exclude={refs.all_swarm_branches()}",
                         "--branches", check=False)]
 
 
@@ -113,11 +108,11 @@ def live_reason(repo: GitRepo, run_id: str, now: float | None = None) -> tuple[s
 def rescue(repo: GitRepo, run_id: str, branches: list[str]) -> str:
     """Keep every tip of a run's branches reachable from one ref, `refs/swarm-rescue/<run>`, for RESCUE_DAYS."""
     tips = {branch: repo.resolve(f"refs/heads/{branch}") for branch in branches}
-    ref = RESCUE_PREFIX + run_id
+    ref = refs.rescue_ref(run_id)
     older = repo.git("rev-parse", "--verify", "-q", ref, check=False)
     parents = list(dict.fromkeys([*tips.values(), *([older] if older else [])]))
     until = time.strftime("%Y-%m-%d", time.localtime(time.time() + RESCUE_DAYS * 86400))
-    merged = f"swarm/{run_id}/merged"
+    merged = refs.merged_branch(run_id)
     tree_from = tips.get(merged) or parents[0]
     lines = [f"swarm rescue: run {run_id}", "",
              f"Kept by `swarm clean --force` until {until} (later cleans prune it). Get a branch back with:",
@@ -142,16 +137,15 @@ def prune_rescues(repo: GitRepo, now: float | None = None, days: int = RESCUE_DA
 
 def sweep(repo: GitRepo) -> list[Path]:
     """Forget worktrees whose folders are gone, and remove folders of runs that left nothing else."""
-    with repo.admin_lock():
-        repo.git("worktree", "prune", check=False)
+    repo.worktrees.prune()
     home = repo.worktrees_home()
     if not home.is_dir():
         return []
-    known = set(list_runs(repo.root)) | {b.split("/")[1] for b in repo.branches("swarm/*/*")}
-    registered = repo.git("worktree", "list", "--porcelain", check=False)
+    known = set(list_runs(repo.root)) | {b.split("/")[1] for b in repo.branches(refs.run_branches("*"))}
+    registered = {path.parent for path in repo.worktrees.listed()}
     removed = []
     for folder in home.iterdir():
-        if folder.name not in known and f"worktree {folder}/" not in registered:
+        if folder.name not in known and folder not in registered:
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
     return removed
@@ -188,7 +182,7 @@ def clean_runs(repo: GitRepo, run_ids: list[str], force: bool = False) -> CleanR
                                   f"or --force (keeps {RESCUE_PREFIX}{rid} for {RESCUE_DAYS} days)")
             continue
         if work:
-            report.rescued.append((rid, rescue(repo, rid, repo.branches(f"swarm/{rid}/*"))))
+            report.rescued.append((rid, rescue(repo, rid, repo.branches(refs.run_branches(rid)))))
         account, errors = clean_run(repo, rid)
         report.cleaned.append((rid, account))
         report.errors += errors

@@ -24,6 +24,7 @@ from typing import Any
 
 from swarm.errors import GitError, ReviewConflict
 from swarm.git.index import ScratchIndex
+from swarm.git.refs import reviewed_branch
 from swarm.git.repo import GitRepo
 from swarm.run.records import RunRecords, utc_now
 from swarm.review.selection import Change, RunReview, Selection, describe, is_default
@@ -37,10 +38,6 @@ class Reviewed:
     branch: str
     description: str
     findings: list[dict[str, Any]] | None = None  # from re-running the checks, when they ran
-
-
-def reviewed_branch(run_id: str) -> str:
-    return f"swarm/{run_id}/reviewed"
 
 
 def _dropped_part(change: Change, selection: Selection) -> str:

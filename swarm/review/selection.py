@@ -13,14 +13,15 @@ saved in `review.json` next to the commit built from it (see `rebuild`).
 
 from __future__ import annotations
 
-import fnmatch
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from swarm.errors import SelectionError, SwarmError
 from swarm.git.index import diff_text
+from swarm.git import refs
 from swarm.git.repo import GitRepo
-from swarm.merge.patches import FilePatch, Hunk, split_diff
+from swarm.globs import match
+from swarm.merge.diffs import FilePatch, Hunk, parse_patches
 from swarm.run.records import RunRecords
 
 SYNTHESIS = "synthesis"
@@ -109,7 +110,7 @@ def load_review(repo: GitRepo, records: RunRecords) -> RunReview:
     deps = {s["id"]: s.get("depends_on", []) for s in plan.get("subtasks", [])}
     titles = {s["id"]: s.get("title") or "" for s in plan.get("subtasks", [])}
     base = result["base_commit"]
-    merged_branch = result.get("merged_branch") or f"swarm/{records.run_id}/merged"
+    merged_branch = result.get("merged_branch") or refs.merged_branch(records.run_id)
     if repo.branch_exists(merged_branch):
         tip = repo.resolve(merged_branch)
     elif result.get("merged_commit"):
@@ -131,14 +132,14 @@ def load_review(repo: GitRepo, records: RunRecords) -> RunReview:
             raise SwarmError(f"the commits of run {records.run_id} are gone (was it cleaned?); "
                              f"cannot review subtask {st['id']}") from None
         changes.append(Change(owner=st["id"], title=titles.get(st["id"], ""), state=st["state"],
-                              merged=bool(st.get("merged")), start=start, commit=commit, files=split_diff(text),
+                              merged=bool(st.get("merged")), start=start, commit=commit, files=parse_patches(text),
                               summary=st.get("summary") or "", depends_on=deps.get(st["id"], []),
                               conflicts=left_out.get(st["id"], [])))
     synthesis = _synthesis_range(repo, base, tip)
     if synthesis:
         start, end = synthesis
         changes.append(Change(owner=SYNTHESIS, title="consistency edits after the merge", state="done",
-                              merged=True, start=start, commit=end, files=split_diff(diff_text(repo, start, end)),
+                              merged=True, start=start, commit=end, files=parse_patches(diff_text(repo, start, end)),
                               summary=result.get("synthesis", {}).get("summary", "")
                               if isinstance(result.get("synthesis"), dict) else ""))
     return RunReview(run_id=records.run_id, result=result, base=base, tip=tip, changes=changes, plan=plan)
@@ -160,11 +161,6 @@ class Selection:
 
     def keeps_hunk(self, owner: str, path: str, index: int) -> bool:
         return self.keeps_file(owner, path) and hunk_key(owner, path, index) not in self.dropped_hunks
-
-    def is_whole(self, change: Change) -> bool:
-        """Whether every file and hunk of this change is kept."""
-        return all(self.keeps_file(change.owner, f.path) and all(
-            self.keeps_hunk(change.owner, f.path, h.index) for h in f.hunks) for f in change.files)
 
     def kept_hunks(self, change: Change, fp: FilePatch) -> list[int]:
         return [h.index for h in fp.hunks if self.keeps_hunk(change.owner, fp.path, h.index)]
@@ -192,8 +188,8 @@ def is_default(review: RunReview, selection: Selection) -> bool:
 
 
 def path_matches(pattern: str, path: str) -> bool:
-    pattern = pattern.rstrip("/")
-    return path == pattern or path.startswith(pattern + "/") or fnmatch.fnmatchcase(path, pattern)
+    """Whether a `--drop/--keep/--file` pattern covers `path` (swarm.globs: git's `:(glob)` meaning)."""
+    return match(pattern, path)
 
 
 def _resolve(review: RunReview, names: list[str], flag: str) -> tuple[list[str], list[str]]:

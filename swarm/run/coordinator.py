@@ -21,6 +21,7 @@ from swarm.agent.loop import Agent
 from swarm.model.gate import ModelGate
 from swarm.merge.diffs import changed_paths, parse_diff
 from swarm.errors import BudgetExceeded, SwarmError
+from swarm.git.refs import merged_branch, subtask_branch
 from swarm.git.repo import GitRepo
 from swarm.merge.fold import fold
 from swarm.model.usage import Usage
@@ -52,7 +53,7 @@ class Coordinator:
         self.tool_env = tool_env
         self.options = options or RunOptions()
         home = repo.worktrees_home() / run_id
-        self.states = {s.id: SubtaskRun(s.id, f"swarm/{run_id}/{s.id}", home / s.id) for s in plan.subtasks}
+        self.states = {s.id: SubtaskRun(s.id, subtask_branch(run_id, s.id), home / s.id) for s in plan.subtasks}
         self._finished = {s.id: asyncio.Event() for s in plan.subtasks}
         self._marks: dict[str, float] = {}
         self.base = base or ""
@@ -86,12 +87,11 @@ class Coordinator:
 
     # -- one subtask ---------------------------------------------------------------------
 
-    def _restore(self, subtask: Subtask, st: SubtaskRun) -> bool:
+    async def _restore(self, subtask: Subtask, st: SubtaskRun) -> bool:
         record = self.previous.get(subtask.id)
         if not record or record.get("state") != "done" or not record.get("commit"):
             return False
-        branch_head = self.repo.git("rev-parse", "--verify", "-q", f"refs/heads/{st.branch}", check=False)
-        if branch_head != record["commit"]:
+        if await self.repo.branch_head(st.branch) != record["commit"]:
             return False
         st.restore(record)
         self._set(st, "done", "kept from the earlier session", commit=st.commit, files_changed=st.files_changed)
@@ -113,7 +113,7 @@ class Coordinator:
                         checkout_slots: asyncio.Semaphore) -> None:
         st = self.states[subtask.id]
         try:
-            if self._restore(subtask, st):
+            if await self._restore(subtask, st):
                 return
             for dep in subtask.depends_on:
                 await self._finished[dep].wait()
@@ -253,7 +253,7 @@ class Coordinator:
         """Run every subtask, merge, write the records; return result.json's object."""
         started = time.monotonic()
         resuming = bool(self.base)
-        self.base = self.base or self.repo.resolve(self.options.base)
+        self.base = self.base or await self.repo.aresolve(self.options.base)
         self.repo.exclude_swarm_dir()
         self.records.create()
         if not resuming:
@@ -344,7 +344,7 @@ class Coordinator:
         return {
             "run_id": self.run_id, "state": state, "stop_reason": self.stop_reason, "task": self.plan.task,
             "base_commit": self.base, "on_failure": self.options.on_failure, "max_cost": self.options.max_cost,
-            "merged_branch": f"swarm/{self.run_id}/merged", "merged_commit": folded.commit,
+            "merged_branch": merged_branch(self.run_id), "merged_commit": folded.commit,
             "finished": utc_now(), "model": self.options.model,
             "subtasks": [self.states[s.id].to_dict() for s in self.plan.subtasks],
             "conflicts": [c.to_dict() for c in folded.conflicts],

@@ -16,6 +16,7 @@ from anthropic import AsyncAnthropic
 
 from swarm.config import RunOptions
 from swarm.errors import SwarmError
+from swarm.git.refs import merged_branch
 from swarm.git.repo import GitRepo
 from swarm.merge.fold import FoldResult, fold
 from swarm.merge.synthesis import Integrator, contradiction_records
@@ -107,7 +108,7 @@ class Integration:
             out["contradictions"] = contradiction_records(outcome.contradictions, remaining,
                                                           bool(outcome.edit_commits))
             out["info"] = {"summary": outcome.summary, "commits": outcome.edit_commits, "rounds": outcome.rounds}
-            self.repo.update_branch(f"swarm/{self.run_id}/merged", folded.commit)
+            await self.repo.aupdate_branch(merged_branch(self.run_id), folded.commit)
             self.records.event("synthesis", commits=outcome.edit_commits, contradictions=len(out["contradictions"]))
             self.progress.note(f"synthesis: {len(out['contradictions'])} contradiction(s) listed, "
                                f"{len(outcome.edit_commits)} edit commit(s), {len(remaining)} finding(s) left")
@@ -128,7 +129,7 @@ class Integration:
         self._conflicts = folded.conflicts
         for sid in folded.merged:
             self.states[sid].merged = True
-        self.repo.update_branch(f"swarm/{self.run_id}/merged", folded.commit)
+        await self.repo.aupdate_branch(merged_branch(self.run_id), folded.commit)
         for conflict in folded.conflicts:
             self.records.event("conflict", **conflict.to_dict())
             outcome = "resolved by the resolver" if conflict.resolved else "left out of the merged branch"

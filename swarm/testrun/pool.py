@@ -36,33 +36,26 @@ class Slot:
 
     async def prepare(self, commit: str) -> None:
         """Make the worktree hold exactly `commit`, and nothing a previous run left."""
-        if (self.path / ".git").is_file():
-            code, head, _ = await self.repo.agit("rev-parse", "HEAD", cwd=self.path, check=False)
-            if code == 0:
-                await self.repo.agit("checkout", "--detach", "-f", "-q", commit, cwd=self.path)
-                await self.repo.agit("clean", "-ffdxq", *SPARE, cwd=self.path)
-                if head.strip() != commit:
-                    await self._drop_stale_bytecode(head.strip(), commit)
+        if self.path.is_dir() and self.repo.worktrees.admin_dir(self.path) is not None:
+            await asyncio.to_thread(self.repo.worktrees.restore_git_file, self.path)
+            where = self.repo.in_worktree(self.path)
+            head = await where.arun("rev-parse", "HEAD", check=False)
+            if head.code == 0:
+                await where.arun("checkout", "--detach", "-f", "-q", commit)
+                await where.arun("clean", "-ffdxq", *SPARE)
+                if head.text.strip() != commit:
+                    await self._drop_stale_bytecode(head.text.strip(), commit)
                 return
-        await asyncio.to_thread(self._add, commit)
-        await self.repo.agit("checkout", "--detach", "-f", "-q", commit, cwd=self.path)
-
-    def _add(self, commit: str) -> None:
         # A folder git no longer knows as a worktree (or a half-made one) is replaced.
-        if self.path.exists():
-            shutil.rmtree(self.path, ignore_errors=True)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.repo.admin_lock():
-            self.repo.git("worktree", "prune")
-            self.repo.git("worktree", "add", "--detach", "--no-checkout", "-f", str(self.path), commit)
+        await self.repo.add_detached_worktree(self.path, commit)
 
     async def _drop_stale_bytecode(self, old: str, new: str) -> None:
-        code, out, _ = await self.repo.agit("diff", "--name-only", "-z", old, new, "--", "*.py",
-                                            cwd=self.path, check=False)
-        if code != 0:  # the old commit may be gone: then no bytecode is trusted
-            await self.repo.agit("clean", "-ffdxq", cwd=self.path)
+        where = self.repo.in_worktree(self.path)
+        changed = await where.arun("diff", "--name-only", "-z", old, new, "--", "*.py", check=False)
+        if changed.code != 0:  # the old commit may be gone: then no bytecode is trusted
+            await where.arun("clean", "-ffdxq")
             return
-        for name in filter(None, out.split("\0")):
+        for name in filter(None, changed.raw.split("\0")):
             source = self.path / name
             for pyc in (source.parent / "__pycache__").glob(f"{source.stem}.*.pyc"):
                 pyc.unlink(missing_ok=True)

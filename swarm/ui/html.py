@@ -20,7 +20,7 @@ from pygments.lexers import get_lexer_for_filename
 from pygments.lexers.special import TextLexer
 from pygments.util import ClassNotFound
 
-from swarm.merge.patches import FilePatch, Hunk, printable
+from swarm.merge.diffs import FilePatch, Hunk, printable
 from swarm.review.selection import Change, RunReview, Selection, check_rows
 
 COLOURS = ["#0969da", "#8250df", "#1a7f37", "#bc4c00", "#cf222e", "#0a7b83", "#6e40c9", "#9a6700"]
@@ -145,13 +145,13 @@ def _file(review: RunReview, change: Change, fp: FilePatch, selection: Selection
     body = []
     if not fp.hunks:
         kept = selection is None or selection.keeps_file(change.owner, fp.path)
-        what = "binary file" if fp.binary else f"file {fp.status}"
+        what = "binary file" if fp.binary else f"file {fp.kind}"
         body.append(f'<tbody class="{"" if kept else "dropped"}"><tr class="note"><td colspan="3">'
                     f'{_badge(review, change.owner)} {what}</td></tr></tbody>')
     for hunk in fp.hunks:
         kept = selection is None or selection.keeps_hunk(change.owner, fp.path, hunk.index)
         body.append(f'<tbody class="{"" if kept else "dropped"}">{_hunk_rows(review, change.owner, fp, hunk)}</tbody>')
-    return (f'<details open class="{cls}"><summary><code>{name}</code> <span class="meta">{fp.status}</span> '
+    return (f'<details open class="{cls}"><summary><code>{name}</code> <span class="meta">{fp.kind}</span> '
             f'<span class="add-n">+{fp.added}</span> <span class="del-n">−{fp.removed}</span>{flag}</summary>'
             f'<table class="diff"><colgroup><col style="width:52px"><col style="width:52px"><col></colgroup>'
             f'{"".join(body)}</table></details>')

@@ -15,7 +15,7 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
-from swarm.merge.patches import FilePatch, Hunk, printable
+from swarm.merge.diffs import FilePatch, Hunk, printable
 from swarm.review.selection import Change, RunReview, Selection, check_rows, hunk_key, path_matches
 
 PALETTE = ["cyan", "magenta", "green", "yellow", "blue", "bright_red", "bright_cyan", "bright_magenta"]
@@ -100,7 +100,7 @@ def hunk_text(review: RunReview, change: Change, fp: FilePatch, hunk: Hunk | Non
     text = Text()
     text.append_text(badge(review, change.owner))
     if hunk is None:
-        what = "binary file" if fp.binary else fp.status
+        what = "binary file" if fp.binary else fp.kind
         text.append(f" {what} {fp.path}" + (f" (from {fp.old_path})" if fp.old_path else "") + "\n", style="bold")
     else:
         text.append(" " + printable(hunk.header).rstrip("\n") + "\n", style="cyan")
@@ -116,7 +116,7 @@ def hunk_text(review: RunReview, change: Change, fp: FilePatch, hunk: Hunk | Non
 def file_heading(change: Change, fp: FilePatch, conflicted: bool) -> Text:
     name = fp.path + (f" (renamed from {fp.old_path})" if fp.old_path else "")
     heading = Text(f"  {name}", style="bold red" if conflicted else "bold")
-    heading.append(f"  {fp.status}  ", style="dim")
+    heading.append(f"  {fp.kind}  ", style="dim")
     heading.append(f"+{fp.added}", style="green")
     heading.append(f" -{fp.removed}", style="red")
     if conflicted:

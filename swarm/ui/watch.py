@@ -96,10 +96,10 @@ class RunWatcher:
     def report(self, sid: str, paths: list[str] | None = None) -> None:
         """Show the files git sees as changed in a subtask's worktree (among `paths`, or all)."""
         worktree = self.home / sid
-        if not (worktree / ".git").exists():
+        if not worktree.is_dir() or self.repo.worktrees.admin_dir(worktree) is None:
             return
         args = ["status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames"]
-        out = self.repo.git(*args, *(["--", *paths] if paths else []), cwd=worktree, check=False)
+        out = self.repo.in_worktree(worktree).run(*args, *(["--", *paths] if paths else []), check=False).raw
         for entry in out.split("\0"):
             if len(entry) < 4:
                 continue
