@@ -13,27 +13,22 @@ from __future__ import annotations
 
 import fcntl
 import shutil
-import subprocess
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from swarm.git.repo import JUNK_PATHSPECS, git_env
+from swarm.git.runner import GitRunner
+from swarm.git.worktrees import JUNK_PATHSPECS
 
 BASE = Path(tempfile.gettempdir()) / "swarm-ray"
-_SAFE = ["-c", "commit.gpgsign=false", "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false",
-         "-c", "gc.auto=0"]
 
 
 def _git(*args: str, git_dir: Path, work_tree: Path | None = None, input: bytes | None = None) -> str:
-    cmd = ["git", *_SAFE, f"--git-dir={git_dir}"]
-    if work_tree is not None:
-        cmd.append(f"--work-tree={work_tree}")
-    proc = subprocess.run([*cmd, *args], input=input, capture_output=True, env=git_env())
-    if proc.returncode != 0:
-        raise RuntimeError(f"git {' '.join(args)} failed on the node: {proc.stderr.decode(errors='replace').strip()}")
-    return proc.stdout.decode(errors="replace").strip()
+    """git on the node, through swarm's one runner: the git dir named, hooks and fsmonitor off."""
+    runner = GitRunner(work_tree or git_dir, git_dir=git_dir, work_tree=work_tree) if work_tree else \
+        GitRunner(git_dir)
+    return runner.run(*args, input=input).text.strip()
 
 
 @contextmanager
@@ -80,7 +75,7 @@ class NodeWorkspace:
 
         with _locked(self.cache.with_suffix(".lock")):
             if not (self.cache / "HEAD").exists():
-                _git("init", "-q", "--bare", str(self.cache), git_dir=self.cache)
+                GitRunner(BASE).run("init", "-q", "--bare", str(self.cache))
             if bundle is not None:
                 path = self.root / "in.bundle"
                 path.write_bytes(bundle)
@@ -88,7 +83,8 @@ class NodeWorkspace:
                 _git("fetch", "-q", "--no-tags", str(path), f"+{ref}:{ref}", git_dir=self.cache)
                 path.unlink()
         self.work.mkdir()
-        _git("init", "-q", git_dir=self.git_dir)
+        GitRunner(self.root).run("init", "-q", "--bare", str(self.git_dir))
+        _git("config", "core.bare", "false", git_dir=self.git_dir)
         (self.git_dir / "objects" / "info" / "alternates").write_text(str(self.cache / "objects") + "\n")
         _git("update-ref", f"refs/heads/{self.branch}", self.start, git_dir=self.git_dir)
         _git("symbolic-ref", "HEAD", f"refs/heads/{self.branch}", git_dir=self.git_dir)
