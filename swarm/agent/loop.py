@@ -137,8 +137,8 @@ class Agent:
     def _estimate(self, max_tokens: int) -> float:
         """A generous guess at the next call's cost, for the run's cost ceiling."""
         prompt = self.context.size(self._prefix_chars, self.messages)
-        # Output like the last turn's, with room to grow; a first turn is guessed at 2,000 tokens.
-        expected_out = min(max_tokens, max(2000, 2 * self._last_output))
+        # Output like the last turn's, with room to grow; a first turn is guessed at 512 tokens.
+        expected_out = min(max_tokens, max(512, 2 * self._last_output))
         return cost_of(self.price, input_tokens=prompt, output_tokens=expected_out)
 
     def _params(self, max_tokens: int | None = None) -> dict[str, Any]:

@@ -61,7 +61,6 @@ class Coordinator:
         self._marks: dict[str, float] = {}
         self.base = base or ""
         self.previous = previous or {}
-        spent = sum(Usage.from_dict(r.get("usage")).cost_usd for r in self.previous.values())
         self.gate = ModelGate(self.options.concurrency, client=client, model=self.options.model,
                               max_cost=self.options.max_cost,
                               on_event=lambda kind, **data: self.records.event(kind, **data))
@@ -69,7 +68,7 @@ class Coordinator:
         # An API error every other call would meet too (a bad key): the run stops, and it is the run's error.
         self.fatal: ModelAPIError | None = None
         self._carry: dict[str, Carry] = {}  # subtask id -> where it continues from, and the note for its agent
-        self.gate.spent = spent
+        self.gate.spent = sum(Usage.from_dict(r.get("usage")).cost_usd for r in self.previous.values())
         self.stop_reason: str | None = None
         self._client_no_retries: AsyncAnthropic | None = None
         self.plan_seconds = 0.0
@@ -146,9 +145,10 @@ class Coordinator:
                         raise
                     await self._carry_failure(subtask, st, e)
             state = "done" if complete else "incomplete"
-            detail = f"{len(st.files_changed)} file(s) changed in {st.seconds:.1f}s" if complete else \
-                f"used all {self.options.max_turns} turns; work committed on {st.branch}, not merged " \
-                f"(swarm review --keep {st.id}, or swarm resume)"
+            if not complete:  # the reason it is not done, shown wherever an error would be
+                st.error = f"used all {self.options.max_turns} turns; its work is on {st.branch}, not merged " \
+                    f"(swarm review --keep {st.id}, or swarm resume)"
+            detail = f"{len(st.files_changed)} file(s) changed in {st.seconds:.1f}s" if complete else st.error
             self._set(st, state, detail, commit=st.commit, files_changed=st.files_changed, summary=st.summary,
                       start_commit=st.start_commit, usage=st.usage.to_dict(), turns=st.turns,
                       seconds=round(st.seconds, 2))
@@ -268,8 +268,9 @@ class Coordinator:
         assert st.start_commit is not None
         body = f"{message}\n\n{st.summary}".strip() if st.summary else message
         commit = await self.repo.commit_all(st.worktree, body)
-        st.commit = commit or st.start_commit
-        text = await self.repo.diff(st.start_commit, st.commit) if commit else ""
+        carried = self._carry.get(subtask.id)  # nothing new on top of carried work: that work is the result
+        st.commit = commit or (carried.commit if carried else st.start_commit)
+        text = await self.repo.diff(st.start_commit, st.commit) if st.commit != st.start_commit else ""
         files = parse_diff(text)
         st.files_changed = changed_paths(files)
         self.records.write_json(f"diffs/{subtask.id}.json", {"subtask": subtask.id, "base": st.start_commit,
@@ -340,8 +341,7 @@ class Coordinator:
                             progress=self.progress, options=self.options, states=self.states,
                             client=self._client_no_retries, gate=self.gate, tool_env=self.tool_env,
                             baseline_task=self._baseline_task)
-        if self.fatal is not None:
-            state = "failed"
+        state = "failed" if self.fatal is not None else state
         integrator = after.integrator() if state == "done" else None
         folded = await asyncio.shield(after.merge(integrator))
         merge_seconds = time.monotonic() - merge_began
