@@ -193,8 +193,14 @@ def test_out_of_turns_is_incomplete_kept_out_of_the_merge_and_keepable(make_repo
         "turns left" in json.dumps(sent[1]["body"]["messages"][-1])
     assert "used all 6 turns" in json.dumps(sent[6]["body"]["messages"][-1])
     assert "n0.txt" not in git(repo, "ls-tree", "-r", "--name-only", result["merged_branch"])
-    review = swarm(repo, "review", "--keep", "w")
-    assert review.returncode == 0, review.stderr
+    shown = swarm(repo, "review")
+    assert shown.returncode == 0, shown.stderr
+    assert "incomplete" in shown.stdout and "n0.txt" in shown.stdout
+    kept = swarm(repo, "review", "--keep", "w")
+    assert kept.returncode == 0, kept.stderr
+    applied = swarm(repo, "apply")
+    assert applied.returncode == 0, applied.stderr
+    assert (repo / "n0.txt").read_text() == "0\n"  # kept by the user, its work reaches the branch
 
 
 def test_every_request_401_stops_with_one_line_about_the_key(make_repo, scripted, tmp_path):
