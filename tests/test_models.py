@@ -300,3 +300,19 @@ def test_ctrl_c_then_resume_continues_from_the_work_in_progress(make_repo, scrip
     # (An earlier merged result may be left behind; no agent's commit is.)
     agents = [c for c in commits if git(repo, "log", "-1", "--format=%s", c).startswith("swarm(w)")]
     assert agents == []
+
+
+def test_an_error_marked_do_not_retry_is_not_retried(make_repo, scripted, tmp_path):
+    repo = make_repo(FILES)
+    server = scripted({"workers": {"w": [turn(text("ok"))]}})
+    server.inject(500, subtask="w", headers={"x-should-retry": "false"})
+    proc = swarm(repo, "run", "--plan", str(write_plan(tmp_path / "p.json", one())), "--json", server=server)
+    assert proc.returncode == 1
+    sub = result_of(proc)["subtasks"][0]
+    assert sub["state"] == "failed" and "500" in sub["error"]
+    assert [r["status"] for r in worker_requests(server)] == [500]
+    # Without the header a 500 is transient: retried, and the subtask finishes.
+    server.inject(500, subtask="w")
+    proc = swarm(repo, "run", "--plan", str(write_plan(tmp_path / "p.json", one())), "--json", server=server)
+    assert proc.returncode == 0, proc.stderr
+    assert [r["status"] for r in worker_requests(server)][1:] == [500, 200]

@@ -29,8 +29,9 @@ from rich.table import Table
 from rich.text import Text
 
 STATE_STYLE = {"queued": "dim", "running": "cyan", "done": "green", "failed": "red", "skipped": "yellow",
-               "cancelled": "yellow", "merged": "green", "conflict": "red", "retrying": "yellow"}
-FINAL = ("done", "failed", "skipped", "cancelled", "conflict")
+               "cancelled": "yellow", "merged": "green", "conflict": "red", "retrying": "yellow",
+               "incomplete": "yellow"}
+FINAL = ("done", "incomplete", "failed", "skipped", "cancelled", "conflict")
 WRITING_TOOLS = ("write", "edit")
 NUMERIC = ("turns", "files", "tokens in/out", "cost", "elapsed")
 
