@@ -96,6 +96,27 @@ def _prices(value: Any) -> dict[str, tuple[float, float]]:
     return prices
 
 
+def _optional_int(value: Any) -> int | None:
+    if value in (None, "", "none", "default"):
+        return None
+    return _int(value)
+
+
+def _effort(value: Any) -> str | None:
+    from swarm.model.catalog import EFFORTS
+
+    if value in (None, "", "default"):
+        return None
+    return _choice(EFFORTS)(value)
+
+
+def _fraction(value: Any) -> float:
+    number = float(value)
+    if not 0.05 <= number <= 0.95:
+        raise ValueError
+    return number
+
+
 def _path(value: Any) -> str | None:
     return str(Path(_text(value) or "").expanduser()) if value else None
 
@@ -120,7 +141,7 @@ class Setting:
 
 
 def _default_model() -> str:
-    from swarm.model.usage import DEFAULT_MODEL
+    from swarm.model.catalog import DEFAULT_MODEL
 
     return DEFAULT_MODEL
 
@@ -128,7 +149,17 @@ def _default_model() -> str:
 SETTINGS: dict[str, Setting] = {s.name: s for s in [
     Setting("model", _text, None, "a model name", "model for the planner and the agents"),
     Setting("concurrency", _int, 8, "a whole number >= 1", "agents in flight at once"),
-    Setting("max_turns", _int, 40, "a whole number >= 1", "model turns per subtask"),
+    Setting("max_turns", _int, 100, "a whole number >= 1",
+            "model turns per subtask; one that runs out is incomplete (its work kept, not merged)"),
+    Setting("max_tokens", _optional_int, None, "a whole number >= 1",
+            "output tokens per model turn (default: the model's, tens of thousands, capped at its maximum)"),
+    Setting("effort", _effort, None, "low, medium, high, xhigh or max", "thinking depth (default: the model's)"),
+    Setting("thinking", _choice(("adaptive", "minimal")), "adaptive", "adaptive or minimal",
+            "adaptive thinking, or the lowest setting the model accepts"),
+    Setting("context_window", _optional_int, None, "a number of tokens",
+            "the model's context window, when the endpoint's is smaller than the model's own"),
+    Setting("context_threshold", _fraction, 0.5, "a fraction between 0.05 and 0.95",
+            "share of the context window past which old tool results are cleared"),
     Setting("worktrees", _path, None, "a folder", "where worktrees live (default: the user cache folder)"),
     Setting("sandbox", _sandbox, "auto", "auto, require or off",
             "confine the agents' shell with bubblewrap: auto (where it works), require, off"),
@@ -139,7 +170,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
     Setting("max_cost", _cost, None, "a number of USD > 0", "stop the run before its cost passes this"),
     Setting("test_command", _text, None, "a shell command", "the project's test command, for the checks"),
     Setting("prices", _prices, {}, "model prefix = [input, output] USD per million tokens",
-            "override the price table used for cost and --max-cost"),
+            "prices on top of the built-in table (docs/models.md), for cost and --max-cost"),
 ]}
 
 
@@ -232,7 +263,12 @@ class RunOptions:
     model: str = field(default_factory=_default_model)
     base: str = "HEAD"
     max_turns: int = SETTINGS["max_turns"].default
-    max_tokens: int = 8192
+    max_tokens: int | None = SETTINGS["max_tokens"].default
+    effort: str | None = SETTINGS["effort"].default
+    thinking: str = SETTINGS["thinking"].default
+    context_window: int | None = SETTINGS["context_window"].default
+    context_threshold: float = SETTINGS["context_threshold"].default
+    prices: dict[str, Any] = field(default_factory=dict)
     command_timeout: float = 1800.0
     checkout_concurrency: int = 4
     max_output_tokens: int | None = None
@@ -255,12 +291,13 @@ def run_options(repo_root: Path, base: dict[str, Any] | None = None, **flags: An
     process, so the tools, the records' redaction and the worktree paths all see the same values.
     """
     from swarm.env.shell import sandbox_available
-    from swarm.model.usage import override_prices
+    from swarm.model.catalog import PriceTable
 
     config = load_config(repo_root).with_flags(**{k: v for k, v in flags.items() if k in SETTINGS})
     options = RunOptions(**(base or {}))
     if base is None:
-        for name in ("model", "concurrency", "max_turns", "on_failure", "max_cost"):
+        for name in ("model", "concurrency", "max_turns", "on_failure", "max_cost", "max_tokens", "effort",
+                     "thinking", "context_window", "context_threshold"):
             setattr(options, name, config.get(name))
     for name, value in flags.items():
         if value is not None:
@@ -277,5 +314,25 @@ def run_options(repo_root: Path, base: dict[str, Any] | None = None, **flags: An
                           "(apt-get install bubblewrap), so the agents' shell cannot be confined")
     options.test_command = config.get("test_command")
     if config.get("prices"):
-        override_prices(config.get("prices"))
+        options.prices = {**options.prices, **config.get("prices")}
+    if options.max_cost is not None and not PriceTable(options.prices).known(options.model):
+        raise ConfigError(f"--max-cost needs a price for model {options.model}, and swarm has none; add one to "
+                          f"the settings, e.g. prices = {{\"{options.model}\" = [3, 15]}} (USD per million input "
+                          "and output tokens) in .swarm/config.toml")
     return options
+
+
+def agent_settings(options: RunOptions) -> Any:
+    """The agents' request settings of a run (swarm.agent.loop.AgentSettings)."""
+    from swarm.agent.loop import AgentSettings
+
+    return AgentSettings(max_turns=options.max_turns, max_tokens=options.max_tokens, effort=options.effort,
+                         thinking=options.thinking, max_output_tokens=options.max_output_tokens,
+                         context_window=options.context_window, context_threshold=options.context_threshold)
+
+
+def price_table(options: RunOptions) -> Any:
+    """The run's prices: the built-in table with the settings' overrides (swarm.model.catalog.PriceTable)."""
+    from swarm.model.catalog import PriceTable
+
+    return PriceTable({k: (float(v[0]), float(v[1])) for k, v in options.prices.items()})

@@ -52,6 +52,19 @@ def user(text: str) -> dict[str, Any]:
     return {"role": "user", "content": text}
 
 
+def texts(reply: Any) -> list[str]:
+    """The text blocks of a reply (the current model puts thinking blocks around them)."""
+    return [b.text for b in reply.content if b.type == "text"]
+
+
+def calls(reply: Any) -> list[Any]:
+    return [b for b in reply.content if b.type == "tool_use"]
+
+
+def thoughts(reply: Any) -> list[str]:
+    return [b.thinking for b in reply.content if b.type == "thinking"]
+
+
 @pytest.fixture
 def server() -> Iterator[ScriptedServer]:
     with ScriptedServer(SCRIPT) as srv:
@@ -69,25 +82,26 @@ def test_worker_tool_use_then_end_turn(server: ScriptedServer) -> None:
     assert first.stop_reason == "tool_use"
     assert first.model == MODEL
     assert first.id.startswith("msg_")
-    text, call = first.content
-    assert text.type == "text" and text.text == "Reading the file"
-    assert call.type == "tool_use" and call.name == "read" and call.input == {"file_path": "a.py"}
+    # Text between tool calls comes back inside a thinking block, after the up-front thinking.
+    assert texts(first) == [] and [b.type for b in first.content] == ["thinking", "thinking", "tool_use"]
+    (call,) = calls(first)
+    assert call.name == "read" and call.input == {"file_path": "a.py"}
     assert call.id.startswith("toolu_")
 
     # The second turn is chosen by history length: one assistant message so far.
     history += [
-        {"role": "assistant", "content": [b.model_dump() for b in first.content]},
+        {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "x = 1"}]},
     ]
     second = c.messages.create(model=MODEL, max_tokens=100, messages=history, tools=[READ_TOOL])
     assert second.stop_reason == "end_turn"
-    assert [b.text for b in second.content] == ["Renamed x to y in a.py."]
+    assert texts(second) == ["Renamed x to y in a.py."]
     assert second.usage.input_tokens > first.usage.input_tokens > 0
 
     # Past the end of the script a worker just says it is done.
     history += [{"role": "assistant", "content": "ok"}, user("more?")]
     third = c.messages.create(model=MODEL, max_tokens=100, messages=history)
-    assert third.stop_reason == "end_turn" and third.content[0].text == "Done."
+    assert third.stop_reason == "end_turn" and texts(third) == ["Done."]
 
     records = server.requests
     assert [(r["role"], r["key"], r["turn"], r["status"]) for r in records] == [
@@ -102,7 +116,7 @@ def test_worker_tool_use_then_end_turn(server: ScriptedServer) -> None:
 def test_tool_use_ids_are_unique_across_calls(server: ScriptedServer) -> None:
     c = client(server)
     ids = {
-        c.messages.create(model=MODEL, max_tokens=10, messages=[user("Subtask: core")]).content[1].id
+        calls(c.messages.create(model=MODEL, max_tokens=10, messages=[user("Subtask: core")]))[0].id
         for _ in range(3)
     }
     assert len(ids) == 3
@@ -111,22 +125,37 @@ def test_tool_use_ids_are_unique_across_calls(server: ScriptedServer) -> None:
 def test_unknown_subtask(server: ScriptedServer) -> None:
     reply = client(server).messages.create(model=MODEL, max_tokens=10, messages=[user("Subtask: nope\nhi")])
     assert reply.stop_reason == "end_turn"
-    assert reply.content[0].text == "No script for subtask nope."
+    assert texts(reply) == ["No script for subtask nope."]
 
 
-def test_forced_submit_plan(server: ScriptedServer) -> None:
+def test_submit_plan_offered_not_forced(server: ScriptedServer) -> None:
     reply = client(server).messages.create(
-        model=MODEL,
-        max_tokens=100,
-        messages=[user("Plan this task: rename x")],
-        tools=[PLAN_TOOL],
-        tool_choice={"type": "tool", "name": "submit_plan"},
-    )
+        model=MODEL, max_tokens=100, messages=[user("Plan this task: rename x")], tools=[PLAN_TOOL])
     assert reply.stop_reason == "tool_use"
-    assert len(reply.content) == 1
-    assert reply.content[0].name == "submit_plan"
-    assert reply.content[0].input == SCRIPT["planner"]
+    assert calls(reply)[0].name == "submit_plan"
+    assert calls(reply)[0].input == SCRIPT["planner"]
     assert server.requests[0]["role"] == "planner"
+
+
+def test_forced_tool_choice_is_a_400_as_on_the_current_model(server: ScriptedServer) -> None:
+    for choice in ({"type": "tool", "name": "submit_plan"}, {"type": "any"}):
+        with pytest.raises(anthropic.BadRequestError) as info:
+            client(server).messages.create(model=MODEL, max_tokens=100, messages=[user("Plan this")],
+                                           tools=[PLAN_TOOL], tool_choice=choice)  # type: ignore[arg-type]
+        assert "forced tool use" in str(info.value)
+    # auto is fine
+    reply = client(server).messages.create(model=MODEL, max_tokens=100, messages=[user("Plan this")],
+                                           tools=[PLAN_TOOL], tool_choice={"type": "auto"})
+    assert reply.stop_reason == "tool_use"
+
+
+def test_lenient_endpoint_accepts_forced_tools_and_returns_blocks_as_scripted() -> None:
+    with ScriptedServer(SCRIPT, current=False) as srv:
+        reply = client(srv).messages.create(model=MODEL, max_tokens=100, messages=[user("Plan this")],
+                                            tools=[PLAN_TOOL], tool_choice={"type": "tool", "name": "submit_plan"})
+        assert [b.type for b in reply.content] == ["tool_use"]
+        worker = client(srv).messages.create(model=MODEL, max_tokens=10, messages=[user("Subtask: core")])
+        assert [b.type for b in worker.content] == ["text", "tool_use"]
 
 
 def test_synthesizer_and_resolver_routing(server: ScriptedServer) -> None:
@@ -135,19 +164,19 @@ def test_synthesizer_and_resolver_routing(server: ScriptedServer) -> None:
         model=MODEL, max_tokens=10, tools=[SYNTH_TOOL],
         messages=[{"role": "user", "content": [{"type": "text", "text": "Synthesize the results"}]}],
     )
-    assert synth.content[0].text == "Merging." and synth.stop_reason == "end_turn"
+    assert texts(synth) == ["Merging."] and synth.stop_reason == "end_turn"
     resolve = c.messages.create(
         model=MODEL, max_tokens=10, tools=[SYNTH_TOOL], messages=[user("Resolve conflict in a.py\n<<<")]
     )
-    assert resolve.content[0].input == {"summary": "kept both"}
+    assert calls(resolve)[0].input == {"summary": "kept both"}
     # Past the script, the synthesizer is made to submit an empty synthesis.
     past = c.messages.create(
         model=MODEL, max_tokens=10, tools=[SYNTH_TOOL],
         messages=[user("Synthesize"), {"role": "assistant", "content": "hm"}, user("go on")],
     )
     assert past.stop_reason == "tool_use"
-    assert past.content[0].name == "submit_synthesis"
-    assert past.content[0].input == {"summary": "No further changes.", "contradictions": []}
+    assert calls(past)[0].name == "submit_synthesis"
+    assert calls(past)[0].input == {"summary": "No further changes.", "contradictions": []}
     assert [r["role"] for r in server.requests] == ["synthesizer", "resolver", "synthesizer"]
 
 
@@ -156,20 +185,21 @@ def test_streaming_final_message(server: ScriptedServer) -> None:
     with c.messages.stream(
         model=MODEL, max_tokens=100, messages=[user("Subtask: core\ngo")], tools=[READ_TOOL]
     ) as stream:
-        texts = list(stream.text_stream)
+        streamed = list(stream.text_stream)
         final = stream.get_final_message()
-    assert texts == ["Reading the file"]
+    assert streamed == []  # the text between tool calls is inside thinking blocks
     assert final.stop_reason == "tool_use"
-    assert final.content[0].text == "Reading the file"
-    assert final.content[1].name == "read" and final.content[1].input == {"file_path": "a.py"}
-    assert final.content[1].id.startswith("toolu_")
+    assert all(b.signature for b in final.content if b.type == "thinking")
+    assert calls(final)[0].name == "read" and calls(final)[0].input == {"file_path": "a.py"}
+    assert calls(final)[0].id.startswith("toolu_")
     assert final.usage.output_tokens > 1
     assert server.requests[0]["body"]["stream"] is True
 
     # create(stream=True) yields the raw event sequence.
     events = c.messages.create(model=MODEL, max_tokens=10, messages=[user("Subtask: quick")], stream=True)
     assert [e.type for e in events] == [
-        "message_start", "content_block_start", "content_block_delta", "content_block_stop",
+        "message_start", "content_block_start", "content_block_delta", "content_block_stop",  # thinking
+        "content_block_start", "content_block_delta", "content_block_stop",  # text
         "message_delta", "message_stop",
     ]
 
@@ -184,9 +214,9 @@ async def _async_streaming(server: ScriptedServer) -> None:
         for _ in range(3):
             async with c.messages.stream(model=MODEL, max_tokens=10, messages=[user("Subtask: core")]) as s:
                 final = await s.get_final_message()
-            assert final.content[1].input == {"file_path": "a.py"}
+            assert calls(final)[0].input == {"file_path": "a.py"}
             plain = await c.messages.create(model=MODEL, max_tokens=10, messages=[user("Subtask: quick")])
-            assert plain.content[0].text == "quick done"
+            assert texts(plain) == ["quick done"]
 
 
 def test_thread_refusal(server: ScriptedServer) -> None:
@@ -207,7 +237,7 @@ def test_threads_accepted_when_allowed() -> None:
         reply = client(srv).messages.create(
             model=MODEL, max_tokens=10, messages=[user("Subtask: quick")], extra_body={"thread": {"type": "create"}}
         )
-        assert reply.content[0].text == "quick done"
+        assert texts(reply) == ["quick done"]
         assert srv.thread_refusals == 0
 
 
@@ -242,7 +272,7 @@ def test_fault_limited_to_one_subtask(server: ScriptedServer) -> None:
     for _ in range(2):
         with pytest.raises(anthropic.InternalServerError):
             c.messages.create(model=MODEL, max_tokens=10, messages=[user("Subtask: quick")])
-    assert c.messages.create(model=MODEL, max_tokens=10, messages=[user("Subtask: quick")]).content[0].text == "quick done"
+    assert texts(c.messages.create(model=MODEL, max_tokens=10, messages=[user("Subtask: quick")])) == ["quick done"]
     assert [(r["key"], r["status"]) for r in server.requests] == [
         ("core", 200), ("quick", 500), ("quick", 500), ("quick", 200)
     ]
@@ -262,7 +292,7 @@ def test_dropped_connection_is_retried(server: ScriptedServer) -> None:
     c.messages.create(model=MODEL, max_tokens=10, messages=[user("Subtask: quick")])
     server.inject(0)
     reply = c.messages.create(model=MODEL, max_tokens=10, messages=[user("Subtask: core")])
-    assert reply.content[1].name == "read"
+    assert calls(reply)[0].name == "read"
     assert [r["status"] for r in server.requests] == [200, 0, 200]
 
 
@@ -274,7 +304,7 @@ def test_dropped_connection_without_retries_is_a_connection_error(server: Script
 
 def test_concurrent_workers_overlap(server: ScriptedServer) -> None:
     replies, elapsed = asyncio.run(_four_workers(server))
-    assert [r.content[0].text for r in replies] == [f"w{i} done" for i in range(4)]
+    assert [texts(r) for r in replies] == [[f"w{i} done"] for i in range(4)]
     assert server.max_concurrent_keys == 4
     assert server.max_in_flight == 4
     assert sorted(server.in_flight_samples()) == [1, 2, 3, 4]
@@ -349,7 +379,7 @@ def test_load_script_and_cli(tmp_path: Path) -> None:
         reply = anthropic.Anthropic(api_key="t", base_url=url, max_retries=0).messages.create(
             model=MODEL, max_tokens=10, messages=[user("Subtask: quick")]
         )
-        assert reply.content[0].text == "quick done"
+        assert texts(reply) == ["quick done"]
     finally:
         proc.terminate()
         proc.wait(timeout=5)

@@ -37,6 +37,7 @@ from anthropic.lib.tools.agent_toolset import (
 )
 from anthropic.types.beta import BetaManagedAgentsAgentToolset20260401BashInput
 
+from swarm.agent.context import bound_read
 from swarm.env.shell import DEFAULT_TIMEOUT, run_shell
 
 __all__ = ["Toolbox", "ToolOutcome"]
@@ -139,4 +140,8 @@ class Toolbox:
             return ToolOutcome(f"{name}: {e}{cause}", True)
         if isinstance(result, str):
             result = self._relative(result)
+            if name == "read" and isinstance(tool_input, dict):
+                # A whole large file would fill the context window in one call: cut it, say how to read on.
+                view = tool_input.get("view_range") or [1]
+                result = bound_read(result, str(tool_input.get("file_path", "")), int(view[0] or 1))
         return ToolOutcome(result, False)

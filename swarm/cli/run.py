@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from swarm.cli.context import Context
-from swarm.config import run_options
+from swarm.config import price_table, run_options
 from swarm.errors import ConfigError, PlanError
 from swarm.git.refs import run_branches
 from swarm.model.client import need_client
@@ -28,7 +28,14 @@ def shared_run_options(func: Any) -> Any:
         click.option("--concurrency", type=click.IntRange(1, 256), default=None,
                      help="Agents in flight at once (default 8; fewer while the API says it is overloaded)."),
         click.option("--model", default=None, help="Model name for the agents."),
-        click.option("--max-turns", type=click.IntRange(1), default=None, help="Model turns per subtask (default 40)."),
+        click.option("--max-turns", type=click.IntRange(1), default=None,
+                     help="Model turns per subtask (default 100); one that runs out is incomplete."),
+        click.option("--max-tokens", type=click.IntRange(1), default=None,
+                     help="Output tokens per model turn (default: the model's, e.g. 64000, capped at its maximum)."),
+        click.option("--effort", type=click.Choice(["low", "medium", "high", "xhigh", "max"]), default=None,
+                     help="Thinking depth (default: the model's own, e.g. high on claude-sonnet-5-5)."),
+        click.option("--thinking", type=click.Choice(["adaptive", "minimal"]), default=None,
+                     help="adaptive (default), or minimal: the lowest setting the model accepts."),
         click.option("--max-output-tokens", type=click.IntRange(1), default=None,
                      help="Output tokens per subtask before it is stopped."),
         click.option("--on-failure", type=click.Choice(["best-effort", "fail-fast", "retry"]), default=None,
@@ -78,10 +85,11 @@ def run(obj: Context, task: str | None, plan_file: str | None, each: str | None,
     options = run_options(repo.root, None, **flags)
     options.base = base
     repo.resolve(base)
-    plan, plan_seconds, plan_usage = make_plan(repo, task, plan_file, each, chunks, options.model, say=obj.err.print)
+    plan, plan_seconds, plan_usage = make_plan(repo, task, plan_file, each, chunks, options.model, say=obj.err.print,
+                                               options=options)
     plan.test_command = test_cmd or plan.test_command or options.test_command
     if dry_run:
-        print_plan(obj.out, plan, options.model)
+        print_plan(obj.out, plan, options.model, prices=price_table(options))
         return
     client = need_client(plan)
     result = execute_plan(repo, plan, client=client, options=options, console=obj.err,
@@ -112,7 +120,7 @@ def finish(obj: Context, result: dict[str, Any], as_json: bool) -> None:
 @click.pass_obj
 def plan_command(obj: Context, task: str, output: str, each: str | None, chunks: int, model: str | None) -> None:
     """Write the plan for TASK to a file, for you to read and edit; then `swarm run --plan FILE`."""
-    from swarm.model.usage import DEFAULT_MODEL
+    from swarm.model.catalog import DEFAULT_MODEL
     from swarm.plan.spec import dump_plan
 
     if not output.endswith((".json", ".toml")):

@@ -19,8 +19,10 @@ from typing import Any, Awaitable, Callable
 
 from anthropic import AsyncAnthropic
 
-from swarm.agent.loop import Agent
+from swarm.agent.loop import Agent, AgentSettings
+from swarm.agent.stops import OutOfTurns, Submitted
 from swarm.errors import SwarmError
+from swarm.model.catalog import PriceTable
 from swarm.model.gate import ModelGate
 from swarm.git.repo import GitRepo
 from swarm.model.usage import Usage
@@ -55,9 +57,7 @@ FILE_DIFF_LINES = 150
 
 
 class PassAgent(Agent):
-    """An agent whose pass ends with `submit_synthesis`."""
-
-    submitted: dict[str, Any] | None = None
+    """An agent whose pass ends with `submit_synthesis` (raised as `Submitted`)."""
 
     async def handle_tool(self, block: Any) -> dict[str, Any]:
         if block.name != "submit_synthesis":
@@ -66,11 +66,18 @@ class PassAgent(Agent):
         if not isinstance(data.get("contradictions", []), list):
             return {"type": "tool_result", "tool_use_id": block.id, "is_error": True,
                     "content": "contradictions must be a list of {description, subtasks, resolution}"}
-        self.submitted = data
-        self.stop_requested = True
         self.events("tool", name="submit_synthesis", is_error=False)
-        return {"type": "tool_result", "tool_use_id": block.id,
-                "content": "Received. swarm commits your edits and re-runs the checks."}
+        raise Submitted(data)
+
+    async def submission(self, first_message: str | None = None, *, more: str | None = None) -> dict[str, Any]:
+        """Run (or, with `more`, continue) the pass to its end: what it submitted, or its summary as one."""
+        try:
+            result = await (self.proceed(more) if more is not None else self.run(first_message or ""))
+        except Submitted as end:
+            return end.data
+        except OutOfTurns as end:
+            return {"summary": end.summary, "contradictions": []}
+        return {"summary": result.summary, "contradictions": []}
 
 
 @dataclass
@@ -124,7 +131,7 @@ class Integrator:
                  gate: ModelGate, tool_env: dict[str, str], home: Path,
                  summaries: Callable[[], dict[str, dict[str, Any]]],
                  events: Callable[..., None], transcript: Callable[[str, dict[str, Any]], None],
-                 max_turns: int = 40, max_tokens: int = 8192) -> None:
+                 settings: AgentSettings | None = None, prices: PriceTable | None = None) -> None:
         self.repo = repo
         self.client = client
         self.plan = plan
@@ -136,14 +143,14 @@ class Integrator:
         self.summaries = summaries
         self.events = events
         self.transcript = transcript
-        self.max_turns = max_turns
-        self.max_tokens = max_tokens
+        self.settings = settings or AgentSettings()
+        self.prices = prices or PriceTable()
         self.usage = Usage()
 
     def _agent(self, name: str, system: str, worktree: Path) -> PassAgent:
         agent = PassAgent(self.client, model=self.model, system=template(system).strip(),
-                          toolbox=Toolbox(worktree, self.tool_env), max_turns=self.max_turns,
-                          max_tokens=self.max_tokens, gate=self.gate,
+                          toolbox=Toolbox(worktree, self.tool_env), settings=self.settings,
+                          prices=self.prices, gate=self.gate,
                           events=lambda kind, **data: self.events(kind, subtask=name, **data),
                           transcript=lambda entry: self.transcript(name, entry),
                           extra_tools=[SUBMIT_SYNTHESIS])
@@ -173,7 +180,7 @@ class Integrator:
                            task=self.plan.task, shared=self.plan.shared or "(none)",
                            sides="\n\n".join(self._side(i) for i in ids), conflicts=conflicts)
             try:
-                await agent.run(first)
+                submitted = await agent.submission(first)
             except SwarmError as e:
                 self.events("resolution", subtask=sid, files=files, ok=False, reason=str(e))
                 return None
@@ -187,7 +194,7 @@ class Integrator:
             if problems:
                 self.events("resolution", subtask=sid, files=files, ok=False, reason="; ".join(problems))
                 return None
-            summary = (agent.submitted or {}).get("summary", "")
+            summary = str(submitted.get("summary", ""))
             await where.arun("commit", "-q", "--no-verify", "-F", "-",
                              input=f"swarm: resolve conflict between {' and '.join(ids)} in {', '.join(files)}\n\n"
                                    f"{summary}".strip())
@@ -211,10 +218,9 @@ class Integrator:
             first = render("synthesizer_task", run_id=self.run_id, ids=", ".join(ids), task=self.plan.task,
                            shared=self.plan.shared or "(none)", subtasks=self._subtask_lines(),
                            findings=_finding_lines(findings), diff=compact_diff(await self.repo.diff(base, merged)))
-            result = await agent.run(first)
+            submitted = await agent.submission(first)
             for round_ in range(1, rounds + 1):
                 outcome.rounds = round_
-                submitted = agent.submitted or {"summary": result.summary, "contradictions": []}
                 outcome.summary = submitted.get("summary", "")
                 outcome.contradictions = list(submitted.get("contradictions", []))
                 commit = await self.repo.commit_all(path, f"swarm synthesis: {_first_line(outcome.summary)}"
@@ -227,8 +233,7 @@ class Integrator:
                 remaining = [f.to_dict() for f in outcome.report.findings if f.kind not in ADVISORY]
                 if not remaining or round_ == rounds:
                     break
-                agent.submitted = None
-                result = await agent.proceed(
+                submitted = await agent.submission(more=
                     f"The checks re-ran on your result; {len(remaining)} finding(s) remain:\n"
                     f"{_finding_lines(remaining)}\nFix what you can, then call submit_synthesis again with the "
                     "complete list of contradictions.")

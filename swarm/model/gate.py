@@ -4,9 +4,12 @@ The SDK retries on its own, but it cannot tell the other agents that the
 endpoint is overloaded. So workers call the model with the SDK's retries off,
 through this gate: on a 429 or 529 the number of requests in flight drops
 (halves) and every caller waits out `retry-after`; after a run of successes it
-recovers one slot at a time. Transient errors (429, 5xx, 529, dropped
-connections, timeouts) are retried while the retry budget lasts; errors that
-cannot succeed (400, 401, 403, 404, 413) fail at once with the API's message.
+recovers one slot at a time. Whether an error is worth retrying, and how long
+`retry-after` says to wait, are the SDK's own rules (`x-should-retry` included),
+asked of the client passed in; a failure for good becomes one of
+`swarm.model.errors`' user-facing errors. An error that every later call would
+meet too (a bad key, an unknown model, no connection) closes the gate: every
+call after it fails at once with the same message.
 
 The cost ceiling is enforced here too: before a call, the gate reserves that
 call's estimated cost, and refuses it when what is spent plus what is
@@ -19,33 +22,39 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from typing import Awaitable, Callable, TypeVar
+from typing import Any, Awaitable, Callable, TypeVar
 
 import anthropic
 
-from swarm.errors import BudgetExceeded
+from swarm.errors import BudgetExceeded, SwarmError
+from swarm.model.errors import ModelAPIError, api_error
 
 T = TypeVar("T")
-TRANSIENT_STATUS = {408, 409, 429, 500, 502, 503, 504, 529}
+Waiting = Callable[[str, float], None]
+MAX_WAIT = 60.0
 
 
-def retry_after_seconds(error: anthropic.APIStatusError) -> float | None:
-    headers = error.response.headers if error.response is not None else {}
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value:
-            try:
-                return min(float(value) * scale, 60.0)
-            except ValueError:
-                return None
-    return None
+def _should_retry(client: Any, error: anthropic.APIStatusError) -> bool:
+    # The SDK's rule: x-should-retry first, then 408, 409, 429 and 5xx.
+    return bool(client._should_retry(error.response))  # noqa: SLF001 - the SDK has no public form of it
+
+
+def _retry_after(client: Any, error: anthropic.APIStatusError) -> float | None:
+    wait = client._parse_retry_after_header(error.response.headers)  # noqa: SLF001 - as above
+    return None if wait is None or wait <= 0 else min(float(wait), MAX_WAIT)
 
 
 class ModelGate:
     """Shared by every agent of a run."""
 
-    def __init__(self, limit: int, *, max_retries: int = 8, max_cost: float | None = None,
-                 recover_after: int | None = None, on_event: Callable[..., None] | None = None) -> None:
+    def __init__(self, limit: int, *, client: Any = None, model: str = "", max_retries: int = 8,
+                 max_cost: float | None = None, recover_after: int | None = None,
+                 on_event: Callable[..., None] | None = None) -> None:
+        if client is None:
+            # Only the SDK's retry rules are used from it; it never sends a request.
+            client = anthropic.AsyncAnthropic(api_key="unused", base_url="http://127.0.0.1:9")
+        self.client = client
+        self.model = model
         self.limit = max(1, limit)
         self.current = self.limit
         self.max_retries = max_retries
@@ -57,6 +66,7 @@ class ModelGate:
         self.spent = 0.0
         self.reserved = 0.0
         self.throttles = 0
+        self.fatal: SwarmError | None = None
         self._successes = 0
         self._paused_until = 0.0
         self._cond = asyncio.Condition()
@@ -76,13 +86,15 @@ class ModelGate:
 
     # -- concurrency -------------------------------------------------------------------
 
-    async def _acquire(self) -> None:
+    async def _acquire(self, waiting: Waiting | None) -> None:
         async with self._cond:
             while True:
                 wait = self._paused_until - time.monotonic()
                 if wait <= 0 and self.in_flight < self.current:
                     self.in_flight += 1
                     return
+                if wait > 0 and waiting is not None:
+                    waiting("rate limited", wait)
                 try:
                     await asyncio.wait_for(self._cond.wait(), timeout=wait if wait > 0 else None)
                 except TimeoutError:
@@ -105,31 +117,57 @@ class ModelGate:
                     self.on_event("throttle", limit=self.current, wait=0)
             self._cond.notify_all()
 
-    async def call(self, make_call: Callable[[], Awaitable[T]], *, estimate: float = 0.0) -> T:
-        """Run one model call through the gate, retrying what is worth retrying."""
+    def _fail(self, error: BaseException, attempt: int) -> SwarmError:
+        failure = api_error(error, model=self.model, retries=attempt)
+        if isinstance(failure, ModelAPIError) and failure.stops_run and self.fatal is None:
+            self.fatal = failure
+            self.on_event("api_error", error=str(failure))
+        return failure
+
+    async def call(self, make_call: Callable[[], Awaitable[T]], *, estimate: float = 0.0,
+                   waiting: Waiting | None = None) -> T:
+        """Run one model call through the gate, retrying what the SDK would retry.
+
+        `waiting(reason, seconds)` hears about every wait (a rate limit, a backoff), for the live display.
+        """
         attempt = 0
         while True:
+            if self.fatal is not None:
+                raise self.fatal
             self._reserve(estimate)
-            await self._acquire()
+            try:
+                await self._acquire(waiting)
+            except BaseException:
+                self.reserved -= estimate
+                raise
             try:
                 result = await make_call()
             except anthropic.APIStatusError as e:
                 self.reserved -= estimate
-                if e.status_code not in TRANSIENT_STATUS or attempt >= self.max_retries:
+                if attempt >= self.max_retries or not _should_retry(self.client, e):
                     await self._release()
-                    raise
-                wait = retry_after_seconds(e)
+                    raise self._fail(e, attempt) from None
+                wait = _retry_after(self.client, e)
                 if wait is None:
                     wait = min(20.0, 0.5 * 2 ** attempt) * (0.75 + random.random() / 2)
-                await self._release(throttled=wait if e.status_code in (429, 529) else None)
-                if e.status_code not in (429, 529):
+                overloaded = e.status_code in (429, 529)
+                await self._release(throttled=wait if overloaded else None)
+                if waiting is not None:
+                    waiting("rate limited" if e.status_code == 429 else "overloaded" if overloaded
+                            else f"API error {e.status_code}", wait)
+                if not overloaded:
                     await asyncio.sleep(wait)
-            except (anthropic.APIConnectionError, anthropic.APITimeoutError):
+            except (anthropic.APIConnectionError, anthropic.APITimeoutError) as e:
                 self.reserved -= estimate
                 await self._release()
-                if attempt >= self.max_retries:
-                    raise
-                await asyncio.sleep(min(10.0, 0.25 * 2 ** attempt))
+                # A refused connection will be refused again: say so after a short try, not after minutes.
+                retries = self.max_retries if isinstance(e, anthropic.APITimeoutError) else min(2, self.max_retries)
+                if attempt >= retries:
+                    raise self._fail(e, attempt) from None
+                wait = min(10.0, 0.25 * 2 ** attempt)
+                if waiting is not None:
+                    waiting("connection failed", wait)
+                await asyncio.sleep(wait)
             except BaseException:
                 self.reserved -= estimate
                 await self._release()

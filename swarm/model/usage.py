@@ -1,33 +1,22 @@
-"""Token usage and what it costs."""
+"""Token usage and what it costs, priced from a `PriceTable` passed in (no global table)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from typing import Any
 
-DEFAULT_MODEL = "claude-sonnet-5-5"
-# USD per million tokens: (input, output). Cache writes cost 1.25x input, cache reads 0.1x.
-PRICES: dict[str, tuple[float, float]] = {
-    "claude-haiku": (1.0, 5.0),
-    "claude-sonnet": (3.0, 15.0),
-    "claude-opus": (5.0, 25.0),
-    "scripted": (3.0, 15.0),
-}
+from swarm.model.catalog import DEFAULT_MODEL, Price
+
+__all__ = ["DEFAULT_MODEL", "Usage", "cost_of"]
 
 
-def override_prices(prices: dict[str, tuple[float, float]]) -> None:
-    """Put configured prices first, so a more specific prefix from the settings wins."""
-    table = {**prices, **{k: v for k, v in PRICES.items() if k not in prices}}
-    PRICES.clear()
-    PRICES.update(sorted(table.items(), key=lambda item: -len(item[0])))
-
-
-def price_of(model: str) -> tuple[float, float]:
-    """The price per million tokens of a model, matched by the longest name prefix (sonnet when unknown)."""
-    for prefix, price in sorted(PRICES.items(), key=lambda item: -len(item[0])):
-        if model.startswith(prefix):
-            return price
-    return PRICES["claude-sonnet"]
+def cost_of(price: Price | None, *, input_tokens: int = 0, output_tokens: int = 0, cache_read: int = 0,
+            cache_write: int = 0) -> float:
+    """USD for these tokens; cached input at the cache prices. An unpriced model costs 0 (and was warned about)."""
+    if price is None:
+        return 0.0
+    return (input_tokens * price.input + output_tokens * price.output + cache_write * price.write
+            + cache_read * price.read) / 1_000_000
 
 
 @dataclass
@@ -40,8 +29,8 @@ class Usage:
     cache_creation_input_tokens: int = 0
     cost_usd: float = 0.0
 
-    def add_response(self, usage: Any, model: str) -> "Usage":
-        """Add one response's usage; return that turn's own Usage."""
+    def add_response(self, usage: Any, price: Price | None) -> "Usage":
+        """Add one response's usage at `price`; return that turn's own Usage."""
         turn = Usage(
             input_tokens=usage.input_tokens or 0,
             output_tokens=usage.output_tokens or 0,
@@ -49,12 +38,16 @@ class Usage:
             cache_read_input_tokens=getattr(usage, "cache_read_input_tokens", None) or 0,
             cache_creation_input_tokens=getattr(usage, "cache_creation_input_tokens", None) or 0,
         )
-        price_in, price_out = price_of(model)
-        turn.cost_usd = (turn.input_tokens * price_in + turn.output_tokens * price_out
-                         + turn.cache_creation_input_tokens * price_in * 1.25
-                         + turn.cache_read_input_tokens * price_in * 0.1) / 1_000_000
+        turn.cost_usd = cost_of(price, input_tokens=turn.input_tokens, output_tokens=turn.output_tokens,
+                                cache_read=turn.cache_read_input_tokens,
+                                cache_write=turn.cache_creation_input_tokens)
         self.add(turn)
         return turn
+
+    @property
+    def context_tokens(self) -> int:
+        """The prompt's whole size: fresh, cached and cache-written input together."""
+        return self.input_tokens + self.cache_read_input_tokens + self.cache_creation_input_tokens
 
     def add(self, other: "Usage") -> None:
         self.input_tokens += other.input_tokens

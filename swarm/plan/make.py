@@ -14,7 +14,7 @@ from swarm.plan.spec import Plan, load_plan
 
 
 def make_plan(repo: GitRepo, task: str | None, plan_file: str | None, each: str | None, chunks: int, model: str,
-              *, say: Callable[[str], Any] = print) -> tuple[Plan, float, Usage | None]:
+              *, say: Callable[[str], Any] = print, options: Any = None) -> tuple[Plan, float, Usage | None]:
     """Returns (plan, seconds spent planning, the planner's usage)."""
     from swarm.plan.planner import Planner, fork_join
 
@@ -27,7 +27,11 @@ def make_plan(repo: GitRepo, task: str | None, plan_file: str | None, each: str 
     commit = repo.resolve("HEAD")
     if each:
         return fork_join(repo, commit, task, each, chunks), 0.0, None
-    planner = Planner(need_client(None), model)
+    from swarm.config import agent_settings, price_table
+
+    # The planner's requests follow the run's settings (effort, thinking, max_tokens, prices) when given.
+    planner = Planner(need_client(None), model, settings=agent_settings(options) if options else None,
+                      prices=price_table(options) if options else None)
     say(f"planning: asking {model} to split the task ...")
     began = time.monotonic()
     plan = asyncio.run(planner.plan(repo, commit, task))

@@ -1,7 +1,7 @@
 """From a task to a Plan: the model planner and fork-join splitting.
 
 The planner makes one request that offers a single tool, `submit_plan`, and
-forces it. It sees the task, a bounded view of the repository (tree with sizes,
+asks for it in the prompt (current models refuse a forced tool). It sees the task, a bounded view of the repository (tree with sizes,
 a README excerpt, where the task's identifiers appear) and the plan rules. An
 invalid plan gets one repair round with the errors fed back.
 """
@@ -13,9 +13,12 @@ from typing import Any
 
 from anthropic import AsyncAnthropic
 
+from swarm.agent.loop import AgentSettings
 from swarm.errors import PlanError
 from swarm.git.repo import GitRepo
-from swarm.model.usage import Usage
+from swarm.model.catalog import PriceTable, model_info, request_params
+from swarm.model.gate import ModelGate
+from swarm.model.usage import Usage, cost_of
 from swarm.plan.scopes import each, scope_overlaps
 from swarm.plan.spec import Plan, Subtask, plan_from_dict
 from swarm.agent.prompts import render
@@ -116,13 +119,23 @@ def _tracked(repo: GitRepo, commit: str) -> list[str]:
 
 
 class Planner:
-    """Asks the model for a plan through a forced `submit_plan` call."""
+    """Asks the model for a plan through the `submit_plan` tool (offered, never forced).
 
-    def __init__(self, client: AsyncAnthropic, model: str, *, max_subtasks: int = 8, max_tokens: int = 8192) -> None:
-        self.client = client
+    Current models refuse forced tool use, so the prompt asks for the call: an
+    answer in text is asked once more, an invalid plan gets one repair round
+    with the errors fed back, and either failing twice is a `PlanError` that says
+    what to do instead.
+    """
+
+    def __init__(self, client: AsyncAnthropic, model: str, *, max_subtasks: int = 8,
+                 settings: AgentSettings | None = None, prices: PriceTable | None = None,
+                 gate: ModelGate | None = None) -> None:
+        self.client = client.with_options(max_retries=0)  # the gate retries, by the SDK's rules
         self.model = model
         self.max_subtasks = max_subtasks
-        self.max_tokens = max_tokens
+        self.settings = settings or AgentSettings()
+        self.price = (prices or PriceTable()).price(model)
+        self.gate = gate or ModelGate(1, client=client, model=model)
         self.usage = Usage()
 
     def prompt(self, repo: GitRepo, commit: str, task: str) -> str:
@@ -130,19 +143,49 @@ class Planner:
                       readme=readme_excerpt(repo, commit), grep=identifier_hits(repo, commit, task),
                       max_subtasks=self.max_subtasks)
 
+    async def _ask(self, messages: list[dict[str, Any]]) -> Any:
+        """One streamed turn, continued while paused, asked again with more room when cut in the call."""
+        max_tokens = self.settings.max_tokens
+        while True:
+            params = request_params(self.model, effort=self.settings.effort, thinking=self.settings.thinking,
+                                    max_tokens=max_tokens)
+
+            async def call() -> Any:
+                async with self.client.messages.stream(model=self.model, messages=messages, tools=[SUBMIT_PLAN],
+                                                       **params) as stream:
+                    return await stream.get_final_message()
+
+            response = await self.gate.call(call)
+            self.usage.add_response(response.usage, self.price)
+            if response.stop_reason == "max_tokens" and params["max_tokens"] < model_info(self.model).max_output:
+                max_tokens = model_info(self.model).max_output
+                continue
+            if response.stop_reason == "refusal":
+                details = getattr(response, "stop_details", None)
+                reason = getattr(details, "explanation", None) or "no reason given"
+                raise PlanError(f"the model refused to plan this task ({reason}); write the plan yourself and "
+                                "run it with --plan")
+            messages.append({"role": "assistant",
+                             "content": [b.model_dump(exclude_none=True) for b in response.content]})
+            if response.stop_reason != "pause_turn":
+                return response
+
     async def plan(self, repo: GitRepo, commit: str, task: str) -> Plan:
         messages: list[dict[str, Any]] = [{"role": "user", "content": self.prompt(repo, commit, task)}]
         tracked = _tracked(repo, commit)
-        errors = ""
-        for round_ in range(2):
-            response = await self.client.messages.create(
-                model=self.model, max_tokens=self.max_tokens, messages=messages, tools=[SUBMIT_PLAN],
-                tool_choice={"type": "tool", "name": "submit_plan"})
-            self.usage.add_response(response.usage, self.model)
+        asked_again = repaired = False
+        while True:
+            response = await self._ask(messages)
             call = next((b for b in response.content if b.type == "tool_use" and b.name == "submit_plan"), None)
-            if call is None:
-                errors = "the model did not call submit_plan"
-                raise PlanError(f"the planner failed: {errors}")
+            if call is None or response.stop_reason == "max_tokens":
+                said = " ".join(b.text for b in response.content if b.type == "text").strip()
+                if asked_again:
+                    raise PlanError("the planner answered without calling submit_plan twice"
+                                    + (f" (it said: {said[:200]!r})" if said else "")
+                                    + "; write the plan yourself (see `swarm plan --help`) and run it with --plan")
+                asked_again = True
+                messages.append({"role": "user", "content": render("planner_again").strip()})
+                continue
             data = dict(call.input) if isinstance(call.input, dict) else {}
             data["task"] = task
             try:
@@ -153,14 +196,15 @@ class Planner:
                 return plan
             except PlanError as e:
                 errors = str(e)
-            if round_ == 0:
-                messages += [{"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in response.content]},
-                             {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id,
-                                                           "is_error": True,
-                                                           "content": f"{errors}\nFix these problems and call "
-                                                                      "submit_plan again with the whole plan."}]}]
-        raise PlanError(f"the planner's plan was still invalid after one repair round: {errors}\n"
-                        "Write the plan yourself (`swarm plan TASK -o plan.json` gives a start) and run it with --plan.")
+            if repaired:
+                raise PlanError(f"the planner's plan was still invalid after one repair round: {errors}\n"
+                                "Write the plan yourself (`swarm plan TASK -o plan.json` gives a start) and run it "
+                                "with --plan.")
+            repaired = True
+            messages.append({"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id,
+                                                          "is_error": True,
+                                                          "content": f"{errors}\nFix these problems and call "
+                                                                     "submit_plan again with the whole plan."}]})
 
 
 def fork_join(repo: GitRepo, commit: str, task: str, pattern: str, chunks: int) -> Plan:
@@ -187,19 +231,16 @@ def fork_join(repo: GitRepo, commit: str, task: str, pattern: str, chunks: int) 
                        f"{task}\nStay consistent with the siblings: same names, same style, same structure.")
 
 
-def estimate(plan: Plan, model: str, *, turns_per_agent: int = 10, context_tokens: int = 12_000) -> dict[str, Any]:
-    """A rough forecast of model calls and cost, for --dry-run."""
-    from swarm.model.usage import price_of
-
+def estimate(plan: Plan, model: str, *, turns_per_agent: int = 10, context_tokens: int = 12_000,
+             prices: PriceTable | None = None) -> dict[str, Any]:
+    """A rough forecast of model calls and cost, for --dry-run (cost None when the model has no price)."""
     agents = sum(1 for s in plan.subtasks if not s.command)
     calls = agents * turns_per_agent
-    price_in, price_out = price_of(model)
+    price = (prices or PriceTable()).price(model)
     # The context grows turn by turn; the shared prefix is mostly read from the cache.
     input_tokens = calls * context_tokens
     output_tokens = calls * 600
-    cost = (input_tokens * price_in * 0.5 + output_tokens * price_out) / 1_000_000
+    cost = cost_of(price, input_tokens=input_tokens // 2, cache_read=input_tokens // 2, output_tokens=output_tokens)
     return {"agents": agents, "commands": len(plan.subtasks) - agents, "model_calls": calls,
-            "input_tokens": input_tokens, "output_tokens": output_tokens, "cost_usd": round(cost, 2),
-            "layers": plan.layers()}
-
-
+            "input_tokens": input_tokens, "output_tokens": output_tokens,
+            "cost_usd": round(cost, 2) if price is not None else None, "layers": plan.layers()}

@@ -124,7 +124,9 @@ def load_review(repo: GitRepo, records: RunRecords) -> RunReview:
     changes = []
     for st in result["subtasks"]:
         commit, start = st.get("commit"), st.get("start_commit") or base
-        if st["state"] != "done" or not commit or not (st.get("merged") or st["id"] in left_out):
+        # An incomplete subtask (out of turns) is shown, unmerged, so `--keep ID` can take its work in.
+        if st["state"] not in ("done", "incomplete") or not commit or \
+                not (st.get("merged") or st["id"] in left_out or st["state"] == "incomplete"):
             continue
         try:
             text = diff_text(repo, start, commit) if commit != start else ""

@@ -18,6 +18,8 @@ import anthropic
 from anthropic import AsyncAnthropic
 
 from swarm.agent.loop import Agent
+from swarm.agent.stops import OutOfTurns
+from swarm.model.errors import ModelAPIError
 from swarm.model.gate import ModelGate
 from swarm.merge.diffs import changed_paths, parse_diff
 from swarm.errors import BudgetExceeded, SwarmError
@@ -27,12 +29,14 @@ from swarm.merge.fold import fold
 from swarm.model.usage import Usage
 from swarm.plan.spec import Plan, Subtask, save_plan
 from swarm.ui.progress import Progress
-from swarm.agent.prompts import render, template
+from swarm.agent.prompts import template
 from swarm.run.records import RunRecords, utc_now
 from swarm.ui.report import write_report
-from swarm.config import RunOptions
+from swarm.config import RunOptions, agent_settings, price_table
 from swarm.run.integrate import Integration, describe_error
+from swarm.run.carry import Carry, carry_from_record, carry_note
 from swarm.run.state import SubtaskRun
+from swarm.run.worker import first_message
 from swarm.agent.tools import Toolbox
 from swarm.env.shell import run_shell, sandbox_note
 
@@ -58,10 +62,14 @@ class Coordinator:
         self._marks: dict[str, float] = {}
         self.base = base or ""
         self.previous = previous or {}
-        spent = sum(Usage.from_dict(r.get("usage")).cost_usd for r in self.previous.values())
-        self.gate = ModelGate(self.options.concurrency, max_cost=self.options.max_cost,
+        self.gate = ModelGate(self.options.concurrency, client=client, model=self.options.model,
+                              max_cost=self.options.max_cost,
                               on_event=lambda kind, **data: self.records.event(kind, **data))
-        self.gate.spent = spent
+        self.prices = price_table(self.options)
+        # An API error every other call would meet too (a bad key): the run stops, and it is the run's error.
+        self.fatal: ModelAPIError | None = None
+        self._carry: dict[str, Carry] = {}  # subtask id -> where it continues from, and the note for its agent
+        self.gate.spent = sum(Usage.from_dict(r.get("usage")).cost_usd for r in self.previous.values())
         self.stop_reason: str | None = None
         self._client_no_retries: AsyncAnthropic | None = None
         self.plan_seconds = 0.0
@@ -79,11 +87,6 @@ class Coordinator:
         st.state = state
         self.records.event("state", subtask=st.id, state=state, detail=detail, **data)
         self.progress.state(st.id, state, detail, **data)
-
-    def _siblings(self, subtask: Subtask) -> str:
-        lines = [f"- {s.id}: {s.title or s.instructions[:80]} (files: {', '.join(s.files) or 'unspecified'})"
-                 for s in self.plan.subtasks if s.id != subtask.id]
-        return "\n".join(lines) or "(none)"
 
     # -- one subtask ---------------------------------------------------------------------
 
@@ -127,21 +130,26 @@ class Coordinator:
                 self._set(st, "cancelled", st.error)
                 return
             st.start_commit = await self._start_commit(subtask)
+            await self._carry_over(subtask, st)
             attempts = 1 + (self.options.retries if self.options.on_failure == "retry" else 0)
+            complete = True
             for attempt in range(1, attempts + 1):
                 st.attempts = attempt
                 try:
-                    await self._attempt(subtask, st, agent_slots, checkout_slots)
+                    complete = await self._attempt(subtask, st, agent_slots, checkout_slots)
                     break
                 except BudgetExceeded:
                     raise
                 except (SwarmError, anthropic.APIError, OSError) as e:
-                    if attempt == attempts:
+                    if attempt == attempts or getattr(e, "stops_run", False):
                         raise
-                    self.progress.state(st.id, "retrying", f"attempt {attempt} failed: {describe_error(e)}")
-                    self.records.event("retry", subtask=st.id, attempt=attempt, error=describe_error(e))
-            self._set(st, "done", f"{len(st.files_changed)} file(s) changed in {st.seconds:.1f}s",
-                      commit=st.commit, files_changed=st.files_changed, summary=st.summary,
+                    await self._carry_failure(subtask, st, e)
+            state = "done" if complete else "incomplete"
+            if not complete:  # the reason it is not done, shown wherever an error would be
+                st.error = f"used all {self.options.max_turns} turns; its work is on {st.branch}, not merged " \
+                    f"(swarm review --keep {st.id}, or swarm resume)"
+            detail = f"{len(st.files_changed)} file(s) changed in {st.seconds:.1f}s" if complete else st.error
+            self._set(st, state, detail, commit=st.commit, files_changed=st.files_changed, summary=st.summary,
                       start_commit=st.start_commit, usage=st.usage.to_dict(), turns=st.turns,
                       seconds=round(st.seconds, 2))
         except asyncio.CancelledError:
@@ -154,17 +162,23 @@ class Coordinator:
         except (SwarmError, anthropic.APIError, OSError) as e:
             st.error = describe_error(e)
             await self._keep_work(subtask, st, "failed", st.error)
-            if self.options.on_failure == "fail-fast":
+            if isinstance(e, ModelAPIError) and e.stops_run:
+                self.fatal = self.fatal or e
+                self._stop(str(e), cancel_running=True)
+            elif self.options.on_failure == "fail-fast":
                 self._stop(f"subtask {subtask.id} failed (--on-failure fail-fast)", cancel_running=True)
         finally:
             self._finished[subtask.id].set()
 
     async def _attempt(self, subtask: Subtask, st: SubtaskRun, agent_slots: asyncio.Semaphore,
-                       checkout_slots: asyncio.Semaphore) -> None:
-        """One try at a subtask, in a clean worktree from its start commit."""
+                       checkout_slots: asyncio.Semaphore) -> bool:
+        """One try at a subtask, from its start commit or its work so far; False when it ran out of turns."""
         assert st.start_commit is not None
+        carried = self._carry.get(subtask.id)
+        complete = True
         async with checkout_slots:
-            await self.repo.add_worktree(st.worktree, st.branch, st.start_commit)
+            # From the work so far, the branch keeps that commit in its history: nothing is orphaned.
+            await self.repo.add_worktree(st.worktree, st.branch, carried.commit if carried else st.start_commit)
         self._mark("worktrees")
         async with agent_slots:
             if self.stop_reason:
@@ -176,11 +190,32 @@ class Coordinator:
                 if subtask.command:
                     await self._run_command(subtask, st)
                 else:
-                    await self._run_agent(subtask, st)
+                    complete = await self._run_agent(subtask, st, carried.note if carried else None)
             finally:
                 st.seconds = time.monotonic() - began
                 self._mark("agents")
-        await self._commit(subtask, st, f"swarm({subtask.id}): {subtask.title or subtask.id}")
+        title = f"swarm({subtask.id}): {subtask.title or subtask.id}"
+        await self._commit(subtask, st, title if complete else f"{title} (incomplete: out of turns)")
+        return complete
+
+    async def _carry_over(self, subtask: Subtask, st: SubtaskRun) -> None:
+        """On resume: an unfinished subtask continues from its work-in-progress commit, if its branch still has it."""
+        record = self.previous.get(subtask.id) or {}
+        carry = await carry_from_record(self.repo, st.branch, record)
+        if carry is not None:
+            st.start_commit = record["start_commit"]  # the diff (and review) still measure from where it began
+            self._carry[subtask.id] = carry
+
+    async def _carry_failure(self, subtask: Subtask, st: SubtaskRun, error: BaseException) -> None:
+        """After a failed attempt: keep its work, and let the next attempt continue from it."""
+        reason = describe_error(error)
+        self.progress.state(st.id, "retrying", f"attempt {st.attempts} failed: {reason}")
+        self.records.event("retry", subtask=st.id, attempt=st.attempts, error=reason)
+        if st.worktree.exists():
+            await self._commit(subtask, st, f"swarm({subtask.id}): work in progress (attempt {st.attempts} failed)")
+            if st.commit and st.commit != st.start_commit:
+                self._carry[subtask.id] = Carry(st.commit, carry_note(f"failed: {reason}", st.commit,
+                                                                      st.files_changed, st.summary))
 
     async def _start_commit(self, subtask: Subtask) -> str:
         if not subtask.depends_on:
@@ -193,7 +228,8 @@ class Coordinator:
             raise SwarmError(f"its dependencies conflict with each other in {files}")
         return folded.commit
 
-    async def _run_agent(self, subtask: Subtask, st: SubtaskRun) -> None:
+    async def _run_agent(self, subtask: Subtask, st: SubtaskRun, carried: str | None = None) -> bool:
+        """Run the subtask's agent; False when it ran out of turns (its summary is kept either way)."""
         if self.client is None:
             raise SwarmError("no model client: set ANTHROPIC_API_KEY (or ANTHROPIC_BASE_URL for a local endpoint)")
         toolbox = Toolbox(st.worktree, self.tool_env)
@@ -205,14 +241,16 @@ class Coordinator:
                 st.turns += 1
 
         agent = Agent(self._client_no_retries, model=self.options.model, system=template("worker_system").strip(),
-                      toolbox=toolbox, max_turns=self.options.max_turns, max_tokens=self.options.max_tokens,
-                      max_output_tokens=self.options.max_output_tokens, gate=self.gate, events=on_event, transcript=lambda entry: self.records.transcript(subtask.id, entry))
+                      toolbox=toolbox, settings=agent_settings(self.options), prices=self.prices, gate=self.gate,
+                      events=on_event, transcript=lambda entry: self.records.transcript(subtask.id, entry))
         agent.usage = st.usage  # earlier attempts count too; status readers see tokens grow
-        first = render("worker_task", id=subtask.id, title=subtask.title or subtask.id, task=self.plan.task,
-                       shared=self.plan.shared or "(none)", instructions=subtask.instructions or subtask.title,
-                       files=", ".join(subtask.files) or "(not restricted)", siblings=self._siblings(subtask))
-        result = await agent.run(first)
+        try:
+            result = await agent.run(first_message(self.plan, subtask, carried))
+        except OutOfTurns as end:
+            st.summary = end.summary
+            return False
         st.summary = result.summary
+        return True
 
     async def _run_command(self, subtask: Subtask, st: SubtaskRun) -> None:
         assert subtask.command is not None
@@ -230,8 +268,9 @@ class Coordinator:
         assert st.start_commit is not None
         body = f"{message}\n\n{st.summary}".strip() if st.summary else message
         commit = await self.repo.commit_all(st.worktree, body)
-        st.commit = commit or st.start_commit
-        text = await self.repo.diff(st.start_commit, st.commit) if commit else ""
+        carried = self._carry.get(subtask.id)  # nothing new on top of carried work: that work is the result
+        st.commit = commit or (carried.commit if carried else st.start_commit)
+        text = await self.repo.diff(st.start_commit, st.commit) if st.commit != st.start_commit else ""
         files = parse_diff(text)
         st.files_changed = changed_paths(files)
         self.records.write_json(f"diffs/{subtask.id}.json", {"subtask": subtask.id, "base": st.start_commit,
@@ -270,6 +309,9 @@ class Coordinator:
         self.records.event("run", state="running", base_commit=self.base, resumed=resuming)
         self.progress.note(f"run {self.run_id}: {len(self.plan.subtasks)} subtasks from {self.base[:10]}, "
                            f"concurrency {self.options.concurrency}; {sandbox_note()}")
+        if not self.prices.known(self.options.model) and any(not s.command for s in self.plan.subtasks):
+            self.progress.note(f"warning: swarm has no price for model {self.options.model}, so costs show as $0; "
+                               "add one with the `prices` setting (docs/models.md)")
         agent_slots = asyncio.Semaphore(self.options.concurrency)
         checkout_slots = asyncio.Semaphore(self.options.checkout_concurrency)
         self._client_no_retries = self.client.with_options(max_retries=0) if self.client else None
@@ -299,6 +341,7 @@ class Coordinator:
                             progress=self.progress, options=self.options, states=self.states,
                             client=self._client_no_retries, gate=self.gate, tool_env=self.tool_env,
                             baseline_task=self._baseline_task)
+        state = "failed" if self.fatal is not None else state
         integrator = after.integrator() if state == "done" else None
         folded = await asyncio.shield(after.merge(integrator))
         merge_seconds = time.monotonic() - merge_began
@@ -327,6 +370,8 @@ class Coordinator:
         self.records.write_json("result.json", result)
         write_report(self.records, self.plan, result)
         self.records.event("run", state=state)
+        if self.fatal is not None:
+            raise self.fatal  # the run's error, in one line: every other call would have failed the same way
         return result
 
     def _span(self, name: str, started: float) -> float:

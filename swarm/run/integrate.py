@@ -14,7 +14,7 @@ from typing import Any
 import anthropic
 from anthropic import AsyncAnthropic
 
-from swarm.config import RunOptions
+from swarm.config import RunOptions, agent_settings, price_table
 from swarm.errors import SwarmError
 from swarm.git.refs import merged_branch
 from swarm.git.repo import GitRepo
@@ -57,7 +57,7 @@ class Integration:
                           home=self.repo.worktrees_home() / self.run_id,
                           summaries=lambda: {sid: st.to_dict() for sid, st in self.states.items()},
                           events=self.records.event, transcript=self.records.transcript,
-                          max_turns=self.options.max_turns, max_tokens=self.options.max_tokens)
+                          settings=agent_settings(self.options), prices=price_table(self.options))
 
     async def check(self, commit: str) -> Any:
         """The mechanical checks of the merged result (swarm.checks)."""

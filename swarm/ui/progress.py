@@ -29,8 +29,9 @@ from rich.table import Table
 from rich.text import Text
 
 STATE_STYLE = {"queued": "dim", "running": "cyan", "done": "green", "failed": "red", "skipped": "yellow",
-               "cancelled": "yellow", "merged": "green", "conflict": "red", "retrying": "yellow"}
-FINAL = ("done", "failed", "skipped", "cancelled", "conflict")
+               "cancelled": "yellow", "merged": "green", "conflict": "red", "retrying": "yellow",
+               "incomplete": "yellow"}
+FINAL = ("done", "incomplete", "failed", "skipped", "cancelled", "conflict")
 WRITING_TOOLS = ("write", "edit")
 NUMERIC = ("turns", "files", "tokens in/out", "cost", "elapsed")
 
@@ -50,6 +51,11 @@ class Row:
     started: float | None = None
     ended: float | None = None
     detail: str = ""
+
+
+def waiting_text(data: dict[str, Any]) -> str:
+    """What a subtask waits for: "waiting: rate limited (retry in 3s)"."""
+    return f"waiting: {data.get('reason') or 'rate limited'} (retry in {float(data.get('seconds') or 0):.0f}s)"
 
 
 def _tokens(n: int) -> str:
@@ -91,7 +97,11 @@ class Board:
             if row.state == "queued" and kind in ("turn", "tool"):
                 # Work with no state change recorded (the synthesis pass): it runs.
                 row.state, row.started = "running", self.clock()
-            if kind == "turn":
+            if kind == "waiting":
+                row.detail = waiting_text(data)
+            elif kind == "turn":
+                if row.detail.startswith("waiting:"):
+                    row.detail = ""
                 usage = data.get("usage") or {}
                 row.turns += 1
                 row.input_tokens += (usage.get("input_tokens") or 0) + (usage.get("cache_read_input_tokens") or 0) \
@@ -210,6 +220,8 @@ class Progress:
     def activity(self, subtask: str, kind: str, **data: Any) -> None:
         """A model turn (`usage=`), a tool call (`name=`, `path=`) or the files changed (`paths=`)."""
         self.board.activity(subtask, kind, **data)
+        if kind == "waiting" and not self.quiet and not self.live:
+            self.console.print(f"{self._stamp()} {escape(subtask):<14} {escape(waiting_text(data))}")
 
     def file(self, subtask: str, change: str, path: str, at: float | None = None) -> None:
         """A file changed in a subtask's worktree (shown by `swarm watch`, as it happens)."""

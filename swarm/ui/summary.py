@@ -36,11 +36,11 @@ def print_summary(console: Console, result: dict[str, Any]) -> None:
                   f"swarm clean {result['run_id']}")
 
 
-def print_plan(console: Console, plan: Plan, model: str) -> None:
+def print_plan(console: Console, plan: Plan, model: str, prices: Any = None) -> None:
     """The plan by layer, with a rough forecast of model calls and cost."""
     from swarm.plan.planner import estimate
 
-    forecast = estimate(plan, model)
+    forecast = estimate(plan, model, prices=prices)
     table = Table(title=f"plan: {plan.task}", title_justify="left")
     for column in ("layer", "subtask", "title", "files", "depends on"):
         table.add_column(column)
@@ -54,4 +54,6 @@ def print_plan(console: Console, plan: Plan, model: str) -> None:
         console.print(f"shared contract: {plan.shared}")
     console.print(f"estimate (rough): {forecast['agents']} agent(s), {forecast['commands']} command(s), "
                   f"about {forecast['model_calls']} model calls, {forecast['input_tokens']:,} input and "
-                  f"{forecast['output_tokens']:,} output tokens, about ${forecast['cost_usd']:.2f} with {model}")
+                  f"{forecast['output_tokens']:,} output tokens, "
+                  + (f"about ${forecast['cost_usd']:.2f} with {model}" if forecast["cost_usd"] is not None
+                     else f"cost unknown (no price for {model}; see the prices setting)"))
