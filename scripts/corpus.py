@@ -222,7 +222,8 @@ def prove(case: Case, args: dict[str, Any]) -> str:
 
 
 def _matches(expected: dict[str, Any], finding: Finding) -> bool:
-    if finding.kind != expected["kind"]:
+    # `also`: other kinds that report the same cause (a case says why its first kind cannot)
+    if finding.kind not in [expected["kind"], *expected.get("also", [])]:
         return False
     if expected.get("exact"):  # the finding must name these subtasks and no others
         return set(expected.get("subtasks", [])) == set(finding.subtasks)
