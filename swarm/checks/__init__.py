@@ -156,7 +156,7 @@ def _one_per_cause(findings: list[Finding]) -> list[Finding]:
 
     def covered(f: Finding) -> bool:
         return any(set(f.subtasks) <= set(p.subtasks) and f.symbol and
-                   (f.symbol == p.symbol or f.symbol in p.message) for p in precise)
+                   (f.symbol in p.message or (p.symbol and p.symbol in f.symbol.split("."))) for p in precise)
 
     return [f for f in findings if f.kind != "names" or not covered(f)]
 
