@@ -44,6 +44,7 @@ VERSION = "5.1.4"
 _GIT = ["git", "-c", "user.name=Bench", "-c", "user.email=bench@example.test", "-c", "commit.gpgsign=false",
         "-c", "core.hooksPath=/dev/null"]
 EXPECTED = {("symbol", ("phone-rename", "phone-use")), ("scope", ("readme",))}
+TARGET = 10.0  # seconds, median wall time of run_checks (issue 14: under 10 s for 16 subtasks)
 
 
 def git(root: Path, *args: str) -> str:
@@ -235,8 +236,8 @@ async def main() -> int:
         missing = EXPECTED - found
         for kind, ids in sorted(missing):
             print(f"  [MISSED] {kind} {','.join(ids)}")
-        ok = statistics.median(times) < 5.0 and not missing and found <= EXPECTED
-        print("PASS" if ok else "FAIL", "(target: < 5 s, the planted findings and nothing else)")
+        ok = statistics.median(times) < TARGET and not missing and found <= EXPECTED
+        print("PASS" if ok else "FAIL", f"(target: < {TARGET:g} s, the planted findings and nothing else)")
         return 0 if ok else 1
 
 

@@ -15,6 +15,9 @@ One module per kind of finding:
     config      config keys removed or renamed in one place and still read by their old name
     link        relative links in Markdown/HTML pages to files the merged tree lacks
     tamper      a worktree's .git file changed by its agent; a committed symlink leaving the repository
+    names       a name one subtask retired (a flag, env variable, key, CSS class, method) and another
+                newly uses, in any kind of file
+    parse       structured files (TOML, JSON, YAML, INI, HTML) that parse on each branch, not merged
     test        tests passing on the base and failing on the merged tree
 
 Beside them: model (Finding, SubtaskChange, CheckReport), context (the git
@@ -40,7 +43,7 @@ from typing import Callable, Iterable, Iterator
 from swarm.errors import ConfigError
 from swarm.git.repo import GitRepo
 from swarm.merge.fold import Conflict
-from swarm.checks import config, conflict, duplicate, link, overlap, scope, symbol, tamper
+from swarm.checks import config, conflict, duplicate, link, names, overlap, parse, scope, symbol, tamper
 from swarm.checks import test as test_check
 from swarm.checks.context import CheckContext
 from swarm.checks.model import KINDS, CheckReport, Finding, SubtaskChange, TestOutcome
@@ -52,6 +55,7 @@ __all__ = ["KINDS", "CheckReport", "Finding", "SubtaskChange", "TestOutcome", "T
 _STATIC: dict[str, Callable[[CheckContext], list[Finding]]] = {
     "conflict": conflict.check, "scope": scope.check, "overlap": overlap.check, "duplicate": duplicate.check,
     "symbol": symbol.check, "config": config.check, "link": link.check, "tamper": tamper.check,
+    "names": names.check, "parse": parse.check,
 }
 DEFAULT_TEST_TIMEOUT = 1800.0
 
@@ -139,10 +143,23 @@ async def run_checks(repo: GitRepo, *, base: str, merged: str, changes: list[Sub
                                          "reason": "the plan has no test_command"}
     finally:
         ctx.close()
+    report.findings = _one_per_cause(report.findings)
     order = {k: i for i, k in enumerate(KINDS)}
     report.findings.sort(key=lambda f: (order.get(f.kind, len(order)), f.files, f.message))
     report.checks = {k: report.checks[k] for k in KINDS if k in report.checks}
     return report
+
+
+def _one_per_cause(findings: list[Finding]) -> list[Finding]:
+    """Drop a `names` finding that a more precise finding already reports (the same name, the same subtasks):
+    a renamed function imported by its old name is one cause, best told by the symbol check."""
+    precise = [f for f in findings if f.kind in ("symbol", "config", "link")]
+
+    def covered(f: Finding) -> bool:
+        return any(set(f.subtasks) <= set(p.subtasks) and f.symbol and
+                   (f.symbol in p.message or (p.symbol and p.symbol in f.symbol.split("."))) for p in precise)
+
+    return [f for f in findings if f.kind != "names" or not covered(f)]
 
 
 async def _run_tests(ctx: CheckContext, report: CheckReport, command: str, timeout: float,

@@ -5,8 +5,9 @@ through swarm.tools.run_shell) in two temporary detached worktrees, one at
 the base and one at the merged commit, at the same time. Failing test ids
 are read from pytest's `FAILED`/`ERROR` summary lines; a command that says
 nothing pytest-like is judged by its exit code. A regression is attributed
-to the subtasks that changed the failing test file or a module it imports;
-failing that, to every subtask.
+by bisection (swarm.checks.bisect: the failing ids again on each branch
+alone and on pairs); when that shows nothing, to the subtasks that changed
+the failing test file or a module it imports; failing that, to every subtask.
 
 The runner is a seam: `run_checks(test_runner=...)` takes any coroutine with
 the signature of `run_tests_at`, e.g. one built on `swarm test`'s sharded pool.
@@ -25,6 +26,7 @@ from typing import Awaitable, Callable
 from swarm.env.allowlist import scrubbed_env
 from swarm.git.repo import GitRepo
 from swarm.env.shell import run_shell
+from swarm.checks.bisect import bisect
 from swarm.checks.context import CheckContext
 from swarm.checks.model import Finding, TestOutcome
 from swarm.checks.pymodules import EXTERNAL, NAMESPACE, OPAQUE, Modules
@@ -72,7 +74,17 @@ async def check(ctx: CheckContext, command: str, timeout: float, runner: TestRun
                                             runner(ctx.repo, ctx.merged, command, timeout))
     else:
         base, merged = baseline, await runner(ctx.repo, ctx.merged, command, timeout)
-    return _regressions(ctx, command, timeout, base, merged), base
+    findings = _regressions(ctx, command, timeout, base, merged)
+    new = sorted(merged.failed - base.failed)
+    for finding in findings:
+        ids = [i for i in new if i.split("::", 1)[0] in finding.files]
+        if not ids:
+            continue
+        blame = await bisect(ctx, runner, command, timeout, ids, finding.subtasks)
+        if blame is not None:
+            finding.subtasks = blame.subtasks
+            finding.message += f"; {blame.how}"
+    return findings, base
 
 
 def _regressions(ctx: CheckContext, command: str, timeout: float, base: TestOutcome,
