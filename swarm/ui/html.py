@@ -20,6 +20,7 @@ from pygments.lexers import get_lexer_for_filename
 from pygments.lexers.special import TextLexer
 from pygments.util import ClassNotFound
 
+from swarm.env.allowlist import redact
 from swarm.merge.patches import FilePatch, Hunk, printable
 from swarm.review.selection import Change, RunReview, Selection, check_rows
 
@@ -90,7 +91,7 @@ def _badge(review: RunReview, owner: str) -> str:
 
 
 def _e(value: Any) -> str:
-    return html.escape(printable(str(value)))
+    return html.escape(redact(printable(str(value))))
 
 
 def _side(lexer: Any, lines: list[str]) -> list[str]:
@@ -101,7 +102,7 @@ def _side(lexer: Any, lines: list[str]) -> list[str]:
     coloured = highlight(source, lexer, HtmlFormatter(nowrap=True)).split("\n")
     if len(coloured) >= len(lines):
         return coloured[:len(lines)]
-    return [html.escape(printable(line).rstrip("\n")) for line in lines]
+    return [html.escape(redact(printable(line)).rstrip("\n")) for line in lines]
 
 
 def _lexer(path: str) -> Any:
