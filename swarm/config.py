@@ -271,6 +271,20 @@ class RunOptions:
         return dict(self.__dict__)
 
 
+def _writable_folder(path: Path, source: str) -> Path:
+    """`path` as a folder swarm can write in (made if missing), or a ConfigError naming the setting's source."""
+    where = f"{source}: worktrees = {str(path)!r}"
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{where} is a file, not a folder; point it at a folder swarm may write in")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"{where} cannot be made ({e.strerror}); point it at a folder swarm may write in") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"{where} is not writable; point it at a folder swarm may write in")
+    return path
+
+
 def run_options(repo_root: Path, base: dict[str, Any] | None = None, **flags: Any) -> RunOptions:
     """RunOptions from the settings (files, SWARM_* variables) or an earlier session's (resume), then flags.
 
@@ -295,7 +309,7 @@ def run_options(repo_root: Path, base: dict[str, Any] | None = None, **flags: An
         os.environ["SWARM_PASS_ENV"] = ",".join(config.get("pass_env"))
     os.environ["SWARM_NETWORK"] = "true" if config.get("network") else "false"
     if config.get("worktrees"):
-        os.environ["SWARM_WORKTREES"] = str(config.get("worktrees"))
+        os.environ["SWARM_WORKTREES"] = str(_writable_folder(Path(config.get("worktrees")), config.source("worktrees")))
     sandbox = config.get("sandbox")
     os.environ["SWARM_SANDBOX"] = sandbox
     if sandbox == "require" and bwrap_problem():

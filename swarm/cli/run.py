@@ -16,6 +16,7 @@ from swarm.model.client import need_client
 from swarm.plan.make import make_plan
 from swarm.plan.spec import load_plan
 from swarm.run.execute import execute_plan, exit_code_of
+from swarm.run.preflight import repo_notes
 from swarm.run.records import RunRecords, resolve_run
 from swarm.run.status import run_status
 from swarm.ui.safe import safe
@@ -88,6 +89,8 @@ def run(obj: Context, task: str | None, plan_file: str | None, each: str | None,
         print_plan(obj.out, plan, options.model)
         return
     client = need_client(plan)
+    for note in repo_notes(repo, options.base):
+        obj.err.print(f"note: {safe(note)}")
     result = execute_plan(repo, plan, client=client, options=options, console=obj.err,
                           planning=(plan_seconds, plan_usage))
     finish(obj, result, as_json)

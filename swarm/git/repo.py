@@ -21,7 +21,7 @@ from typing import Iterator
 
 import git
 
-from swarm.errors import GitError, SwarmError
+from swarm.errors import ConfigError, GitError, SwarmError
 
 SWARM_AUTHOR = ("swarm", "swarm@localhost")
 # Keep the user's hooks and signing out of commits swarm makes on its own branches.
@@ -70,11 +70,12 @@ class GitRepo:
         try:
             repo = git.Repo(path, search_parent_directories=True)
         except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-            raise SwarmError(f"{Path(path).resolve()} is not inside a git repository; "
-                             "run swarm from a repository (git init, then commit your files)") from None
+            raise ConfigError(f"{Path(path).resolve()} is not inside a git repository; "
+                              "run swarm from a repository (git init, then commit your files)") from None
         try:
             if repo.bare or repo.working_tree_dir is None:
-                raise SwarmError("swarm needs a repository with a working tree, not a bare one")
+                raise ConfigError(f"{Path(repo.git_dir).resolve()} is a bare repository (no working tree); "
+                                  f"run swarm in a clone of it: git clone {Path(repo.git_dir).resolve()} DIR")
             return cls(Path(repo.working_tree_dir).resolve())
         finally:
             repo.close()
