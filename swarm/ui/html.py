@@ -98,7 +98,7 @@ def _side(lexer: Any, lines: list[str]) -> list[str]:
     """Coloured HTML for consecutive lines of one side of a hunk (escaped text when the lexer disagrees)."""
     if not lines:
         return []
-    source = "".join(printable(line).rstrip("\n") + "\n" for line in lines)
+    source = "".join(redact(printable(line).rstrip("\n")) + "\n" for line in lines)
     coloured = highlight(source, lexer, HtmlFormatter(nowrap=True)).split("\n")
     if len(coloured) >= len(lines):
         return coloured[:len(lines)]
