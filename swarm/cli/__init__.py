@@ -7,6 +7,7 @@ exits 130.
 
 from __future__ import annotations
 
+import signal
 import sys
 from typing import Any
 
@@ -29,6 +30,9 @@ class SwarmGroup(click.Group):
             exc.exit_code = error.exit_code
             raise exc from None
         except KeyboardInterrupt:
+            # The run has already stopped and kept its work: a second Ctrl-C (while this exits, or while
+            # threads wind down) must not turn exit 130 into a traceback or click's "Aborted!" (exit 1).
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
             click.echo("interrupted", err=True)
             sys.exit(130)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,9 @@ def run(obj: Context, task: str | None, plan_file: str | None, each: str | None,
 
 def finish(obj: Context, result: dict[str, Any], as_json: bool) -> None:
     """Print the result (or its JSON), say how to continue an interrupted run, and exit with its code."""
+    if result["state"] == "interrupted":
+        # Stopped and kept: another Ctrl-C while this prints and exits must not change exit 130 into death by signal.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:
