@@ -170,8 +170,8 @@ def render_review(review: RunReview, *, selection: Selection | None = None, subt
             title.append("  dropped", style="yellow")
         parts.append(Rule(title, align="left", style="red" if change.conflicts else "dim"))
         if change.summary:
-            # One escaped line per line of the summary: an agent's text can never pass for swarm's own.
-            parts.append(Text("\n".join(safe_line(line) for line in change.summary.strip().splitlines()),
+            # One escaped line per line of the summary, behind a gutter: an agent's text never passes for swarm's.
+            parts.append(Text("\n".join("│ " + safe_line(line) for line in change.summary.strip().splitlines()),
                               style="italic dim"))
         for fp in in_scope:
             parts.append(file_heading(change, fp, fp.path in conflict_files))
