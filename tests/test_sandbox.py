@@ -68,7 +68,15 @@ def test_no_network_unless_the_setting_allows_it(worktree, monkeypatch):
     listener.bind(("127.0.0.1", 0))
     listener.listen()
     port = listener.getsockname()[1]
-    threading.Thread(target=lambda: [listener.accept()[0].close() for _ in range(2)], daemon=True).start()
+
+    def serve() -> None:
+        try:
+            while True:
+                listener.accept()[0].close()
+        except OSError:
+            pass  # closed at the end of the test
+
+    threading.Thread(target=serve, daemon=True).start()
     probe = f"(exec 3<>/dev/tcp/127.0.0.1/{port}) 2>/dev/null && echo reached || echo unreachable"
     try:
         assert call(Toolbox(worktree, tool_env()), probe).content.strip() == "unreachable"

@@ -48,10 +48,13 @@ __all__ = ["DurationStore", "ShardPlan", "ShardRun", "TestCommand", "TestReport"
 
 
 def shard_env() -> dict[str, str]:
-    """The environment shards get: the allowlist of swarm.env.allowlist (PATH, locale, `pass_env`, ...)."""
+    """The environment shards get: the allowlist of swarm.env.allowlist (PATH, locale, `pass_env`, ...).
+
+    Shards run your own test command, so the variables that say which Python code it tests pass too.
+    """
     from swarm.env.allowlist import tool_env
 
-    return tool_env()
+    return tool_env(pass_env=("PYTHONPATH", "VIRTUAL_ENV"))
 
 
 async def run_matrix(repo: GitRepo, commit: str, commands: list[TestCommand | list[str] | str], shards: int, *,
