@@ -64,6 +64,24 @@ def _sandbox(value: Any) -> str:
     raise ValueError
 
 
+def _bool(value: Any) -> bool:
+    text = str(value).strip().lower()
+    if value is True or text in ("1", "on", "yes", "true"):
+        return True
+    if value is False or text in ("0", "off", "no", "false", "none"):
+        return False
+    raise ValueError
+
+
+def _seconds(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError
+    number = float(value)
+    if not 0 < number <= 7 * 86400:
+        raise ValueError
+    return number
+
+
 def _names(value: Any) -> list[str]:
     items = value.split(",") if isinstance(value, str) else list(value)
     names = [str(item).strip() for item in items if str(item).strip()]
@@ -165,6 +183,11 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
             "confine the agents' shell with bubblewrap: auto (where it works), require, off"),
     Setting("secrets", _names, [], "names of environment variables",
             "variables kept from the agents' tools and redacted from records"),
+    Setting("pass_env", _names, [], "names of environment variables",
+            "variables passed to the agents' tools as they are (all others but PATH, LANG, LC_*, TERM, TZ "
+            "are withheld)"),
+    Setting("network", _bool, False, "true or false", "let the sandboxed shell reach the network"),
+    Setting("command_timeout", _seconds, 1800.0, "seconds > 0", "how long a `command` subtask may run"),
     Setting("on_failure", _choice(ON_FAILURE), "best-effort", "best-effort, fail-fast or retry",
             "what a failed subtask does to the run"),
     Setting("max_cost", _cost, None, "a number of USD > 0", "stop the run before its cost passes this"),
@@ -269,7 +292,7 @@ class RunOptions:
     context_window: int | None = SETTINGS["context_window"].default
     context_threshold: float = SETTINGS["context_threshold"].default
     prices: dict[str, Any] = field(default_factory=dict)
-    command_timeout: float = 1800.0
+    command_timeout: float = SETTINGS["command_timeout"].default
     checkout_concurrency: int = 4
     max_output_tokens: int | None = None
     on_failure: str = SETTINGS["on_failure"].default
@@ -284,34 +307,51 @@ class RunOptions:
         return dict(self.__dict__)
 
 
+def _writable_folder(path: Path, source: str) -> Path:
+    """`path` as a folder swarm can write in (made if missing), or a ConfigError naming the setting's source."""
+    where = f"{source}: worktrees = {str(path)!r}"
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{where} is a file, not a folder; point it at a folder swarm may write in")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"{where} cannot be made ({e.strerror}); point it at a folder swarm may write in") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"{where} is not writable; point it at a folder swarm may write in")
+    return path
+
+
 def run_options(repo_root: Path, base: dict[str, Any] | None = None, **flags: Any) -> RunOptions:
     """RunOptions from the settings (files, SWARM_* variables) or an earlier session's (resume), then flags.
 
     The settings that act through the environment (secrets, worktrees, sandbox) are put there for this
     process, so the tools, the records' redaction and the worktree paths all see the same values.
     """
-    from swarm.env.shell import sandbox_available
+    from swarm.env.sandbox import bwrap_problem
     from swarm.model.catalog import PriceTable
 
     config = load_config(repo_root).with_flags(**{k: v for k, v in flags.items() if k in SETTINGS})
     options = RunOptions(**(base or {}))
     if base is None:
         for name in ("model", "concurrency", "max_turns", "on_failure", "max_cost", "max_tokens", "effort",
-                     "thinking", "context_window", "context_threshold"):
+                     "thinking", "context_window", "context_threshold", "command_timeout"):
             setattr(options, name, config.get(name))
     for name, value in flags.items():
-        if value is not None:
+        if value is not None and hasattr(options, name):  # settings like --sandbox act through the environment
             setattr(options, name, value)
     secrets = [*config.get("secrets"), *filter(None, os.environ.get("SWARM_SECRETS", "").split(","))]
     if secrets:
         os.environ["SWARM_SECRETS"] = ",".join(dict.fromkeys(secrets))
+    if config.get("pass_env"):
+        os.environ["SWARM_PASS_ENV"] = ",".join(config.get("pass_env"))
+    os.environ["SWARM_NETWORK"] = "true" if config.get("network") else "false"
     if config.get("worktrees"):
-        os.environ["SWARM_WORKTREES"] = str(config.get("worktrees"))
+        os.environ["SWARM_WORKTREES"] = str(_writable_folder(Path(config.get("worktrees")), config.source("worktrees")))
     sandbox = config.get("sandbox")
     os.environ["SWARM_SANDBOX"] = sandbox
-    if sandbox == "require" and not sandbox_available():
-        raise ConfigError("sandbox = require, but bubblewrap is missing or refused here "
-                          "(apt-get install bubblewrap), so the agents' shell cannot be confined")
+    if sandbox == "require" and bwrap_problem():
+        raise ConfigError(f"sandbox = require, but {bwrap_problem()}, so the agents' shell cannot be confined; "
+                          "`swarm doctor` says more")
     options.test_command = config.get("test_command")
     if config.get("prices"):
         options.prices = {**options.prices, **config.get("prices")}

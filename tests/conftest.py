@@ -11,10 +11,18 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
+from swarm.env.sandbox import bwrap_problem
 from swarm.scripted import ScriptedServer
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "Test User", "GIT_AUTHOR_EMAIL": "user@example.test",
            "GIT_COMMITTER_NAME": "Test User", "GIT_COMMITTER_EMAIL": "user@example.test"}
+
+
+TEST_SANDBOX = "auto" if bwrap_problem() is None else "off"
+
+
+def pytest_report_header() -> str:
+    return f"swarm sandbox for tests: {TEST_SANDBOX} ({bwrap_problem() or 'bubblewrap works'})"
 
 
 @pytest.fixture(autouse=True)
@@ -24,6 +32,9 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         if name.startswith(("ANTHROPIC_", "SWARM_")):
             monkeypatch.delenv(name)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    # The sandbox mode every test runs in, said explicitly: confined where bubblewrap works, else off
+    # (tests of the sandbox itself set their own mode, and skip with a reason where bubblewrap is refused).
+    monkeypatch.setenv("SWARM_SANDBOX", TEST_SANDBOX)
     for name, value in GIT_ENV.items():
         monkeypatch.setenv(name, value)
 

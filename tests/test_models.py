@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from conftest import git, swarm, text, tool, turn, write_plan
 

@@ -12,10 +12,14 @@ through a hard link (the same file may live outside the worktree) or through
 a symlink that resolves outside the worktree or into `.git`.
 
 `bash` keeps the SDK's name and input fields but is swarm's own: each command
-runs in a fresh shell in its own process group, inside a bubblewrap sandbox
-where one works (writes confined to the worktree, no network), with a scrubbed
-environment, and everything it started is killed when it returns. So no shell
-outlives the agent, and no background job either.
+runs in a fresh shell in its own process group, inside the bubblewrap sandbox
+(swarm.env.sandbox), with the allowlisted environment, and everything it
+started is killed when it returns. So no shell outlives the agent, and no
+background job either. Where no sandbox works, `bash` answers with a tool
+error unless the user chose `--sandbox off`: swarm never runs an agent's
+command unconfined without being told to.
+
+Every result, of every tool, passes through `redact` before the model sees it.
 """
 
 from __future__ import annotations
@@ -38,13 +42,21 @@ from anthropic.lib.tools.agent_toolset import (
 from anthropic.types.beta import BetaManagedAgentsAgentToolset20260401BashInput
 
 from swarm.agent.context import bound_read
-from swarm.env.shell import DEFAULT_TIMEOUT, run_shell
+from swarm.env.allowlist import redact
+from swarm.env.sandbox import Sandbox, agent_shell_allowed, bwrap_problem
+from swarm.env.shell import DEFAULT_TIMEOUT, MAX_TIMEOUT, run_shell
 
 __all__ = ["Toolbox", "ToolOutcome"]
 
 
 
-def _bash_tool(workdir: Path, env: dict[str, str]) -> Any:
+def _refusal() -> str:
+    return (f"bash is not available: no sandbox works on this machine ({bwrap_problem()}), and swarm does not "
+            "run an agent's commands unconfined unless the user chose `--sandbox off` (or the setting "
+            "sandbox = \"off\"). The file tools (read, write, edit, glob, grep) still work: use them instead.")
+
+
+def _bash_tool(workdir: Path, env: dict[str, str], sandbox: Sandbox | None) -> Any:
     async def bash(command: Optional[str] = None, restart: Optional[bool] = None,
                    timeout_ms: Optional[int] = None) -> str:
         """Run a shell command in the worktree and return its combined output.
@@ -56,15 +68,24 @@ def _bash_tool(workdir: Path, env: dict[str, str]) -> Any:
             return "each command already runs in a fresh shell; nothing to restart"
         if not command:
             raise ToolError("bash: command is required")
-        timeout = timeout_ms / 1000.0 if timeout_ms else DEFAULT_TIMEOUT
-        result = await run_shell(command, workdir, env, timeout)
+        if not agent_shell_allowed():
+            raise ToolError(_refusal())
+        timeout = min(timeout_ms / 1000.0, MAX_TIMEOUT) if timeout_ms and timeout_ms > 0 else DEFAULT_TIMEOUT
+        result = await run_shell(command, workdir, env, timeout, sandbox=sandbox)
         if result.timed_out:
-            raise ToolError(f"bash: command timed out after {timeout:g}s")
+            raise ToolError(f"bash: command timed out after {timeout:g}s (at most {MAX_TIMEOUT:g}s per command); "
+                            f"its output so far:\n{result.output}")
         if result.exit_code != 0:
             raise ToolError(f"{result.output}\n[exit code {result.exit_code}]".lstrip())
         return result.output
 
     return beta_async_tool(name="bash", input_schema=BetaManagedAgentsAgentToolset20260401BashInput)(bash)
+
+
+def _redact_block(block: Any) -> Any:
+    if isinstance(block, dict) and isinstance(block.get("text"), str):
+        return {**block, "text": redact(block["text"])}
+    return block
 
 
 @dataclass
@@ -105,13 +126,16 @@ def _guard(workdir: Path, name: str, tool_input: Any) -> None:
 class Toolbox:
     """The tools of one worktree, with stable definitions (identical for every agent of a run)."""
 
-    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
+    def __init__(self, workdir: Path, env: dict[str, str], *, sandbox: Sandbox | None = None) -> None:
+        """`env` is the allowlisted environment (swarm.env.allowlist.tool_env); `sandbox` the shell's layout
+        (by default worked out from the worktree now, before any agent ran in it)."""
         self.workdir = workdir.resolve()
-        ctx = AgentToolContext(workdir=str(self.workdir), env=env)
+        self.env = {**env, "SWARM_WORKTREE": env.get("SWARM_WORKTREE", str(self.workdir))}
+        ctx = AgentToolContext(workdir=str(self.workdir), env=self.env)
         file_tools = [beta_read_tool(ctx), beta_write_tool(ctx), beta_edit_tool(ctx),
                       beta_glob_tool(ctx), beta_grep_tool(ctx)]
         self._file_tools = {tool.name: tool for tool in file_tools}
-        self._bash = _bash_tool(self.workdir, env)
+        self._bash = _bash_tool(self.workdir, self.env, sandbox or Sandbox(self.workdir))
         self._tools = {**self._file_tools, "bash": self._bash}
 
     def definitions(self) -> list[dict[str, Any]]:
@@ -122,7 +146,18 @@ class Toolbox:
         return text.replace(str(self.workdir) + os.sep, "")
 
     async def call(self, name: str, tool_input: Any) -> ToolOutcome:
-        """Run one tool; any failure becomes an error result for the model, never a crash."""
+        """Run one tool; any failure becomes an error result for the model, never a crash.
+
+        What comes back is redacted: no withheld variable's value reaches the model.
+        """
+        outcome = await self._call(name, tool_input)
+        if isinstance(outcome.content, str):
+            outcome.content = redact(outcome.content)
+        else:
+            outcome.content = [_redact_block(block) for block in outcome.content]
+        return outcome
+
+    async def _call(self, name: str, tool_input: Any) -> ToolOutcome:
         tool = self._tools.get(name)
         if tool is None:
             return ToolOutcome(f"unknown tool {name!r}; available: {', '.join(self._tools)}", True)

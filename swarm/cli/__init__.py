@@ -7,6 +7,7 @@ exits 130.
 
 from __future__ import annotations
 
+import signal
 import sys
 from typing import Any
 
@@ -29,6 +30,9 @@ class SwarmGroup(click.Group):
             exc.exit_code = error.exit_code
             raise exc from None
         except KeyboardInterrupt:
+            # The run has already stopped and kept its work: a second Ctrl-C (while this exits, or while
+            # threads wind down) must not turn exit 130 into a traceback or click's "Aborted!" (exit 1).
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
             click.echo("interrupted", err=True)
             sys.exit(130)
 
@@ -55,6 +59,7 @@ def main(ctx: click.Context, repo_path: str) -> None:
 
 def _register() -> None:
     from swarm.cli.demo import demo
+    from swarm.cli.doctor import doctor
     from swarm.cli.history import runs, show
     from swarm.cli.review import apply_command, config_command, review, watch
     from swarm.cli.run import plan_command, resume, run
@@ -62,7 +67,7 @@ def _register() -> None:
     from swarm.cli.testcmd import test_command
 
     for command in (run, plan_command, resume, status, clean, demo, review, apply_command, watch,
-                    config_command, test_command, runs, show):
+                    config_command, test_command, runs, show, doctor):
         main.add_command(command)
 
 

@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 
 import click
-from rich.markup import escape
 from rich.table import Table
 
 from swarm.ui.progress import Progress
 from swarm.run.records import RunRecords, resolve_run
 from swarm.cli.context import Context
+from swarm.ui.safe import safe
 
 
 @click.command()
@@ -90,14 +90,14 @@ def review(obj: Context, run_id: str | None, subtasks: tuple[str, ...], files: t
         selection = chosen
         built = build_reviewed(repo, records, rv, chosen, tests=run_tests)
         reviewed = load_reviewed(repo, records)
-        obj.out.print(f"reviewed {rid}: {built.description}")
+        obj.out.print(f"reviewed {rid}: {safe(built.description)}")
         for note in warnings(rv, chosen):
-            obj.err.print(f"[yellow]note[/yellow]: {note}")
+            obj.err.print(f"[yellow]note[/yellow]: {safe(note)}")
         if built.findings is None:
             obj.out.print("checks: not available; the findings shown are those of the merged result")
         else:
             obj.out.print(f"checks re-run on the reviewed result: {len(built.findings)} finding(s)"
-                          + "".join(f"\n  [yellow]![/yellow] {escape(f['kind'])}: {escape(f['message'])}"
+                          + "".join(f"\n  [yellow]![/yellow] {safe(f['kind'])}: {safe(f['message'])}"
                                     for f in built.findings))
         obj.out.print(f"result: [bold]{built.branch}[/bold] ({built.commit[:10]}); "
                       f"next: `git diff {rv.base[:10]} {built.branch}` or `swarm apply {rid}`")
@@ -135,7 +135,7 @@ def apply_command(obj: Context, run_id: str | None, stage: bool, message: str | 
     rid = resolve_run(repo.root, run_id)
     done = apply_run(repo, RunRecords(repo.root, rid), stage=stage, message=message)
     where = (done.branch or "HEAD").removeprefix("refs/heads/")
-    what = f"{len(done.files)} file(s) from the {done.source} result ({', '.join(done.kept)})"
+    what = f"{len(done.files)} file(s) from the {done.source} result ({safe(', '.join(done.kept))})"
     if done.commit:
         obj.out.print(f"applied {rid} to {where} as {done.commit[:10]}: {what}")
     else:
@@ -166,7 +166,7 @@ def watch(obj: Context, run_id: str | None) -> None:
     if state is None:
         obj.err.print(f"stopped watching; run {rid} goes on (`swarm status {rid}`)")
         return
-    obj.out.print(f"run {rid} {state}; next: swarm review {rid}")
+    obj.out.print(f"run {rid} {safe(state)}; next: swarm review {rid}")
     sys.exit(0 if state == "done" else 1)
 
 

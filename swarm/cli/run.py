@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,14 +12,16 @@ import click
 
 from swarm.cli.context import Context
 from swarm.config import price_table, run_options
-from swarm.errors import ConfigError, PlanError
+from swarm.errors import ConfigError, PlanError, SwarmError
 from swarm.git.refs import run_branches
 from swarm.model.client import need_client
 from swarm.plan.make import make_plan
 from swarm.plan.spec import load_plan
 from swarm.run.execute import execute_plan, exit_code_of
+from swarm.run.preflight import repo_notes
 from swarm.run.records import RunRecords, resolve_run
 from swarm.run.status import run_status
+from swarm.ui.safe import safe
 from swarm.ui.summary import print_plan, print_summary
 
 
@@ -45,6 +48,10 @@ def shared_run_options(func: Any) -> Any:
                      help="Extra attempts per subtask with --on-failure retry (default 2)."),
         click.option("--max-cost", type=click.FloatRange(0, min_open=True), default=None, metavar="USD",
                      help="Stop launching work and stop the agents before the run's cost passes this."),
+        click.option("--sandbox", type=click.Choice(["auto", "require", "off"]), default=None,
+                     help="auto (default): confine the agents' bash with bubblewrap where it works, refuse it "
+                          "where not; require: stop unless it works; off: run it unconfined, with your rights. "
+                          "`swarm doctor` says what the sandbox does here."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -92,6 +99,8 @@ def run(obj: Context, task: str | None, plan_file: str | None, each: str | None,
         print_plan(obj.out, plan, options.model, prices=price_table(options))
         return
     client = need_client(plan)
+    for note in repo_notes(repo, options.base):
+        obj.err.print(f"note: {safe(note)}")
     result = execute_plan(repo, plan, client=client, options=options, console=obj.err,
                           planning=(plan_seconds, plan_usage))
     finish(obj, result, as_json)
@@ -99,12 +108,15 @@ def run(obj: Context, task: str | None, plan_file: str | None, each: str | None,
 
 def finish(obj: Context, result: dict[str, Any], as_json: bool) -> None:
     """Print the result (or its JSON), say how to continue an interrupted run, and exit with its code."""
+    if result["state"] == "interrupted":
+        # Stopped and kept: another Ctrl-C while this prints and exits must not change exit 130 into death by signal.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:
         print_summary(obj.out, result)
     if result["state"] == "interrupted":
-        obj.err.print(f"stopped ({result.get('stop_reason') or 'interrupted'}): work so far is committed on the "
+        obj.err.print(f"stopped ({safe(result.get('stop_reason') or 'interrupted')}): work so far is committed on the "
                       f"{run_branches(result['run_id'])} branches; continue with `swarm resume {result['run_id']}`"
                       + (" --max-cost <higher>" if "cost ceiling" in str(result.get("stop_reason")) else ""))
     sys.exit(exit_code_of(result))
@@ -156,6 +168,14 @@ def resume(obj: Context, run_id: str | None, as_json: bool, **flags: Any) -> Non
         return
     options = run_options(repo.root, info.get("options"), **flags)
     client = need_client(plan)
+    from swarm.review.clean import rescue_edits
+
+    # Unfinished subtasks start over in clean worktrees: first keep what a killed agent left uncommitted.
+    ref, kept, errors = rescue_edits(repo, rid, "`swarm resume`")
+    if errors:
+        raise SwarmError("not resumed: " + "; ".join(errors))
+    if ref:
+        obj.err.print(f"kept uncommitted edits of {safe(', '.join(kept))} at {ref}")
     obj.err.print(f"resuming {rid}: {sum(1 for s in previous.values() if s['state'] == 'done')} of "
                   f"{len(previous)} subtasks kept")
     result = execute_plan(repo, plan, client=client, options=options, console=obj.err, run_id=rid,

@@ -12,6 +12,7 @@ from swarm.errors import CleanRefused, SwarmError
 from swarm.git.refs import run_branches
 from swarm.run.records import RunRecords, list_runs, resolve_run
 from swarm.run.status import run_status
+from swarm.ui.safe import safe
 
 
 @click.command()
@@ -26,17 +27,19 @@ def status(obj: Context, run_id: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
-    table = Table(title=f"run {rid}: {data['state']}", title_justify="left")
+    table = Table(title=f"run {rid}: {safe(data['state'])}", title_justify="left")
     for column in ("subtask", "state", "files", "turns", "tokens in/out", "cost", "time"):
         table.add_column(column)
     for st in data["subtasks"]:
         usage = st.get("usage") or {}
-        table.add_row(st["id"], st["state"], str(len(st.get("files_changed", []))), str(st.get("turns", 0)),
+        table.add_row(safe(st["id"]), safe(st["state"]), str(len(st.get("files_changed", []))), str(st.get("turns", 0)),
                       f"{usage.get('input_tokens', 0)}/{usage.get('output_tokens', 0)}",
                       f"${usage.get('cost_usd', 0):.4f}", f"{st.get('seconds', 0):.1f}s")
     obj.out.print(table)
+    if data["state"] == "interrupted" and data.get("stop_reason"):
+        obj.out.print(f"run {rid} was interrupted: {safe(data['stop_reason'])}")
     if data.get("merged_branch"):
-        obj.out.print(f"merged branch: {data['merged_branch']}")
+        obj.out.print(f"merged branch: {safe(data['merged_branch'])}")
 
 
 @click.command()
@@ -68,6 +71,8 @@ def clean(obj: Context, run_id: str | None, all_runs: bool, force: bool) -> None
     else:
         raise click.UsageError("name a RUN to clean, or --all")
     report = clean_runs(repo, ids, force=force)
+    for rid, ref, kept in report.edits:
+        obj.out.print(f"kept {rid}'s uncommitted edits ({safe(', '.join(kept))}) at {ref} (two weeks)")
     for rid, ref in report.rescued:
         obj.out.print(f"kept {rid}'s unapplied work at {ref} (two weeks)")
     for rid, account in report.cleaned:

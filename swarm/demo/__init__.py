@@ -71,6 +71,14 @@ def run_demo(*, out: Console, err: Console, target: Path | None, concurrency: in
         client = model_client(base_url=server.url)
         say(f"model: a SCRIPTED model served on {server.url} (no ANTHROPIC_API_KEY set, no network used); "
             "its replies are fixed, the tools, worktrees and merge are real")
+    # The demo runs in sandbox mode auto. Where no sandbox works, the scripted model's commands (fixed, shipped
+    # with swarm, run only in the sample's worktrees) may run unconfined: it says so; a real model's never do.
+    from swarm.env.sandbox import bwrap_problem, sandbox_mode
+
+    if server is not None and sandbox_mode() == "auto" and bwrap_problem():
+        os.environ["SWARM_SANDBOX"] = "off"
+        say(f"sandbox: none works here ({bwrap_problem()}); the scripted model's own fixed commands run "
+            "unconfined, as with --sandbox off (a real model's would be refused)")
     try:
         result = execute_plan(repo, plan, client=client, console=err, tool_env=tool_env,
                               options=RunOptions(concurrency=concurrency, model=DEFAULT_MODEL))

@@ -21,7 +21,7 @@ from typing import Iterator
 
 import git
 
-from swarm.errors import GitError, SwarmError
+from swarm.errors import ConfigError, GitError, SwarmError
 from swarm.git.runner import GitRunner
 from swarm.git.worktrees import JUNK_PATHSPECS, Worktrees
 
@@ -56,11 +56,12 @@ class GitRepo:
         try:
             repo = git.Repo(path, search_parent_directories=True)
         except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-            raise SwarmError(f"{Path(path).resolve()} is not inside a git repository; "
-                             "run swarm from a repository (git init, then commit your files)") from None
+            raise ConfigError(f"{Path(path).resolve()} is not inside a git repository; "
+                              "run swarm from a repository (git init, then commit your files)") from None
         try:
             if repo.bare or repo.working_tree_dir is None:
-                raise SwarmError("swarm needs a repository with a working tree, not a bare one")
+                raise ConfigError(f"{Path(repo.git_dir).resolve()} is a bare repository (no working tree); "
+                                  f"run swarm in a clone of it: git clone {Path(repo.git_dir).resolve()} DIR")
             return cls(Path(repo.working_tree_dir).resolve())
         finally:
             repo.close()

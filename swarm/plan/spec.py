@@ -194,20 +194,32 @@ def _find_cycle(subtasks: list[Subtask]) -> list[str] | None:
     return None
 
 
+PLAN_SUFFIXES = (".json", ".toml")
+
+
 def load_plan(path: str | Path) -> Plan:
-    """Read a plan file (`.json` or `.toml`)."""
+    """Read a plan file (`.json` or `.toml`, UTF-8); any other file is a PlanError saying what to do."""
     path = Path(path)
+    if path.suffix.lower() not in PLAN_SUFFIXES:
+        raise PlanError(f"{path}: a plan file must end in .json or .toml, not {path.suffix or 'no extension'!r}; "
+                        "rename it (`swarm plan TASK -o plan.json` writes one)")
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as e:
-        raise PlanError(f"cannot read plan file {path}: {e.strerror or e}") from e
+        raise PlanError(f"cannot read plan file {path}: {e.strerror or e}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise PlanError(f"{path} is not UTF-8 text (byte {e.start} is 0x{raw[e.start]:02x}); "
+                        "save it as UTF-8 and run again") from None
+    text = text.removeprefix("\ufeff")  # a byte-order mark some editors write
     try:
         if path.suffix.lower() == ".toml":
             data = tomllib.loads(text)
         else:
             data = json.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as e:
-        raise PlanError(f"{path} is not valid {path.suffix.lstrip('.').upper() or 'JSON'}: {e}") from e
+        raise PlanError(f"{path} is not valid {path.suffix.lstrip('.').upper()}: {e}") from None
     return plan_from_dict(data, source=str(path))
 
 

@@ -5,13 +5,19 @@ unapplied work only when forced, and then keeps it reachable from a rescue
 ref, `refs/swarm-rescue/<run>`, which later cleans prune after two weeks. Each
 run's worktrees and branches are found by its own id, so cleaning one run
 never touches another.
+
+Before it removes anything, and before `swarm resume` starts over in a clean
+worktree, `rescue_edits` commits whatever a worktree holds that no commit does
+(a killed agent's last edits) and keeps it on that same rescue ref: no edit
+that exists nowhere else is ever deleted. Those commits are made with the git
+dir named explicitly, from swarm's own admin folder, and a private index, so
+the worktree's `.git` file, index and branch are neither trusted nor changed.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +26,10 @@ from swarm.errors import GitError
 from swarm.git import refs
 from swarm.git.refs import RESCUE_PREFIX
 from swarm.git.repo import GitRepo
+from swarm.git.runner import GitRunner
+from swarm.git.worktrees import JUNK_PATHSPECS
 from swarm.run.records import RunRecords, list_runs
+from swarm.run.status import process_alive
 
 
 def _run_worktrees(repo: GitRepo, run_id: str) -> list[Path]:
@@ -89,13 +98,10 @@ def live_reason(repo: GitRepo, run_id: str, now: float | None = None) -> tuple[s
     if ends and ends[-1].get("state") != "running":
         return None
     pid = (records.read_json("run.json") or {}).get("pid")
-    if isinstance(pid, int):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            pass
+    alive = process_alive(pid)
+    if alive is False:
+        return None
+    if alive:
         return f"its process {pid} is alive", True
     events = records.dir / "events.jsonl"
     if events.exists():
@@ -105,21 +111,86 @@ def live_reason(repo: GitRepo, run_id: str, now: float | None = None) -> tuple[s
     return None
 
 
-def rescue(repo: GitRepo, run_id: str, branches: list[str]) -> str:
-    """Keep every tip of a run's branches reachable from one ref, `refs/swarm-rescue/<run>`, for RESCUE_DAYS."""
-    tips = {branch: repo.resolve(f"refs/heads/{branch}") for branch in branches}
+def _keep(repo: GitRepo, run_id: str, tips: dict[str, str], why: str, tree_from: str | None = None) -> str:
+    """Add `tips` (label -> commit) to the run's rescue ref, keeping what it already held; return the ref."""
     ref = refs.rescue_ref(run_id)
     older = repo.git("rev-parse", "--verify", "-q", ref, check=False)
     parents = list(dict.fromkeys([*tips.values(), *([older] if older else [])]))
     until = time.strftime("%Y-%m-%d", time.localtime(time.time() + RESCUE_DAYS * 86400))
-    merged = refs.merged_branch(run_id)
-    tree_from = tips.get(merged) or parents[0]
+    tree_from = tree_from or parents[0]
     lines = [f"swarm rescue: run {run_id}", "",
-             f"Kept by `swarm clean --force` until {until} (later cleans prune it). Get a branch back with:",
-             "  git branch <name> <commit>", "", *(f"{tip}  {branch}" for branch, tip in tips.items())]
-    commit = asyncio.run(repo.commit_tree(repo.git("rev-parse", f"{tree_from}^{{tree}}"), parents, "\n".join(lines)))
-    repo.git("update-ref", "-m", f"swarm clean --force {run_id}", ref, commit)
+             f"Kept by {why} until {until} (later cleans prune it). Get a branch back with:",
+             "  git branch <name> <commit>", "", *(f"{tip}  {label}" for label, tip in tips.items())]
+    args = ["commit-tree", repo.git("rev-parse", f"{tree_from}^{{tree}}"), "-F", "-"]
+    for parent in parents:
+        args += ["-p", parent]
+    commit = repo.git(*args, input="\n".join(lines))
+    repo.git("update-ref", "-m", f"{why} {run_id}", ref, commit)
     return ref
+
+
+def rescue(repo: GitRepo, run_id: str, branches: list[str]) -> str:
+    """Keep every tip of a run's branches reachable from one ref, `refs/swarm-rescue/<run>`, for RESCUE_DAYS."""
+    tips = {branch: repo.resolve(f"refs/heads/{branch}") for branch in branches}
+    return _keep(repo, run_id, tips, "`swarm clean --force`", tips.get(refs.merged_branch(run_id)))
+
+
+def _admin_dirs(repo: GitRepo) -> dict[Path, Path]:
+    """Worktree folder -> its admin folder in the repository's git dir (swarm's record, not the `.git` file)."""
+    found: dict[Path, Path] = {}
+    base = repo.common_dir / "worktrees"
+    if not base.is_dir():
+        return found
+    for admin in base.iterdir():
+        try:
+            dotgit = Path((admin / "gitdir").read_text(encoding="utf-8").strip())
+        except OSError:
+            continue
+        found[dotgit.parent.resolve()] = admin
+    return found
+
+
+def _snapshot(worktree: Path, admin: Path, message: str) -> str | None:
+    """A commit of everything in `worktree` on top of its HEAD, or None when it holds nothing uncommitted."""
+    with tempfile.TemporaryDirectory(prefix="swarm-rescue-") as scratch:
+        index = Path(scratch) / "index"
+        # Named git dir and work tree, no fsmonitor or hooks: nothing the agent wrote decides what this runs.
+        runner = GitRunner(worktree, git_dir=admin, work_tree=worktree)
+
+        def git(*args: str) -> str:
+            return runner.run(*args, index=index).text.strip()
+
+        head = git("rev-parse", "--verify", "HEAD^{commit}")
+        git("read-tree", head)
+        git("add", "-A", "--", ".", *JUNK_PATHSPECS)
+        tree = git("write-tree")
+        if tree == git("rev-parse", f"{head}^{{tree}}"):
+            return None
+        return git("commit-tree", tree, "-p", head, "-m", message)
+
+
+def rescue_edits(repo: GitRepo, run_id: str, why: str) -> tuple[str | None, list[str], list[str]]:
+    """Commit every uncommitted edit in a run's worktrees to its rescue ref.
+
+    Returns the ref (None when no worktree held an edit), the subtasks whose edits were kept, and errors.
+    """
+    admins = _admin_dirs(repo)
+    tips: dict[str, str] = {}
+    errors: list[str] = []
+    for path in _run_worktrees(repo, run_id):
+        admin = admins.get(path.resolve())
+        if admin is None or not path.is_dir():
+            continue
+        try:
+            commit = _snapshot(path, admin, f"swarm rescue: uncommitted edits of {run_id}/{path.name}")
+        except (GitError, OSError) as e:
+            errors.append(f"worktree {path}: its uncommitted edits could not be committed: {e}")
+            continue
+        if commit:
+            tips[f"uncommitted edits of {path.name}"] = commit
+    if not tips:
+        return None, [], errors
+    return _keep(repo, run_id, tips, why), [label.rsplit(" ", 1)[-1] for label in tips], errors
 
 
 def prune_rescues(repo: GitRepo, now: float | None = None, days: int = RESCUE_DAYS) -> list[str]:
@@ -157,6 +228,7 @@ class CleanReport:
 
     cleaned: list[tuple[str, str]] = field(default_factory=list)  # (run, account)
     rescued: list[tuple[str, str]] = field(default_factory=list)  # (run, ref)
+    edits: list[tuple[str, str, list[str]]] = field(default_factory=list)  # (run, ref, subtasks)
     refused: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     swept: list[Path] = field(default_factory=list)
@@ -176,6 +248,14 @@ def clean_runs(repo: GitRepo, run_ids: list[str], force: bool = False) -> CleanR
             report.refused.append(f"{rid} looks still running ({live[0]}); wait for it to end or stop it"
                                   + ("" if live[1] else " (--force cleans it anyway, if it was killed)"))
             continue
+        ref, kept, errors = rescue_edits(repo, rid, "`swarm clean`")
+        if errors:
+            # An edit that could not be kept is never deleted: this run stays as it is.
+            report.errors += errors
+            report.refused.append(f"{rid}: uncommitted edits could not be kept, so nothing was removed")
+            continue
+        if ref:
+            report.edits.append((rid, ref, kept))
         work = unapplied_work(repo, rid)
         if work and not force:
             report.refused.append(f"{rid} has work not applied ({', '.join(work)}); `swarm apply {rid}` first, "

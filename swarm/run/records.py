@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from swarm.env.allowlist import redact as _redact
 from swarm.errors import RunNotFound
 
 
@@ -28,16 +29,9 @@ def new_run_id() -> str:
     return datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
 
 
-def _secret_values() -> list[str]:
-    names = [k for k in os.environ if k.startswith("ANTHROPIC_") and ("KEY" in k or "TOKEN" in k)]
-    names += [n.strip() for n in os.environ.get("SWARM_SECRETS", "").split(",") if n.strip()]
-    return [os.environ[n] for n in names if len(os.environ.get(n, "")) >= 6]
-
-
 def redact(text: str) -> str:
-    for value in _secret_values():
-        text = text.replace(value, "[redacted]")
-    return text
+    """`text` without the values of withheld variables that look like secrets (swarm.env.allowlist)."""
+    return _redact(text)
 
 
 def runs_dir(root: Path) -> Path:

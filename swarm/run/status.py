@@ -1,11 +1,36 @@
-"""A run's state read back from its records: result.json when it ended, events.jsonl while it runs."""
+"""A run's state read back from its records: result.json when it ended, events.jsonl while it runs.
+
+A run with no end recorded whose process (run.json's `pid`) is gone was
+killed: its state reads `interrupted`, not `running`, and so do the subtasks
+it was running.
+"""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from swarm.model.usage import Usage
 from swarm.run.records import RunRecords
+
+
+def process_alive(pid: Any) -> bool | None:
+    """Whether `pid` is a live swarm (Python) process; None when unknown (no pid recorded)."""
+    if not isinstance(pid, int) or pid <= 0:
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive, though perhaps not ours
+    # A pid can be reused once its process is gone: a live pid that is not a Python process is not the run.
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
+    return b"python" in cmdline or b"swarm" in cmdline
 
 
 def run_status(records: RunRecords) -> dict[str, Any]:
@@ -50,5 +75,13 @@ def run_status(records: RunRecords) -> dict[str, Any]:
     for sid, usage in usages.items():
         subtasks[sid]["usage"] = usage.to_dict()
         total.add(usage)
-    return {"run_id": records.run_id, "state": run_state, "subtasks": list(subtasks.values()),
-            "usage": total.to_dict(), "live": True}
+    status = {"run_id": records.run_id, "state": run_state, "subtasks": list(subtasks.values()),
+              "usage": total.to_dict(), "live": True}
+    pid = (records.read_json("run.json") or {}).get("pid")
+    if run_state == "running" and process_alive(pid) is False:
+        status.update(state="interrupted", live=False,
+                      stop_reason=f"its process {pid} is gone (killed?); `swarm resume {records.run_id}` continues it")
+        for st in subtasks.values():
+            if st["state"] in ("running", "retrying"):
+                st["state"] = "interrupted"
+    return status

@@ -31,7 +31,6 @@ worktrees (detached, reset to the commit) are.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from swarm.git.repo import GitRepo
@@ -49,9 +48,13 @@ __all__ = ["DurationStore", "ShardPlan", "ShardRun", "TestCommand", "TestReport"
 
 
 def shard_env() -> dict[str, str]:
-    """The environment shards get: the process's, without model credentials or configured secrets."""
-    secrets = {n.strip() for n in os.environ.get("SWARM_SECRETS", "").split(",") if n.strip()}
-    return {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_") and k not in secrets}
+    """The environment shards get: the allowlist of swarm.env.allowlist (PATH, locale, `pass_env`, ...).
+
+    Shards run your own test command, so the variables that say which Python code it tests pass too.
+    """
+    from swarm.env.allowlist import tool_env
+
+    return tool_env(pass_env=("PYTHONPATH", "VIRTUAL_ENV"))
 
 
 async def run_matrix(repo: GitRepo, commit: str, commands: list[TestCommand | list[str] | str], shards: int, *,

@@ -20,6 +20,7 @@ from pygments.lexers import get_lexer_for_filename
 from pygments.lexers.special import TextLexer
 from pygments.util import ClassNotFound
 
+from swarm.env.allowlist import redact
 from swarm.merge.diffs import FilePatch, Hunk, printable
 from swarm.review.selection import Change, RunReview, Selection, check_rows
 
@@ -90,18 +91,18 @@ def _badge(review: RunReview, owner: str) -> str:
 
 
 def _e(value: Any) -> str:
-    return html.escape(printable(str(value)))
+    return html.escape(redact(printable(str(value))))
 
 
 def _side(lexer: Any, lines: list[str]) -> list[str]:
     """Coloured HTML for consecutive lines of one side of a hunk (escaped text when the lexer disagrees)."""
     if not lines:
         return []
-    source = "".join(printable(line).rstrip("\n") + "\n" for line in lines)
+    source = "".join(redact(printable(line).rstrip("\n")) + "\n" for line in lines)
     coloured = highlight(source, lexer, HtmlFormatter(nowrap=True)).split("\n")
     if len(coloured) >= len(lines):
         return coloured[:len(lines)]
-    return [html.escape(printable(line).rstrip("\n")) for line in lines]
+    return [html.escape(redact(printable(line)).rstrip("\n")) for line in lines]
 
 
 def _lexer(path: str) -> Any:

@@ -24,9 +24,10 @@ from typing import Any, Callable
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
+
+from swarm.ui.safe import safe, safe_text
 
 STATE_STYLE = {"queued": "dim", "running": "cyan", "done": "green", "failed": "red", "skipped": "yellow",
                "cancelled": "yellow", "merged": "green", "conflict": "red", "retrying": "yellow",
@@ -142,10 +143,10 @@ class Board:
             rows = list(self.rows.values())
             for r in rows:
                 style = STATE_STYLE.get(r.state, "")
-                table.add_row(escape(r.id), Text(r.state, style=style), str(r.turns), escape(r.last_tool),
+                table.add_row(safe(r.id), safe_text(r.state, style), str(r.turns), safe(r.last_tool),
                               str(len(r.files)), f"{_tokens(r.input_tokens)}/{_tokens(r.output_tokens)}",
                               f"${r.cost:.4f}", self._elapsed(r, now),
-                              Text(r.detail, style="red" if r.state in ("failed", "conflict") else "dim"))
+                              safe_text(r.detail, "red" if r.state in ("failed", "conflict") else "dim"))
         counts: dict[str, int] = {}
         for r in rows:
             counts[r.state] = counts.get(r.state, 0) + 1
@@ -213,23 +214,23 @@ class Progress:
             self._ensure_live()
             return
         style = STATE_STYLE.get(state, "")
-        text = f"{self._stamp(at)} {escape(subtask):<14} [{style}]{state:<9}[/{style}]" if style else \
-            f"{self._stamp(at)} {escape(subtask):<14} {state:<9}"
-        self.console.print(f"{text} {escape(detail)}".rstrip())
+        text = f"{self._stamp(at)} {safe(subtask):<14} [{style}]{safe(state):<9}[/{style}]" if style else \
+            f"{self._stamp(at)} {safe(subtask):<14} {safe(state):<9}"
+        self.console.print(f"{text} {safe(detail)}".rstrip())
 
     def activity(self, subtask: str, kind: str, **data: Any) -> None:
         """A model turn (`usage=`), a tool call (`name=`, `path=`) or the files changed (`paths=`)."""
         self.board.activity(subtask, kind, **data)
         if kind == "waiting" and not self.quiet and not self.live:
-            self.console.print(f"{self._stamp()} {escape(subtask):<14} {escape(waiting_text(data))}")
+            self.console.print(f"{self._stamp()} {safe(subtask):<14} {safe(waiting_text(data))}")
 
     def file(self, subtask: str, change: str, path: str, at: float | None = None) -> None:
         """A file changed in a subtask's worktree (shown by `swarm watch`, as it happens)."""
         self.board.activity(subtask, "file", path=path)
         if not self.quiet:
-            self.console.print(f"{self._stamp(at)} {escape(subtask):<14} [magenta]{change:<9}[/magenta] "
-                               f"{escape(path)}")
+            self.console.print(f"{self._stamp(at)} {safe(subtask):<14} [magenta]{safe(change):<9}[/magenta] "
+                               f"{safe(path)}")
 
     def note(self, message: str) -> None:
         if not self.quiet:
-            self.console.print(f"{self._stamp()} {escape(message)}")
+            self.console.print(f"{self._stamp()} {safe(message)}")

@@ -8,24 +8,25 @@ from rich.console import Console
 from rich.table import Table
 
 from swarm.plan.spec import Plan
+from swarm.ui.safe import safe
 
 
 def print_summary(console: Console, result: dict[str, Any]) -> None:
     """The table of subtasks, errors and conflicts, and the merged branch with the run's totals."""
-    table = Table(title=f"run {result['run_id']}: {result['state']}", title_justify="left")
+    table = Table(title=f"run {safe(result['run_id'])}: {safe(result['state'])}", title_justify="left")
     for column in ("subtask", "state", "merged", "files", "turns", "time", "cost"):
         table.add_column(column, justify="right" if column in ("files", "turns", "time", "cost") else "left")
     for st in result["subtasks"]:
-        table.add_row(st["id"], st["state"], "yes" if st.get("merged") else "no", str(len(st["files_changed"])),
+        table.add_row(safe(st["id"]), safe(st["state"]), "yes" if st.get("merged") else "no", str(len(st["files_changed"])),
                       str(st.get("turns", 0)), f"{st.get('seconds', 0):.1f}s",
                       f"${st.get('usage', {}).get('cost_usd', 0):.4f}")
     console.print(table)
     for st in result["subtasks"]:
         if st.get("error"):
-            console.print(f"[red]{st['id']}[/red]: {st['error']}")
+            console.print(f"[red]{safe(st['id'])}[/red]: {safe(st['error'])}")
     for c in result.get("conflicts", []):
-        console.print(f"[red]conflict[/red] in {c['file']} between {', '.join(c['subtasks'])}: "
-                      f"{c['subtasks'][-1]} left out of the merged branch")
+        console.print(f"[red]conflict[/red] in {safe(c['file'])} between {safe(', '.join(c['subtasks']))}: "
+                      f"{safe(c['subtasks'][-1])} left out of the merged branch")
     base, merged = result["base_commit"][:10], result["merged_branch"]
     usage = result["usage"]
     console.print(f"merged branch: [bold]{merged}[/bold] ({(result.get('merged_commit') or '')[:10]}); "
@@ -41,17 +42,17 @@ def print_plan(console: Console, plan: Plan, model: str, prices: Any = None) -> 
     from swarm.plan.planner import estimate
 
     forecast = estimate(plan, model, prices=prices)
-    table = Table(title=f"plan: {plan.task}", title_justify="left")
+    table = Table(title=f"plan: {safe(plan.task)}", title_justify="left")
     for column in ("layer", "subtask", "title", "files", "depends on"):
         table.add_column(column)
     for depth, layer in enumerate(forecast["layers"]):
         for sid in layer:
             sub = plan.get(sid)
-            table.add_row(str(depth), sid, sub.title or (f"$ {sub.command}" if sub.command else ""),
-                          ", ".join(sub.files) or "-", ", ".join(sub.depends_on) or "-")
+            table.add_row(str(depth), safe(sid), safe(sub.title or (f"$ {sub.command}" if sub.command else "")),
+                          safe(", ".join(sub.files) or "-"), safe(", ".join(sub.depends_on) or "-"))
     console.print(table)
     if plan.shared:
-        console.print(f"shared contract: {plan.shared}")
+        console.print(f"shared contract: {safe(plan.shared)}")
     console.print(f"estimate (rough): {forecast['agents']} agent(s), {forecast['commands']} command(s), "
                   f"about {forecast['model_calls']} model calls, {forecast['input_tokens']:,} input and "
                   f"{forecast['output_tokens']:,} output tokens, "

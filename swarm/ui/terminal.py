@@ -10,13 +10,13 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable
 
 from rich.console import Console, Group, RenderableType
-from rich.markup import escape
 from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
 from swarm.merge.diffs import FilePatch, Hunk, printable
 from swarm.review.selection import Change, RunReview, Selection, check_rows, hunk_key, path_matches
+from swarm.ui.safe import safe as escape, safe_line, safe_text
 
 PALETTE = ["cyan", "magenta", "green", "yellow", "blue", "bright_red", "bright_cyan", "bright_magenta"]
 
@@ -29,7 +29,7 @@ def owner_style(review: RunReview, owner: str) -> str:
 
 
 def badge(review: RunReview, owner: str) -> Text:
-    return Text(f" {owner} ", style=owner_style(review, owner))
+    return Text(f" {safe_line(owner)} ", style=owner_style(review, owner))
 
 
 def _findings(result: dict[str, Any], rechecked: list[dict[str, Any]] | None,
@@ -42,7 +42,7 @@ def _findings(result: dict[str, Any], rechecked: list[dict[str, Any]] | None,
         out.append(Text.from_markup(line))
         for name, status, detail in rows:
             if status in ("skipped", "error") and detail:
-                out.append(Text(f"    {name} {status}: {detail}", style="dim"))
+                out.append(safe_text(f"    {name} {status}: {detail}", "dim"))
     findings = rechecked if rechecked is not None else result.get("findings", [])
     if rechecked is not None:
         out.append(Text("  (checks re-run on the reviewed result)", style="dim"))
@@ -84,7 +84,7 @@ def _subtask_table(review: RunReview, selection: Selection | None) -> Table:
         added = sum(f.added for f in change.files) if change else 0
         removed = sum(f.removed for f in change.files) if change else 0
         summary = (st.get("summary") or st.get("error") or "").strip().splitlines()
-        table.add_row(badge(review, st["id"]), st["state"], inside, str(len(change.files) if change else 0),
+        table.add_row(badge(review, st["id"]), escape(st["state"]), inside, str(len(change.files) if change else 0),
                       f"[green]+{added}[/green] [red]-{removed}[/red]", escape(summary[0] if summary else ""))
     if "synthesis" in changes:
         change = changes["synthesis"]
@@ -101,11 +101,12 @@ def hunk_text(review: RunReview, change: Change, fp: FilePatch, hunk: Hunk | Non
     text.append_text(badge(review, change.owner))
     if hunk is None:
         what = "binary file" if fp.binary else fp.kind
-        text.append(f" {what} {fp.path}" + (f" (from {fp.old_path})" if fp.old_path else "") + "\n", style="bold")
+        text.append(f" {what} {safe_line(fp.path)}" + (f" (from {safe_line(fp.old_path)})" if fp.old_path else "")
+                    + "\n", style="bold")
     else:
-        text.append(" " + printable(hunk.header).rstrip("\n") + "\n", style="cyan")
+        text.append(" " + safe_line(printable(hunk.header).rstrip("\n")) + "\n", style="cyan")
         for line in hunk.lines:
-            line = printable(line).rstrip("\n")
+            line = safe_line(printable(line).rstrip("\n"))
             style = {"+": "green", "-": "red", "\\": "dim"}.get(line[:1], "")
             text.append(line + "\n", style=style)
     if not kept:
@@ -114,7 +115,7 @@ def hunk_text(review: RunReview, change: Change, fp: FilePatch, hunk: Hunk | Non
 
 
 def file_heading(change: Change, fp: FilePatch, conflicted: bool) -> Text:
-    name = fp.path + (f" (renamed from {fp.old_path})" if fp.old_path else "")
+    name = safe_line(fp.path) + (f" (renamed from {safe_line(fp.old_path)})" if fp.old_path else "")
     heading = Text(f"  {name}", style="bold red" if conflicted else "bold")
     heading.append(f"  {fp.kind}  ", style="dim")
     heading.append(f"+{fp.added}", style="green")
@@ -144,7 +145,7 @@ def render_review(review: RunReview, *, selection: Selection | None = None, subt
         f"merged {escape(result.get('merged_branch', ''))} ({review.tip[:10]})")
     parts: list[RenderableType] = [head]
     if result.get("task"):
-        parts.append(Text(f"task: {result['task']}", style="italic"))
+        parts.append(safe_text(f"task: {result['task']}", "italic"))
     if reviewed:
         parts.append(Text.from_markup(f"[bold]reviewed[/bold]: {escape(reviewed.get('description', ''))} → "
                                       f"{escape(reviewed.get('reviewed_branch', ''))} "
@@ -161,15 +162,17 @@ def render_review(review: RunReview, *, selection: Selection | None = None, subt
         conflict_files = {c["file"] for c in change.conflicts}
         title = Text()
         title.append_text(badge(review, change.owner))
-        title.append(f" {change.title or ''}")
+        title.append(f" {safe_line(change.title or '')}")
         if change.conflicts:
             others = sorted({s for c in change.conflicts for s in c["subtasks"] if s != change.owner})
-            title.append(f"  left out by a conflict with {', '.join(others)}", style="bold red")
+            title.append(f"  left out by a conflict with {safe_line(', '.join(others))}", style="bold red")
         if selection is not None and not selection.keeps_owner(change.owner):
             title.append("  dropped", style="yellow")
         parts.append(Rule(title, align="left", style="red" if change.conflicts else "dim"))
         if change.summary:
-            parts.append(Text(change.summary.strip(), style="italic dim"))
+            # One escaped line per line of the summary, behind a gutter: an agent's text never passes for swarm's.
+            parts.append(Text("\n".join("│ " + safe_line(line) for line in change.summary.strip().splitlines()),
+                              style="italic dim"))
         for fp in in_scope:
             parts.append(file_heading(change, fp, fp.path in conflict_files))
             units: list[Hunk | None] = list(fp.hunks) or [None]
@@ -211,8 +214,8 @@ def walk(console: Console, review: RunReview, selection: Selection, ask: Callabl
             console.print(hunk_text(review, change, fp, hunk), end="")
             answer = ""
             while answer not in ("y", "n", "a", "d", "q"):
-                answer = ask(f"({n}/{len(units)}) keep this {'hunk' if hunk else 'file'} from {change.owner} "
-                             "[y,n,a,d,q,?]? ").strip().lower()[:1]
+                answer = ask(f"({n}/{len(units)}) keep this {'hunk' if hunk else 'file'} from "
+                             f"{safe_line(change.owner)} [y,n,a,d,q,?]? ").strip().lower()[:1]
                 if answer == "?":
                     console.print(HELP)
             if answer == "q":

@@ -19,6 +19,8 @@ from rich.console import Group, RenderableType
 from rich.markup import escape
 from rich.text import Text
 
+from swarm.ui.safe import safe_line
+
 # The argument a person wants to see first, by tool.
 MAIN_ARGUMENT = {"read": "file_path", "write": "file_path", "edit": "file_path", "glob": "pattern",
                  "grep": "pattern", "bash": "command"}
@@ -69,12 +71,9 @@ class Transcript:
         return ""
 
 
-_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0, 9), *range(11, 32), 127, *range(128, 160)]}
-
-
 def clean(text: str) -> str:
-    """Agent text made safe for a terminal: control characters (escape sequences) shown, not sent."""
-    return text.translate(_CONTROL)
+    """Agent text made safe for a terminal, line by line (swarm.ui.safe): escapes shown, secrets redacted."""
+    return "\n".join(safe_line(line) for line in text.split("\n"))
 
 
 def _plain(value: Any) -> str:

@@ -1,0 +1,34 @@
+"""What the user should know about their repository before a run starts: notes, not errors.
+
+A run starts from a commit, so work not committed is not part of it;
+submodules are not checked out in a worktree; a detached HEAD has no branch
+for `swarm apply` to move. Each is worth one line at the start, never a stop.
+"""
+
+from __future__ import annotations
+
+from swarm.git.repo import GitRepo
+
+__all__ = ["repo_notes"]
+
+
+def repo_notes(repo: GitRepo, base: str) -> list[str]:
+    """One line for each thing about the repository that the run leaves out or that may surprise."""
+    notes = []
+    commit = repo.git("rev-parse", "--verify", "-q", f"{base}^{{commit}}", check=False)
+    head = repo.git("rev-parse", "--verify", "-q", "HEAD", check=False)
+    if commit and commit == head:
+        changed = repo.git("status", "--porcelain", "--", ".", ":(exclude).swarm", check=False).splitlines()
+        if changed:
+            notes.append(f"{len(changed)} uncommitted change(s) in your checkout are left out of the run: it starts "
+                         f"from the last commit ({head[:10]}); commit them first to include them")
+    if commit:
+        modules = [line.split("\t", 1)[-1] for line in repo.git("ls-tree", "-r", commit, check=False).splitlines()
+                   if line.startswith("160000 ")]
+        if modules:
+            shown = ", ".join(modules[:5]) + (f" and {len(modules) - 5} more" if len(modules) > 5 else "")
+            notes.append(f"submodule(s) {shown} are left empty in the worktrees: agents see no files there")
+    if head and not repo.git("symbolic-ref", "-q", "HEAD", check=False):
+        notes.append(f"HEAD is detached (at {head[:10]}): the run starts there; `swarm apply --branch NAME` "
+                     "puts the result on a new branch")
+    return notes
