@@ -15,9 +15,10 @@ name the file or variable, so a typo never goes unnoticed.
 
 from __future__ import annotations
 
+import copy
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
@@ -31,6 +32,15 @@ def _int(value: Any) -> int:
         raise ValueError
     number = int(value)
     if number < 1:
+        raise ValueError
+    return number
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError
+    number = int(value)
+    if number < 0:
         raise ValueError
     return number
 
@@ -136,6 +146,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
             "variables kept from the agents' tools and redacted from records"),
     Setting("on_failure", _choice(ON_FAILURE), "best-effort", "best-effort, fail-fast or retry",
             "what a failed subtask does to the run"),
+    Setting("retries", _count, 2, "a whole number >= 0", "extra attempts per subtask with on_failure = retry"),
     Setting("max_cost", _cost, None, "a number of USD > 0", "stop the run before its cost passes this"),
     Setting("test_command", _text, None, "a shell command", "the project's test command, for the checks"),
     Setting("prices", _prices, {}, "model prefix = [input, output] USD per million tokens",
@@ -224,55 +235,83 @@ def load_config(repo_root: Path, env: Mapping[str, str] | None = None) -> Config
     return config
 
 
+def default_help(name: str) -> str:
+    """The `(default ...)` part of a flag's help: settings decide; SETTINGS holds the built-in value."""
+    value = SETTINGS[name].default
+    return f"(default from settings; built in: {'none' if value is None else value})"
+
+
+def _setting(name: str) -> Any:
+    return field(default_factory=lambda: copy.copy(SETTINGS[name].default))
+
+
 @dataclass
 class RunOptions:
-    """Knobs of one run, built from the settings and flags by `run_options`."""
+    """Knobs of one run, built from the settings and flags by `run_options`.
 
-    concurrency: int = SETTINGS["concurrency"].default
+    The fields named like a setting take their default from SETTINGS; the others have no setting.
+    """
+
+    concurrency: int = _setting("concurrency")
     model: str = field(default_factory=_default_model)
     base: str = "HEAD"
-    max_turns: int = SETTINGS["max_turns"].default
+    max_turns: int = _setting("max_turns")
     max_tokens: int = 8192
     command_timeout: float = 1800.0
     checkout_concurrency: int = 4
     max_output_tokens: int | None = None
-    on_failure: str = SETTINGS["on_failure"].default
-    retries: int = 2
-    max_cost: float | None = SETTINGS["max_cost"].default
+    on_failure: str = _setting("on_failure")
+    retries: int = _setting("retries")
+    max_cost: float | None = _setting("max_cost")
     synthesis: bool = True
     synthesis_rounds: int = 2
     resolve_conflicts: bool = True
-    test_command: str | None = None
+    test_command: str | None = _setting("test_command")
+    # Read by the tools, the records' redaction and the worktree paths: passed as values, never via os.environ.
+    secrets: list[str] = _setting("secrets")
+    sandbox: str = _setting("sandbox")
+    worktrees: str | None = _setting("worktrees")
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "RunOptions":
+        """Options saved by an earlier session (run.json), ignoring keys this version does not know."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @property
+    def sandboxed(self) -> bool:
+        """Whether shell commands go through the sandbox (where one works): every mode but `off`."""
+        return self.sandbox != "off"
+
+
+# Settings a resumed run takes from its earlier session; the rest always come from the current settings.
+_SESSION_SETTINGS = ("model", "concurrency", "max_turns", "on_failure", "retries", "max_cost")
 
 
 def run_options(repo_root: Path, base: dict[str, Any] | None = None, **flags: Any) -> RunOptions:
     """RunOptions from the settings (files, SWARM_* variables) or an earlier session's (resume), then flags.
 
-    The settings that act through the environment (secrets, worktrees, sandbox) are put there for this
-    process, so the tools, the records' redaction and the worktree paths all see the same values.
+    Secrets, sandbox and worktrees always come from the current settings; they travel as values in the
+    options (to the tools, the records' redaction and the worktree paths), never through os.environ.
     """
     from swarm.env.shell import sandbox_available
     from swarm.model.usage import override_prices
 
     config = load_config(repo_root).with_flags(**{k: v for k, v in flags.items() if k in SETTINGS})
-    options = RunOptions(**(base or {}))
+    options = RunOptions.from_dict(base or {})
     if base is None:
-        for name in ("model", "concurrency", "max_turns", "on_failure", "max_cost"):
+        for name in _SESSION_SETTINGS:
             setattr(options, name, config.get(name))
     for name, value in flags.items():
         if value is not None:
-            setattr(options, name, value)
-    secrets = [*config.get("secrets"), *filter(None, os.environ.get("SWARM_SECRETS", "").split(","))]
-    if secrets:
-        os.environ["SWARM_SECRETS"] = ",".join(dict.fromkeys(secrets))
-    if config.get("worktrees"):
-        os.environ["SWARM_WORKTREES"] = str(config.get("worktrees"))
-    sandbox = config.get("sandbox")
-    os.environ["SWARM_SANDBOX"] = sandbox
-    if sandbox == "require" and not sandbox_available():
+            setattr(options, name, config.get(name) if name in SETTINGS else value)
+    options.secrets = list(config.get("secrets"))
+    options.worktrees = config.get("worktrees")
+    options.sandbox = config.get("sandbox")
+    if options.sandbox == "require" and not sandbox_available():
         raise ConfigError("sandbox = require, but bubblewrap is missing or refused here "
                           "(apt-get install bubblewrap), so the agents' shell cannot be confined")
     options.test_command = config.get("test_command")

@@ -38,7 +38,7 @@ __all__ = ["Toolbox", "ToolOutcome"]
 
 
 
-def _bash_tool(workdir: Path, env: dict[str, str]) -> Any:
+def _bash_tool(workdir: Path, env: dict[str, str], sandbox: bool) -> Any:
     async def bash(command: Optional[str] = None, restart: Optional[bool] = None,
                    timeout_ms: Optional[int] = None) -> str:
         """Run a shell command in the worktree and return its combined output.
@@ -51,7 +51,7 @@ def _bash_tool(workdir: Path, env: dict[str, str]) -> Any:
         if not command:
             raise ToolError("bash: command is required")
         timeout = timeout_ms / 1000.0 if timeout_ms else DEFAULT_TIMEOUT
-        result = await run_shell(command, workdir, env, timeout)
+        result = await run_shell(command, workdir, env, timeout, sandbox=sandbox)
         if result.timed_out:
             raise ToolError(f"bash: command timed out after {timeout:g}s")
         if result.exit_code != 0:
@@ -72,13 +72,13 @@ class ToolOutcome:
 class Toolbox:
     """The tools of one worktree, with stable definitions (identical for every agent of a run)."""
 
-    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
+    def __init__(self, workdir: Path, env: dict[str, str], *, sandbox: bool = True) -> None:
         self.workdir = workdir.resolve()
         ctx = AgentToolContext(workdir=str(self.workdir), env=env)
         file_tools = [beta_read_tool(ctx), beta_write_tool(ctx), beta_edit_tool(ctx),
                       beta_glob_tool(ctx), beta_grep_tool(ctx)]
         self._file_tools = {tool.name: tool for tool in file_tools}
-        self._bash = _bash_tool(self.workdir, env)
+        self._bash = _bash_tool(self.workdir, env, sandbox)
         self._tools = {**self._file_tools, "bash": self._bash}
 
     def definitions(self) -> list[dict[str, Any]]:

@@ -47,14 +47,18 @@ def _add_worktree(repo: GitRepo, path: Path, commit: str) -> None:
         repo.git("worktree", "add", "--detach", "-f", str(path), commit)
 
 
-async def run_tests_at(repo: GitRepo, commit: str, command: str, timeout: float) -> TestOutcome:
-    """Run `command` in a temporary detached worktree at `commit`; the worktree is removed afterwards."""
+async def run_tests_at(repo: GitRepo, commit: str, command: str, timeout: float, *,
+                       env: dict[str, str] | None = None, sandbox: bool = True) -> TestOutcome:
+    """Run `command` in a temporary detached worktree at `commit`; the worktree is removed afterwards.
+
+    `env` is the tools' environment (default: this process's without secrets); `sandbox=False` is `sandbox = off`.
+    """
     home = Path(tempfile.mkdtemp(prefix="swarm-checks-"))
     tree = home / "tree"
     began = time.monotonic()
     try:
         await asyncio.to_thread(_add_worktree, repo, tree, commit)
-        result = await run_shell(command, tree, scrubbed_env(), timeout)
+        result = await run_shell(command, tree, scrubbed_env() if env is None else env, timeout, sandbox=sandbox)
         return TestOutcome(result.exit_code, failed_ids(result.output), result.output, result.timed_out,
                            time.monotonic() - began)
     finally:

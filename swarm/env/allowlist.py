@@ -11,6 +11,7 @@ def secret_names() -> tuple[str, ...]:
 
 
 def scrubbed_env(extra_secrets: tuple[str, ...] = ()) -> dict[str, str]:
-    """The process environment without `ANTHROPIC_*`, SWARM_SECRETS' names and `extra_secrets`."""
+    """The process environment without `ANTHROPIC_*`, SWARM_SECRETS' names and `extra_secrets`
+    (a run passes its `secrets` setting here)."""
     hidden = set(secret_names()) | set(extra_secrets) | {"SWARM_SECRETS"}
     return {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_") and k not in hidden}

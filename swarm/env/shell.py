@@ -30,8 +30,6 @@ _QUIET_ENV = {"PYTHONDONTWRITEBYTECODE": "1", "PYTEST_ADDOPTS": "-p no:cacheprov
 @functools.cache
 def sandbox_available() -> bool:
     """Whether bubblewrap can confine a shell on this machine (some hosts refuse user namespaces)."""
-    if os.environ.get("SWARM_SANDBOX", "").lower() in ("0", "off", "no", "false"):
-        return False
     bwrap = shutil.which("bwrap")
     if not bwrap:
         return False
@@ -43,20 +41,23 @@ def sandbox_available() -> bool:
     return probe.returncode == 0
 
 
-def sandbox_note() -> str:
+def sandbox_note(sandbox: bool = True) -> str:
+    """What the start of a run says about the agents' shell; `sandbox=False` is the user's `sandbox = off`."""
+    if not sandbox:
+        return "bash is NOT sandboxed (sandbox = off): commands can write outside the worktree"
     if sandbox_available():
         return "bash runs in a bubblewrap sandbox: writes only inside the worktree, no network"
     return "bash is NOT sandboxed here (bubblewrap missing or refused): commands can write outside the worktree"
 
 
-def shell_argv(command: str, workdir: Path, scratch: Path | None = None) -> list[str]:
-    """The argv that runs `command` in `workdir`, sandboxed when possible.
+def shell_argv(command: str, workdir: Path, scratch: Path | None = None, *, sandbox: bool = True) -> list[str]:
+    """The argv that runs `command` in `workdir`, sandboxed when possible (and not turned off by `sandbox`).
 
     Inside the sandbox everything is visible read-only (a virtualenv or a checkout under /tmp included);
     only the worktree and `scratch`, the command's own temporary folder (its TMPDIR), are writable.
     """
     shell = ["/bin/bash", "--noprofile", "--norc", "-c", command]
-    if not sandbox_available():
+    if not (sandbox and sandbox_available()):
         return shell
     wd = str(workdir)
     binds = ["--bind", wd, wd]
@@ -73,13 +74,16 @@ class ShellResult:
     timed_out: bool = False
 
 
-async def run_shell(command: str, workdir: Path, env: dict[str, str], timeout: float = DEFAULT_TIMEOUT) -> ShellResult:
-    """Run one shell command; kill its whole process group when it ends or times out."""
+async def run_shell(command: str, workdir: Path, env: dict[str, str], timeout: float = DEFAULT_TIMEOUT, *,
+                    sandbox: bool = True) -> ShellResult:
+    """Run one shell command; kill its whole process group when it ends or times out.
+
+    `sandbox=False` (the setting `sandbox = off`) runs it unconfined even where bubblewrap works."""
     # Output goes to a file, not a pipe: a background job holding a pipe open would
     # keep the call waiting for EOF long after the shell itself has exited.
     with tempfile.TemporaryFile() as sink, tempfile.TemporaryDirectory(prefix="swarm-sh-") as scratch:
         proc = await asyncio.create_subprocess_exec(
-            *shell_argv(command, workdir, Path(scratch)), cwd=workdir,
+            *shell_argv(command, workdir, Path(scratch), sandbox=sandbox), cwd=workdir,
             env={**env, **_QUIET_ENV, "TMPDIR": scratch},
             stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
         timed_out = False

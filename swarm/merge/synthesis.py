@@ -124,8 +124,9 @@ class Integrator:
                  gate: ModelGate, tool_env: dict[str, str], home: Path,
                  summaries: Callable[[], dict[str, dict[str, Any]]],
                  events: Callable[..., None], transcript: Callable[[str, dict[str, Any]], None],
-                 max_turns: int = 40, max_tokens: int = 8192) -> None:
+                 max_turns: int = 40, max_tokens: int = 8192, sandbox: bool = True) -> None:
         self.repo = repo
+        self.sandbox = sandbox
         self.client = client
         self.plan = plan
         self.run_id = run_id
@@ -142,7 +143,7 @@ class Integrator:
 
     def _agent(self, name: str, system: str, worktree: Path) -> PassAgent:
         agent = PassAgent(self.client, model=self.model, system=template(system).strip(),
-                          toolbox=Toolbox(worktree, self.tool_env), max_turns=self.max_turns,
+                          toolbox=Toolbox(worktree, self.tool_env, sandbox=self.sandbox), max_turns=self.max_turns,
                           max_tokens=self.max_tokens, gate=self.gate,
                           events=lambda kind, **data: self.events(kind, subtask=name, **data),
                           transcript=lambda entry: self.transcript(name, entry),

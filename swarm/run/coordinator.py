@@ -31,6 +31,8 @@ from swarm.run.records import RunRecords, utc_now
 from swarm.ui.report import write_report
 from swarm.config import RunOptions
 from swarm.run.integrate import Integration, describe_error
+from swarm.run import events
+from swarm.run.result import RESULT_FILE, RunResult, SubtaskResult
 from swarm.run.state import SubtaskRun
 from swarm.agent.tools import Toolbox
 from swarm.env.shell import run_shell, sandbox_note
@@ -41,7 +43,7 @@ class Coordinator:
 
     def __init__(self, repo: GitRepo, plan: Plan, client: AsyncAnthropic | None, *, run_id: str,
                  records: RunRecords, progress: Progress, tool_env: dict[str, str],
-                 options: RunOptions | None = None, previous: dict[str, dict[str, Any]] | None = None,
+                 options: RunOptions | None = None, previous: dict[str, SubtaskResult] | None = None,
                  base: str | None = None) -> None:
         self.repo = repo
         self.plan = plan
@@ -57,9 +59,9 @@ class Coordinator:
         self._marks: dict[str, float] = {}
         self.base = base or ""
         self.previous = previous or {}
-        spent = sum(Usage.from_dict(r.get("usage")).cost_usd for r in self.previous.values())
+        spent = sum(r.usage.cost_usd for r in self.previous.values())
         self.gate = ModelGate(self.options.concurrency, max_cost=self.options.max_cost,
-                              on_event=lambda kind, **data: self.records.event(kind, **data))
+                              on_event=self.records.event)
         self.gate.spent = spent
         self.stop_reason: str | None = None
         self._client_no_retries: AsyncAnthropic | None = None
@@ -76,7 +78,7 @@ class Coordinator:
 
     def _set(self, st: SubtaskRun, state: str, detail: str = "", **data: Any) -> None:
         st.state = state
-        self.records.event("state", subtask=st.id, state=state, detail=detail, **data)
+        self.records.event(events.STATE, subtask=st.id, state=state, detail=detail, **data)
         self.progress.state(st.id, state, detail, **data)
 
     def _siblings(self, subtask: Subtask) -> str:
@@ -86,12 +88,12 @@ class Coordinator:
 
     # -- one subtask ---------------------------------------------------------------------
 
-    def _restore(self, subtask: Subtask, st: SubtaskRun) -> bool:
+    async def _restore(self, subtask: Subtask, st: SubtaskRun) -> bool:
         record = self.previous.get(subtask.id)
-        if not record or record.get("state") != "done" or not record.get("commit"):
+        if not record or record.state != "done" or not record.commit:
             return False
-        branch_head = self.repo.git("rev-parse", "--verify", "-q", f"refs/heads/{st.branch}", check=False)
-        if branch_head != record["commit"]:
+        _, out, _ = await self.repo.agit("rev-parse", "--verify", "-q", f"refs/heads/{st.branch}", check=False)
+        if out.strip() != record.commit:
             return False
         st.restore(record)
         self._set(st, "done", "kept from the earlier session", commit=st.commit, files_changed=st.files_changed)
@@ -113,7 +115,7 @@ class Coordinator:
                         checkout_slots: asyncio.Semaphore) -> None:
         st = self.states[subtask.id]
         try:
-            if self._restore(subtask, st):
+            if await self._restore(subtask, st):
                 return
             for dep in subtask.depends_on:
                 await self._finished[dep].wait()
@@ -139,7 +141,7 @@ class Coordinator:
                     if attempt == attempts:
                         raise
                     self.progress.state(st.id, "retrying", f"attempt {attempt} failed: {describe_error(e)}")
-                    self.records.event("retry", subtask=st.id, attempt=attempt, error=describe_error(e))
+                    self.records.event(events.RETRY, subtask=st.id, attempt=attempt, error=describe_error(e))
             self._set(st, "done", f"{len(st.files_changed)} file(s) changed in {st.seconds:.1f}s",
                       commit=st.commit, files_changed=st.files_changed, summary=st.summary,
                       start_commit=st.start_commit, usage=st.usage.to_dict(), turns=st.turns,
@@ -196,12 +198,12 @@ class Coordinator:
     async def _run_agent(self, subtask: Subtask, st: SubtaskRun) -> None:
         if self.client is None:
             raise SwarmError("no model client: set ANTHROPIC_API_KEY (or ANTHROPIC_BASE_URL for a local endpoint)")
-        toolbox = Toolbox(st.worktree, self.tool_env)
+        toolbox = Toolbox(st.worktree, self.tool_env, sandbox=self.options.sandboxed)
 
         def on_event(kind: str, **data: Any) -> None:
             self.records.event(kind, subtask=subtask.id, **data)
             self.progress.activity(subtask.id, kind, **data)
-            if kind == "turn":
+            if kind == events.TURN:
                 st.turns += 1
 
         agent = Agent(self._client_no_retries, model=self.options.model, system=template("worker_system").strip(),
@@ -216,7 +218,8 @@ class Coordinator:
 
     async def _run_command(self, subtask: Subtask, st: SubtaskRun) -> None:
         assert subtask.command is not None
-        result = await run_shell(subtask.command, st.worktree, self.tool_env, self.options.command_timeout)
+        result = await run_shell(subtask.command, st.worktree, self.tool_env, self.options.command_timeout,
+                                 sandbox=self.options.sandboxed)
         self.records.transcript(subtask.id, {"role": "command", "command": subtask.command,
                                              "exit_code": result.exit_code, "output": result.output})
         tail = result.output.strip().splitlines()[-5:]
@@ -243,18 +246,21 @@ class Coordinator:
         if st.start_commit and st.worktree.exists():
             try:
                 await self._commit(subtask, st, f"swarm({subtask.id}): work in progress ({state})")
-            except (SwarmError, OSError):
-                pass
+            except (SwarmError, OSError) as e:
+                # The state below still goes out; the record says why its work may be missing.
+                self.records.event(events.STATE, subtask=st.id, state=state,
+                                   detail=f"work in progress not committed: {describe_error(e)}")
         self._set(st, state, reason, commit=st.commit, files_changed=st.files_changed)
 
     # -- the run ---------------------------------------------------------------------------
 
-    async def execute(self) -> dict[str, Any]:
-        """Run every subtask, merge, write the records; return result.json's object."""
+    async def execute(self) -> RunResult:
+        """Run every subtask, merge, write the records; return result.json's record."""
         started = time.monotonic()
         resuming = bool(self.base)
-        self.base = self.base or self.repo.resolve(self.options.base)
-        self.repo.exclude_swarm_dir()
+        # GitPython and file writes block: off the loop, like every git call here.
+        self.base = self.base or await asyncio.to_thread(self.repo.resolve, self.options.base)
+        await asyncio.to_thread(self.repo.exclude_swarm_dir)
         self.records.create()
         if not resuming:
             save_plan(self.plan, self.records.dir / "plan.json")
@@ -266,10 +272,11 @@ class Coordinator:
         else:
             info = self.records.read_json("run.json") or {}
             self.records.write_json("run.json", {**info, "pid": os.getpid(), "resumed": utc_now()})
-        (self.records.dir / "result.json").unlink(missing_ok=True)
-        self.records.event("run", state="running", base_commit=self.base, resumed=resuming)
+        (self.records.dir / RESULT_FILE).unlink(missing_ok=True)
+        self.records.event(events.RUN, state="running", base_commit=self.base, resumed=resuming)
+        note = await asyncio.to_thread(sandbox_note, self.options.sandboxed)  # the first call probes bwrap
         self.progress.note(f"run {self.run_id}: {len(self.plan.subtasks)} subtasks from {self.base[:10]}, "
-                           f"concurrency {self.options.concurrency}; {sandbox_note()}")
+                           f"concurrency {self.options.concurrency}; {note}")
         agent_slots = asyncio.Semaphore(self.options.concurrency)
         checkout_slots = asyncio.Semaphore(self.options.checkout_concurrency)
         self._client_no_retries = self.client.with_options(max_retries=0) if self.client else None
@@ -277,8 +284,9 @@ class Coordinator:
             # The base's tests do not depend on the agents: they run while the agents work.
             from swarm.checks import run_tests_at
 
-            self._baseline_task = asyncio.create_task(run_tests_at(self.repo, self.base, self.plan.test_command,
-                                                                   self.options.command_timeout))
+            self._baseline_task = asyncio.create_task(run_tests_at(
+                self.repo, self.base, self.plan.test_command, self.options.command_timeout, env=self.tool_env,
+                sandbox=self.options.sandboxed))
         self._tasks = {s.id: asyncio.create_task(self._pipeline(s, agent_slots, checkout_slots), name=s.id)
                        for s in self.plan.subtasks}
         tasks = list(self._tasks.values())
@@ -318,15 +326,15 @@ class Coordinator:
         elif state == "done" and any(s.state != "done" for s in self.states.values()):
             state = "failed"
         result = self._result(state, folded, timings)
-        result.update(findings=[f.to_dict() for f in report.findings], checks=report.checks,
-                      contradictions=synthesis["contradictions"], synthesis=synthesis["info"])
+        result.findings = [f.to_dict() for f in report.findings]
+        result.checks = report.checks
+        result.contradictions = synthesis["contradictions"]
+        result.synthesis = synthesis["info"]
         if integrator is not None:
-            usage = Usage.from_dict(result["usage"])
-            usage.add(integrator.usage)
-            result["usage"] = usage.to_dict()
-        self.records.write_json("result.json", result)
+            result.usage.add(integrator.usage)
+        await asyncio.to_thread(result.write, self.records)
         write_report(self.records, self.plan, result)
-        self.records.event("run", state=state)
+        self.records.event(events.RUN, state=state)
         return result
 
     def _span(self, name: str, started: float) -> float:
@@ -335,21 +343,16 @@ class Coordinator:
         return round(self._marks[name + "_end"] - min(self._marks[name], started) if name == "worktrees"
                      else self._marks[name + "_end"] - self._marks[name], 3)
 
-    def _result(self, state: str, folded: Any, timings: dict[str, float]) -> dict[str, Any]:
+    def _result(self, state: str, folded: Any, timings: dict[str, float]) -> RunResult:
         usage = Usage()
         if self.plan_usage:
             usage.add(self.plan_usage)
         for st in self.states.values():
             usage.add(st.usage)
-        return {
-            "run_id": self.run_id, "state": state, "stop_reason": self.stop_reason, "task": self.plan.task,
-            "base_commit": self.base, "on_failure": self.options.on_failure, "max_cost": self.options.max_cost,
-            "merged_branch": f"swarm/{self.run_id}/merged", "merged_commit": folded.commit,
-            "finished": utc_now(), "model": self.options.model,
-            "subtasks": [self.states[s.id].to_dict() for s in self.plan.subtasks],
-            "conflicts": [c.to_dict() for c in folded.conflicts],
-            "findings": [],
-            "contradictions": [],
-            "usage": usage.to_dict(),
-            "timings": timings,
-        }
+        # A snapshot of each state: the record must not change with the live objects after it is written.
+        subtasks = [SubtaskResult.from_dict(self.states[s.id].to_dict()) for s in self.plan.subtasks]
+        return RunResult(self.run_id, state, stop_reason=self.stop_reason, task=self.plan.task,
+                         base_commit=self.base, on_failure=self.options.on_failure, max_cost=self.options.max_cost,
+                         merged_branch=f"swarm/{self.run_id}/merged", merged_commit=folded.commit,
+                         finished=utc_now(), model=self.options.model, subtasks=subtasks,
+                         conflicts=[c.to_dict() for c in folded.conflicts], usage=usage, timings=timings)

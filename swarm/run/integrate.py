@@ -8,6 +8,7 @@ checks the result and lets the synthesizer resolve what the checks found.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from typing import Any
 
@@ -21,6 +22,7 @@ from swarm.merge.fold import FoldResult, fold
 from swarm.merge.synthesis import Integrator, contradiction_records
 from swarm.model.gate import ModelGate
 from swarm.plan.spec import Plan
+from swarm.run import events
 from swarm.run.records import RunRecords
 from swarm.run.state import SubtaskRun
 from swarm.ui.progress import Progress
@@ -56,11 +58,12 @@ class Integration:
                           home=self.repo.worktrees_home() / self.run_id,
                           summaries=lambda: {sid: st.to_dict() for sid, st in self.states.items()},
                           events=self.records.event, transcript=self.records.transcript,
-                          max_turns=self.options.max_turns, max_tokens=self.options.max_tokens)
+                          max_turns=self.options.max_turns, max_tokens=self.options.max_tokens,
+                          sandbox=self.options.sandboxed)
 
     async def check(self, commit: str) -> Any:
         """The mechanical checks of the merged result (swarm.checks)."""
-        from swarm.checks import SubtaskChange, run_checks
+        from swarm.checks import SubtaskChange, run_checks, run_tests_at
 
         if self._test_baseline is None and self._baseline_task is not None:
             try:
@@ -75,7 +78,9 @@ class Integration:
                 changes.append(SubtaskChange.from_record(record, sub.files))
         report = await run_checks(self.repo, base=self.base, merged=commit, changes=changes,
                                   conflicts=self._conflicts, test_command=self.plan.test_command,
-                                  test_baseline=self._test_baseline)
+                                  test_baseline=self._test_baseline,
+                                  test_runner=functools.partial(run_tests_at, env=self.tool_env,
+                                                                sandbox=self.options.sandboxed))
         # The base's test results do not change: a re-check after synthesis runs only the merged tree's tests.
         self._test_baseline = getattr(report, "test_baseline", None) or self._test_baseline
         return report
@@ -107,8 +112,8 @@ class Integration:
             out["contradictions"] = contradiction_records(outcome.contradictions, remaining,
                                                           bool(outcome.edit_commits))
             out["info"] = {"summary": outcome.summary, "commits": outcome.edit_commits, "rounds": outcome.rounds}
-            self.repo.update_branch(f"swarm/{self.run_id}/merged", folded.commit)
-            self.records.event("synthesis", commits=outcome.edit_commits, contradictions=len(out["contradictions"]))
+            await asyncio.to_thread(self.repo.update_branch, f"swarm/{self.run_id}/merged", folded.commit)
+            self.records.event(events.SYNTHESIS, commits=outcome.edit_commits, contradictions=len(out["contradictions"]))
             self.progress.note(f"synthesis: {len(out['contradictions'])} contradiction(s) listed, "
                                f"{len(outcome.edit_commits)} edit commit(s), {len(remaining)} finding(s) left")
         out["seconds"] = time.monotonic() - began - out["checks_seconds"]
@@ -128,14 +133,14 @@ class Integration:
         self._conflicts = folded.conflicts
         for sid in folded.merged:
             self.states[sid].merged = True
-        self.repo.update_branch(f"swarm/{self.run_id}/merged", folded.commit)
+        await asyncio.to_thread(self.repo.update_branch, f"swarm/{self.run_id}/merged", folded.commit)
         for conflict in folded.conflicts:
-            self.records.event("conflict", **conflict.to_dict())
+            self.records.event(events.CONFLICT, **conflict.to_dict())
             outcome = "resolved by the resolver" if conflict.resolved else "left out of the merged branch"
             self.progress.state(conflict.subtasks[-1], "conflict",
                                 f"{conflict.file} (with {', '.join(conflict.subtasks[:-1]) or 'earlier merges'}); "
                                 f"{outcome}")
-        self.records.event("merge", commit=folded.commit, merged=folded.merged)
+        self.records.event(events.MERGE, commit=folded.commit, merged=folded.merged)
         return folded
 
 

@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from swarm.env.allowlist import secret_names
 from swarm.errors import RunNotFound
 
 
@@ -28,14 +29,15 @@ def new_run_id() -> str:
     return datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
 
 
-def _secret_values() -> list[str]:
+def _secret_values(secrets: tuple[str, ...]) -> list[str]:
     names = [k for k in os.environ if k.startswith("ANTHROPIC_") and ("KEY" in k or "TOKEN" in k)]
-    names += [n.strip() for n in os.environ.get("SWARM_SECRETS", "").split(",") if n.strip()]
-    return [os.environ[n] for n in names if len(os.environ.get(n, "")) >= 6]
+    names += [*secret_names(), *secrets]
+    return [os.environ[n] for n in dict.fromkeys(names) if len(os.environ.get(n, "")) >= 6]
 
 
-def redact(text: str) -> str:
-    for value in _secret_values():
+def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """`text` with the values of API keys and of the variables named in `secrets` replaced."""
+    for value in _secret_values(secrets):
         text = text.replace(value, "[redacted]")
     return text
 
@@ -72,8 +74,9 @@ def resolve_run(root: Path, run: str | None) -> str:
 class RunRecords:
     """Writer (and reader) of one run's directory."""
 
-    def __init__(self, root: Path, run_id: str) -> None:
+    def __init__(self, root: Path, run_id: str, *, secrets: tuple[str, ...] | list[str] = ()) -> None:
         self.root = root
+        self.secrets = tuple(secrets)  # the run's `secrets` setting: their values never reach a record
         self.run_id = run_id
         self.dir = runs_dir(root) / run_id
         self._lock = threading.Lock()
@@ -84,7 +87,7 @@ class RunRecords:
         return self
 
     def _append(self, path: Path, entry: dict[str, Any]) -> None:
-        line = redact(json.dumps(entry, default=str)) + "\n"
+        line = redact(json.dumps(entry, default=str), self.secrets) + "\n"
         with self._lock, path.open("a", encoding="utf-8") as handle:
             handle.write(line)
 
@@ -98,14 +101,14 @@ class RunRecords:
         path = self.dir / name
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(redact(json.dumps(data, indent=2, default=str)) + "\n", encoding="utf-8")
+        tmp.write_text(redact(json.dumps(data, indent=2, default=str), self.secrets) + "\n", encoding="utf-8")
         os.replace(tmp, path)  # readers never see half a file
         return path
 
     def write_text(self, name: str, text: str) -> Path:
         path = self.dir / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(redact(text), encoding="utf-8")
+        path.write_text(redact(text, self.secrets), encoding="utf-8")
         return path
 
     def read_json(self, name: str) -> Any:
