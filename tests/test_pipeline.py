@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import git, swarm, text, tool, turn, write_plan
+from conftest import git, swarm, swarm_process, text, tool, turn, write_plan
 
 MODULES = {f"pkg/mod{i}.py": f"def func{i}():\n    return {i}\n" for i in range(4)}
 MODULES["README.md"] = "# pkg\n"
@@ -265,8 +265,9 @@ def test_invalid_plans_exit_2_with_a_clear_message(make_repo, tmp_path, plan, me
 def test_bad_input_is_explained(make_repo, tmp_path):
     repo = make_repo(MODULES)
     (tmp_path / "plan.toml").write_text("task = 'x'\n[[subtasks]]\nid = 'a'\ninstructions = 'do'\n")
-    proc = swarm(repo, "run", "--plan", str(tmp_path / "plan.toml"))
-    assert proc.returncode == 2 and "ANTHROPIC_API_KEY" in proc.stderr
+    # Through the process boundary: the exit code a shell sees, one line and no traceback.
+    proc = swarm_process(repo, "run", "--plan", str(tmp_path / "plan.toml"))
+    assert proc.returncode == 2 and "ANTHROPIC_API_KEY" in proc.stderr and "Traceback" not in proc.stderr
     proc = swarm(repo, "run", "--plan", str(tmp_path / "missing.json"))
     assert proc.returncode == 2 and "cannot read plan file" in proc.stderr
     (tmp_path / "broken.json").write_text("{not json")

@@ -20,8 +20,8 @@ from swarm.errors import ApplyRefused, GitError
 from swarm.git.index import tree_of, user_commit
 from swarm.git.repo import GitRepo
 from swarm.review.rebuild import load_reviewed
-from swarm.run.records import RunRecords
-from swarm.run.result import RunResult, utc_now
+from swarm.run.records import RunRecords, utc_now
+from swarm.run.result import RunResult
 from swarm.review.selection import SYNTHESIS
 
 
