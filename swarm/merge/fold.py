@@ -30,10 +30,6 @@ class FoldResult:
     merged: list[str] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
 
-    @property
-    def open_conflicts(self) -> list[Conflict]:
-        return [c for c in self.conflicts if not c.resolved]
-
 
 Resolver = Callable[[str, str, str, list[str], list[str]], Awaitable[str | None]]
 

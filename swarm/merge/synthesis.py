@@ -20,7 +20,7 @@ from typing import Any, Awaitable, Callable
 from anthropic import AsyncAnthropic
 
 from swarm.agent.loop import Agent
-from swarm.errors import SwarmError
+from swarm.errors import AgentStopped, SwarmError
 from swarm.model.gate import ModelGate
 from swarm.git.repo import GitRepo
 from swarm.model.usage import Usage
@@ -174,7 +174,7 @@ class Integrator:
                            sides="\n\n".join(self._side(i) for i in ids), conflicts=conflicts)
             try:
                 await agent.run(first)
-            except SwarmError as e:
+            except (SwarmError, AgentStopped) as e:
                 self.events("resolution", subtask=sid, files=files, ok=False, reason=str(e))
                 return None
             problems = verify_resolution(path, files)

@@ -161,11 +161,6 @@ class Selection:
     def keeps_hunk(self, owner: str, path: str, index: int) -> bool:
         return self.keeps_file(owner, path) and hunk_key(owner, path, index) not in self.dropped_hunks
 
-    def is_whole(self, change: Change) -> bool:
-        """Whether every file and hunk of this change is kept."""
-        return all(self.keeps_file(change.owner, f.path) and all(
-            self.keeps_hunk(change.owner, f.path, h.index) for h in f.hunks) for f in change.files)
-
     def kept_hunks(self, change: Change, fp: FilePatch) -> list[int]:
         return [h.index for h in fp.hunks if self.keeps_hunk(change.owner, fp.path, h.index)]
 

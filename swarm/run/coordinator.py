@@ -20,7 +20,7 @@ from anthropic import AsyncAnthropic
 from swarm.agent.loop import Agent
 from swarm.model.gate import ModelGate
 from swarm.merge.diffs import changed_paths, parse_diff
-from swarm.errors import BudgetExceeded, SwarmError
+from swarm.errors import AgentStopped, BudgetExceeded, SwarmError
 from swarm.git.repo import GitRepo
 from swarm.merge.fold import fold
 from swarm.model.usage import Usage
@@ -137,7 +137,7 @@ class Coordinator:
                     break
                 except BudgetExceeded:
                     raise
-                except (SwarmError, anthropic.APIError, OSError) as e:
+                except (SwarmError, AgentStopped, anthropic.APIError, OSError) as e:
                     if attempt == attempts:
                         raise
                     self.progress.state(st.id, "retrying", f"attempt {attempt} failed: {describe_error(e)}")
@@ -153,7 +153,7 @@ class Coordinator:
             st.error = str(e)
             self._stop(str(e), cancel_running=True)
             await self._keep_work(subtask, st, "cancelled", st.error)
-        except (SwarmError, anthropic.APIError, OSError) as e:
+        except (SwarmError, AgentStopped, anthropic.APIError, OSError) as e:
             st.error = describe_error(e)
             await self._keep_work(subtask, st, "failed", st.error)
             if self.options.on_failure == "fail-fast":

@@ -16,7 +16,7 @@ import anthropic
 from anthropic import AsyncAnthropic
 
 from swarm.config import RunOptions
-from swarm.errors import SwarmError
+from swarm.errors import AgentStopped, SwarmError
 from swarm.git.repo import GitRepo
 from swarm.merge.fold import FoldResult, fold
 from swarm.merge.synthesis import Integrator, contradiction_records
@@ -101,7 +101,7 @@ class Integration:
         try:
             outcome = await integrator.synthesize(self.base, folded.commit, [f.to_dict() for f in report.findings],
                                                   recheck, rounds=self.options.synthesis_rounds)
-        except (SwarmError, anthropic.APIError, OSError) as e:
+        except (SwarmError, AgentStopped, anthropic.APIError, OSError) as e:
             self.progress.note(f"synthesis failed: {describe_error(e)}; the merged branch is the plain merge")
             out["info"] = {"error": describe_error(e)}
         else:
