@@ -12,12 +12,13 @@ import click
 from swarm.cli.context import Context
 from swarm.config import default_help, run_options
 from swarm.errors import ConfigError, PlanError
+from swarm.git.repo import GitRepo
 from swarm.model.client import need_client
 from swarm.plan.make import make_plan
 from swarm.plan.spec import load_plan
 from swarm.run.execute import execute_plan
 from swarm.run.records import RunRecords, resolve_run
-from swarm.run.result import RunResult
+from swarm.run.result import RESULT_FILE, RunResult
 from swarm.run.status import run_status
 from swarm.ui.summary import print_plan, print_summary
 
@@ -93,13 +94,14 @@ def run(obj: Context, task: str | None, plan_file: str | None, each: str | None,
     client = need_client(plan)
     result = execute_plan(repo, plan, client=client, options=options, console=obj.err,
                           planning=(plan_seconds, plan_usage))
-    finish(obj, result, as_json)
+    finish(obj, repo, result, as_json)
 
 
-def finish(obj: Context, result: RunResult, as_json: bool) -> None:
+def finish(obj: Context, repo: GitRepo, result: RunResult, as_json: bool) -> None:
     """Print the result (or its JSON), say how to continue an interrupted run, and exit with its code."""
     if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2))
+        # result.json itself: the same object, with the secrets' values redacted as in every record.
+        click.echo(json.dumps(RunRecords(repo.root, result.run_id).read_json(RESULT_FILE), indent=2))
     else:
         print_summary(obj.out, result)
     if result.state == "interrupted":
@@ -159,4 +161,4 @@ def resume(obj: Context, run_id: str | None, as_json: bool, **flags: Any) -> Non
                   f"{len(previous)} subtasks kept")
     result = execute_plan(repo, plan, client=client, options=options, console=obj.err, run_id=rid,
                           previous=previous, base=info.get("base_commit"))
-    finish(obj, result, as_json)
+    finish(obj, repo, result, as_json)
