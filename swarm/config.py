@@ -15,13 +15,17 @@ name the file or variable, so a typo never goes unnoticed.
 
 from __future__ import annotations
 
+import copy
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 from swarm.errors import ConfigError
+
+if TYPE_CHECKING:
+    from swarm.env.policy import EnvPolicy
 
 ON_FAILURE = ("best-effort", "fail-fast", "retry")
 
@@ -31,6 +35,15 @@ def _int(value: Any) -> int:
         raise ValueError
     number = int(value)
     if number < 1:
+        raise ValueError
+    return number
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError
+    number = int(value)
+    if number < 0:
         raise ValueError
     return number
 
@@ -190,6 +203,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
     Setting("command_timeout", _seconds, 1800.0, "seconds > 0", "how long a `command` subtask may run"),
     Setting("on_failure", _choice(ON_FAILURE), "best-effort", "best-effort, fail-fast or retry",
             "what a failed subtask does to the run"),
+    Setting("retries", _count, 2, "a whole number >= 0", "extra attempts per subtask with on_failure = retry"),
     Setting("max_cost", _cost, None, "a number of USD > 0", "stop the run before its cost passes this"),
     Setting("test_command", _text, None, "a shell command", "the project's test command, for the checks"),
     Setting("prices", _prices, {}, "model prefix = [input, output] USD per million tokens",
@@ -278,33 +292,76 @@ def load_config(repo_root: Path, env: Mapping[str, str] | None = None) -> Config
     return config
 
 
+def default_help(name: str) -> str:
+    """The `(default ...)` part of a flag's help: settings decide; SETTINGS holds the built-in value."""
+    value = SETTINGS[name].default
+    return f"(default from settings; built in: {'none' if value is None else value})"
+
+
+def _setting(name: str) -> Any:
+    return field(default_factory=lambda: copy.copy(SETTINGS[name].default))
+
+
 @dataclass
 class RunOptions:
-    """Knobs of one run, built from the settings and flags by `run_options`."""
+    """Knobs of one run, built from the settings and flags by `run_options`.
 
-    concurrency: int = SETTINGS["concurrency"].default
+    The fields named like a setting take their default from SETTINGS; the others have no setting.
+    """
+
+    concurrency: int = _setting("concurrency")
     model: str = field(default_factory=_default_model)
     base: str = "HEAD"
-    max_turns: int = SETTINGS["max_turns"].default
-    max_tokens: int | None = SETTINGS["max_tokens"].default
-    effort: str | None = SETTINGS["effort"].default
-    thinking: str = SETTINGS["thinking"].default
-    context_window: int | None = SETTINGS["context_window"].default
-    context_threshold: float = SETTINGS["context_threshold"].default
+    max_turns: int = _setting("max_turns")
+    max_tokens: int | None = _setting("max_tokens")
+    effort: str | None = _setting("effort")
+    thinking: str = _setting("thinking")
+    context_window: int | None = _setting("context_window")
+    context_threshold: float = _setting("context_threshold")
     prices: dict[str, Any] = field(default_factory=dict)
-    command_timeout: float = SETTINGS["command_timeout"].default
+    command_timeout: float = _setting("command_timeout")
     checkout_concurrency: int = 4
     max_output_tokens: int | None = None
-    on_failure: str = SETTINGS["on_failure"].default
-    retries: int = 2
-    max_cost: float | None = SETTINGS["max_cost"].default
+    on_failure: str = _setting("on_failure")
+    retries: int = _setting("retries")
+    max_cost: float | None = _setting("max_cost")
     synthesis: bool = True
     synthesis_rounds: int = 2
     resolve_conflicts: bool = True
-    test_command: str | None = None
+    test_command: str | None = _setting("test_command")
+    # Read by the tools, the records' redaction and the worktree paths: passed as values, never via os.environ.
+    secrets: list[str] = _setting("secrets")
+    pass_env: list[str] = _setting("pass_env")
+    network: bool = _setting("network")
+    sandbox: str = _setting("sandbox")
+    worktrees: str | None = _setting("worktrees")
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "RunOptions":
+        """Options saved by an earlier session (run.json), ignoring keys this version does not know."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def env_policy(self) -> "EnvPolicy":
+        """What the run's tools may see, for swarm.env.policy.use_policy."""
+        from swarm.env.policy import EnvPolicy
+
+        return EnvPolicy(sandbox=self.sandbox, network=self.network, pass_env=tuple(self.pass_env),
+                         secrets=tuple(dict.fromkeys([*self.secrets, *EnvPolicy.from_environ().secrets])),
+                         worktrees=self.worktrees)
+
+    @property
+    def sandboxed(self) -> bool:
+        """Whether shell commands go through the sandbox (where one works): every mode but `off`."""
+        return self.sandbox != "off"
+
+
+# Settings a resumed run takes from its earlier session; the rest always come from the current settings.
+_SESSION_SETTINGS = ("model", "concurrency", "max_turns", "on_failure", "retries", "max_cost", "max_tokens", "effort",
+                     "thinking", "context_window", "context_threshold", "command_timeout")
 
 
 def _writable_folder(path: Path, source: str) -> Path:
@@ -324,32 +381,27 @@ def _writable_folder(path: Path, source: str) -> Path:
 def run_options(repo_root: Path, base: dict[str, Any] | None = None, **flags: Any) -> RunOptions:
     """RunOptions from the settings (files, SWARM_* variables) or an earlier session's (resume), then flags.
 
-    The settings that act through the environment (secrets, worktrees, sandbox) are put there for this
-    process, so the tools, the records' redaction and the worktree paths all see the same values.
+    Secrets, sandbox and worktrees always come from the current settings; they travel as values in the
+    options (to the tools, the records' redaction and the worktree paths), never through os.environ.
     """
     from swarm.env.sandbox import bwrap_problem
     from swarm.model.catalog import PriceTable
 
     config = load_config(repo_root).with_flags(**{k: v for k, v in flags.items() if k in SETTINGS})
-    options = RunOptions(**(base or {}))
+    options = RunOptions.from_dict(base or {})
     if base is None:
-        for name in ("model", "concurrency", "max_turns", "on_failure", "max_cost", "max_tokens", "effort",
-                     "thinking", "context_window", "context_threshold", "command_timeout"):
+        for name in _SESSION_SETTINGS:
             setattr(options, name, config.get(name))
     for name, value in flags.items():
-        if value is not None and hasattr(options, name):  # settings like --sandbox act through the environment
-            setattr(options, name, value)
-    secrets = [*config.get("secrets"), *filter(None, os.environ.get("SWARM_SECRETS", "").split(","))]
-    if secrets:
-        os.environ["SWARM_SECRETS"] = ",".join(dict.fromkeys(secrets))
-    if config.get("pass_env"):
-        os.environ["SWARM_PASS_ENV"] = ",".join(config.get("pass_env"))
-    os.environ["SWARM_NETWORK"] = "true" if config.get("network") else "false"
+        if value is not None and hasattr(options, name):
+            setattr(options, name, config.get(name) if name in SETTINGS else value)
+    options.secrets = list(config.get("secrets"))
+    options.pass_env = list(config.get("pass_env"))
+    options.network = bool(config.get("network"))
     if config.get("worktrees"):
-        os.environ["SWARM_WORKTREES"] = str(_writable_folder(Path(config.get("worktrees")), config.source("worktrees")))
-    sandbox = config.get("sandbox")
-    os.environ["SWARM_SANDBOX"] = sandbox
-    if sandbox == "require" and bwrap_problem():
+        options.worktrees = str(_writable_folder(Path(config.get("worktrees")), config.source("worktrees")))
+    options.sandbox = config.get("sandbox")
+    if options.sandbox == "require" and bwrap_problem():
         raise ConfigError(f"sandbox = require, but {bwrap_problem()}, so the agents' shell cannot be confined; "
                           "`swarm doctor` says more")
     options.test_command = config.get("test_command")

@@ -1,6 +1,6 @@
-"""The errors swarm raises, in one tree.
+"""The errors swarm raises, in two trees: what the user is told, and what ends a loop.
 
-    SwarmError                  anything swarm reports to the user
+    SwarmError                  anything swarm reports to the user (the CLI's one boundary catches it)
     ├── PlanError               a plan file or plan that cannot run (exit 2)
     ├── ConfigError             missing or wrong settings, e.g. no model endpoint (exit 2)
     ├── GitError                a git command failed (carries its stderr)
@@ -9,13 +9,17 @@
     ├── SelectionError          a review's --drop/--keep names no subtask or changed file (exit 2)
     ├── ReviewConflict          the parts kept in review do not fit together
     ├── ApplyRefused            apply would clash with the user's changes; nothing was touched
-    ├── CleanRefused            clean would drop unapplied work (or a live run) without --force
+    └── CleanRefused            clean would drop unapplied work (or a live run) without --force
+
+    ControlFlow                 ends a loop early; caught by whoever runs that loop, never by the CLI
     └── AgentStopped            an agent ended without finishing its subtask
         ├── LimitsExceeded      it ran out of turns or tokens
         └── BudgetExceeded      the run's cost ceiling stops it (the run can be resumed)
 
-Messages say what was wrong and what to do; the CLI turns them into
-`click.ClickException`s at the edge and nowhere else.
+Messages say what was wrong and what to do; the CLI turns SwarmErrors into
+`click.ClickException`s at the edge and nowhere else. A ControlFlow exception is
+not a user error: the coordinator turns it into a subtask's state (incomplete,
+cancelled), the synthesis pass into a note; its message says why it stopped.
 """
 
 from __future__ import annotations
@@ -80,7 +84,11 @@ class TestCommandError(SwarmError):
     exit_code = 2
 
 
-class AgentStopped(SwarmError):
+class ControlFlow(Exception):
+    """Base of the exceptions that end a loop (an agent's, a run's) with a reason; not errors for the user."""
+
+
+class AgentStopped(ControlFlow):
     """An agent stopped before it finished its subtask."""
 
 

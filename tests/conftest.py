@@ -1,4 +1,5 @@
-"""Shared fixtures: real git repositories in tmp_path, the scripted Messages-API server, the CLI as a subprocess."""
+"""Shared fixtures: real git repositories in tmp_path, the scripted Messages-API server, the CLI in this process
+(`swarm`) or in a subprocess (`swarm_process`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import traceback
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -83,16 +85,46 @@ def write_plan(path: Path, plan: dict[str, Any]) -> Path:
     return path
 
 
+def _cli_env(server: ScriptedServer | None, env: dict[str, str] | None) -> dict[str, str]:
+    extra = {}
+    if server is not None:
+        extra["ANTHROPIC_BASE_URL"] = server.url
+        extra["ANTHROPIC_API_KEY"] = "sk-test-secret-key-123456"
+    extra.update(env or {})
+    return extra
+
+
 def swarm(repo: Path, *args: str, server: ScriptedServer | None = None, env: dict[str, str] | None = None,
           timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run the real `swarm` CLI in a subprocess in `repo`."""
-    full_env = dict(os.environ)
-    if server is not None:
-        full_env["ANTHROPIC_BASE_URL"] = server.url
-        full_env["ANTHROPIC_API_KEY"] = "sk-test-secret-key-123456"
-    full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "swarm", *args], cwd=repo, env=full_env, capture_output=True,
-                          text=True, timeout=timeout)
+    """Run the `swarm` CLI in this process, in `repo`: click's CliRunner over the real library.
+
+    What a subprocess would show is kept: the exit code, stdout and stderr apart, and the traceback of an
+    exception no error boundary caught (appended to stderr, as Python prints it). The process's environment
+    and working directory are shared, so both are set for the call and put back after it. `timeout` is
+    accepted for the subprocess form's sake; a test that needs one runs `swarm_process`.
+    """
+    from click.testing import CliRunner
+
+    from swarm.cli import main
+
+    here = os.getcwd()
+    os.chdir(repo)
+    try:
+        result = CliRunner().invoke(main, list(args), env=_cli_env(server, env), prog_name="swarm")
+    finally:
+        os.chdir(here)
+    stderr = result.stderr
+    if result.exc_info is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(*result.exc_info))
+    return subprocess.CompletedProcess(["swarm", *args], result.exit_code, result.stdout, stderr)
+
+
+def swarm_process(repo: Path, *args: str, server: ScriptedServer | None = None, env: dict[str, str] | None = None,
+                  timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the real `swarm` CLI in a subprocess (`python -m swarm`) in `repo`: where the process boundary
+    itself is tested (exit codes seen by a shell, signals, a fresh interpreter)."""
+    return subprocess.run([sys.executable, "-m", "swarm", *args], cwd=repo, env={**os.environ, **_cli_env(server, env)},
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def turn(*blocks: dict[str, Any], delay: float | None = None) -> dict[str, Any]:

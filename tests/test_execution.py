@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import git, swarm, text, tool, turn, write_plan
+from conftest import git, swarm, swarm_process, text, tool, turn, write_plan
 
 FILES = {f"src/m{i}.py": f"VALUE_{i} = {i}\n" + "x = 1\n" * (i * 20) for i in range(6)}
 FILES["README.md"] = "# demo repo\n\nUses `VALUE_1` everywhere.\n"
@@ -280,11 +280,13 @@ def test_price_table_is_overridable_in_config(make_repo, scripted, tmp_path):
     plan = {"task": "t", "subtasks": [{"id": "one", "instructions": "work", "files": ["one.txt"]}]}
     server = scripted({"workers": {"one": writer("one.txt", "1\n")}})
     plan_path = write_plan(tmp_path / "p.json", plan)
-    expensive = run_json(swarm(repo, "run", "--plan", str(plan_path), "--json", server=server))
+    # Subprocesses: the price table is still a module dict the settings change, which would outlive a run
+    # made in this process.
+    expensive = run_json(swarm_process(repo, "run", "--plan", str(plan_path), "--json", server=server))
     (repo / "pyproject.toml").unlink()
     git(repo, "commit", "-qam", "no prices")
     server = scripted({"workers": {"one": writer("one.txt", "1\n")}})  # a fresh cache, as in the first run
-    cheap = run_json(swarm(repo, "run", "--plan", str(plan_path), "--json", server=server))
+    cheap = run_json(swarm_process(repo, "run", "--plan", str(plan_path), "--json", server=server))
     ratio = expensive["usage"]["cost_usd"] / cheap["usage"]["cost_usd"]
     assert 9 < ratio < 11
     shown = swarm(repo, "config", env={"SWARM_PRICES": "claude-opus=1:2"})

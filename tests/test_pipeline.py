@@ -1,4 +1,5 @@
-"""`swarm run --plan` end to end: real repositories, the real CLI in a subprocess, the scripted model server."""
+"""`swarm run --plan` end to end: real repositories, the real CLI (in process, and in a subprocess where the
+process boundary matters), the scripted model server."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import git, swarm, text, tool, turn, write_plan
+from conftest import git, swarm, swarm_process, text, tool, turn, write_plan
 
 MODULES = {f"pkg/mod{i}.py": f"def func{i}():\n    return {i}\n" for i in range(4)}
 MODULES["README.md"] = "# pkg\n"
@@ -268,8 +269,9 @@ def test_invalid_plans_exit_2_with_a_clear_message(make_repo, tmp_path, plan, me
 def test_bad_input_is_explained(make_repo, tmp_path):
     repo = make_repo(MODULES)
     (tmp_path / "plan.toml").write_text("task = 'x'\n[[subtasks]]\nid = 'a'\ninstructions = 'do'\n")
-    proc = swarm(repo, "run", "--plan", str(tmp_path / "plan.toml"))
-    assert proc.returncode == 2 and "ANTHROPIC_API_KEY" in proc.stderr
+    # Through the process boundary: the exit code a shell sees, one line and no traceback.
+    proc = swarm_process(repo, "run", "--plan", str(tmp_path / "plan.toml"))
+    assert proc.returncode == 2 and "ANTHROPIC_API_KEY" in proc.stderr and "Traceback" not in proc.stderr
     proc = swarm(repo, "run", "--plan", str(tmp_path / "missing.json"))
     assert proc.returncode == 2 and "cannot read plan file" in proc.stderr
     (tmp_path / "broken.json").write_text("{not json")
@@ -299,3 +301,49 @@ def test_status_then_clean(make_repo, scripted, tmp_path):
     assert list((Path(os.environ["XDG_CACHE_HOME"]) / "swarm" / "worktrees").glob("*/" + run_id)) == []
     missing = swarm(repo, "status", run_id)
     assert missing.returncode == 2 and "no swarm runs" in missing.stderr
+
+
+def test_settings_travel_as_values_not_through_the_environment(make_repo, scripted, tmp_path, monkeypatch):
+    """A `secrets` setting from pyproject hides the variable from the tools and its value from the records,
+    and the run leaves os.environ as it found it; undocumented SWARM_RUN_* variables change nothing."""
+    repo = make_repo({**MODULES, "pyproject.toml": "[tool.swarm]\nsecrets = ['DB_PASSWORD']\nsandbox = 'auto'\n"})
+    monkeypatch.setenv("DB_PASSWORD", "hunter2-very-secret")
+    before = dict(os.environ)
+    server = scripted({"workers": {"s": [
+        turn(tool("bash", command="echo pw=[$DB_PASSWORD] > pw.txt")),
+        turn(text("Done; the password was hunter2-very-secret."))]}})
+    plan = {"task": "Secrets", "subtasks": [{"id": "s", "instructions": "Write pw.txt."}]}
+    proc = swarm(repo, "run", "--plan", str(write_plan(tmp_path / "plan.json", plan)), "--json", server=server,
+                 env={"SWARM_RUN_ON_FAILURE": "no-such-policy", "SWARM_RUN_CONCURRENCY": "0"})
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert git(repo, "show", f"{result['merged_branch']}:pw.txt") == "pw=[]"
+    assert result["on_failure"] == "best-effort"
+    assert "hunter2-very-secret" not in proc.stdout
+    for path in (repo / ".swarm").rglob("*"):
+        if path.is_file():
+            assert "hunter2-very-secret" not in path.read_text(errors="replace"), path
+    assert dict(os.environ) == before
+
+
+def test_result_json_reads_back_as_a_run_result_with_every_key(make_repo, scripted, tmp_path):
+    from swarm.run.records import RunRecords
+    from swarm.run.result import RunResult
+
+    repo = make_repo(MODULES)
+    plan, script = four_way(delay=0)
+    proc = swarm(repo, "run", "--plan", str(write_plan(tmp_path / "plan.json", plan)), "--json",
+                 server=scripted(script))
+    assert proc.returncode == 0, proc.stderr
+    printed = json.loads(proc.stdout)
+    on_disk = json.loads((repo / ".swarm" / "runs" / printed["run_id"] / "result.json").read_text())
+    assert printed == on_disk
+    for key in ("run_id", "state", "base_commit", "merged_branch", "merged_commit", "subtasks", "conflicts",
+                "findings", "contradictions", "usage", "timings"):
+        assert key in on_disk, key
+    for key in ("id", "state", "branch", "commit", "files_changed", "merged", "summary", "usage", "seconds"):
+        assert all(key in s for s in on_disk["subtasks"]), key
+    result = RunResult.read(RunRecords(repo, printed["run_id"]))
+    assert result is not None and result.to_dict() == on_disk
+    assert [s.id for s in result.subtasks] == ["m0", "m1", "m2", "m3"] and result.exit_code == 0
+    assert result.subtask("m2").files_changed == ["pkg/mod2.py"] and result.subtask("m2").turns == 3

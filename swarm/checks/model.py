@@ -109,12 +109,5 @@ class CheckReport:
     checks: dict[str, dict[str, Any]] = field(default_factory=dict)
     test_baseline: TestOutcome | None = field(default=None, repr=False)
 
-    @property
-    def ok(self) -> bool:
-        return not self.findings
-
-    def by_kind(self, kind: str) -> list[Finding]:
-        return [f for f in self.findings if f.kind == kind]
-
     def to_dict(self) -> dict[str, Any]:
         return {"findings": [f.to_dict() for f in self.findings], "checks": self.checks}

@@ -44,14 +44,18 @@ def failed_ids(output: str) -> set[str]:
     return {m.group(2) for m in _SUMMARY.finditer(output)}
 
 
-async def run_tests_at(repo: GitRepo, commit: str, command: str, timeout: float) -> TestOutcome:
-    """Run `command` in a temporary detached worktree at `commit`; the worktree is removed afterwards."""
+async def run_tests_at(repo: GitRepo, commit: str, command: str, timeout: float, *,
+                       env: dict[str, str] | None = None) -> TestOutcome:
+    """Run `command` in a temporary detached worktree at `commit`; the worktree is removed afterwards.
+
+    `env` is the tools' environment (default: the allowlisted environment of the run's policy).
+    """
     home = Path(tempfile.mkdtemp(prefix="swarm-checks-"))
     tree = home / "tree"
     began = time.monotonic()
     try:
         await repo.add_detached_worktree(tree, commit)
-        result = await run_shell(command, tree, scrubbed_env(), timeout)
+        result = await run_shell(command, tree, scrubbed_env() if env is None else env, timeout)
         return TestOutcome(result.exit_code, failed_ids(result.output), result.output, result.timed_out,
                            time.monotonic() - began)
     finally:

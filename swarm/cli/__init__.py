@@ -16,7 +16,9 @@ import click
 from swarm.cli.context import Context
 from swarm.errors import SwarmError
 
-CONTEXT = {"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "SWARM"}
+# No auto_envvar_prefix: the documented SWARM_<SETTING> variables are read by swarm.config, and no
+# undocumented SWARM_<COMMAND>_<FLAG> variable changes a command behind the user's back.
+CONTEXT = {"help_option_names": ["-h", "--help"]}
 
 
 class SwarmGroup(click.Group):

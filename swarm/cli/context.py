@@ -6,7 +6,8 @@ import sys
 
 from rich.console import Console
 
-from swarm.git.repo import GitRepo
+from swarm.config import load_config
+from swarm.git.repo import GitRepo, worktrees_folder
 
 
 class Context:
@@ -18,4 +19,7 @@ class Context:
         self.err = Console(file=sys.stderr, highlight=False, soft_wrap=True)
 
     def repo(self) -> GitRepo:
-        return GitRepo.discover(self.repo_path)
+        """The repository, with its `worktrees` setting (files or SWARM_WORKTREES) passed in as a value."""
+        repo = GitRepo.discover(self.repo_path)
+        repo.worktrees = worktrees_folder(load_config(repo.root).get("worktrees"))
+        return repo

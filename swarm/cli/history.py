@@ -70,8 +70,7 @@ def show(obj: Context, args: tuple[str, ...], no_pager: bool) -> None:
     repo = obj.repo()
     rid = resolve_run(repo.root, run_id)
     records = RunRecords(repo.root, rid)
-    status = run_status(records)
-    by_id = {s["id"]: s for s in status.get("subtasks", [])}
+    by_id = {s.id: s.to_dict() for s in run_status(records).result.subtasks}
     if subtask not in by_id:
         raise SelectionError(f"run {rid} has no subtask {subtask!r}; its subtasks: {', '.join(by_id) or '(none)'}")
     view = render(parse(transcript_entries(records, subtask)), subtask=subtask, record=by_id[subtask])

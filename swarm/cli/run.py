@@ -11,15 +11,17 @@ from typing import Any
 import click
 
 from swarm.cli.context import Context
-from swarm.config import price_table, run_options
+from swarm.config import default_help, price_table, run_options
 from swarm.errors import ConfigError, PlanError, SwarmError
 from swarm.git.refs import run_branches
+from swarm.git.repo import GitRepo
 from swarm.model.client import need_client
 from swarm.plan.make import make_plan
 from swarm.plan.spec import load_plan
-from swarm.run.execute import execute_plan, exit_code_of
+from swarm.run.execute import execute_plan
 from swarm.run.preflight import repo_notes
 from swarm.run.records import RunRecords, resolve_run
+from swarm.run.result import RESULT_FILE, RunResult
 from swarm.run.status import run_status
 from swarm.ui.safe import safe
 from swarm.ui.summary import print_plan, print_summary
@@ -29,10 +31,11 @@ def shared_run_options(func: Any) -> Any:
     """The options `run` and `resume` share."""
     options = [
         click.option("--concurrency", type=click.IntRange(1, 256), default=None,
-                     help="Agents in flight at once (default 8; fewer while the API says it is overloaded)."),
-        click.option("--model", default=None, help="Model name for the agents."),
+                     help=f"Agents in flight at once, fewer while the API says it is overloaded "
+                          f"{default_help('concurrency')}."),
+        click.option("--model", default=None, help=f"Model name for the agents {default_help('model')}."),
         click.option("--max-turns", type=click.IntRange(1), default=None,
-                     help="Model turns per subtask (default 100); one that runs out is incomplete."),
+                     help=f"Model turns per subtask; one that runs out is incomplete {default_help('max_turns')}."),
         click.option("--max-tokens", type=click.IntRange(1), default=None,
                      help="Output tokens per model turn (default: the model's, e.g. 64000, capped at its maximum)."),
         click.option("--effort", type=click.Choice(["low", "medium", "high", "xhigh", "max"]), default=None,
@@ -42,16 +45,18 @@ def shared_run_options(func: Any) -> Any:
         click.option("--max-output-tokens", type=click.IntRange(1), default=None,
                      help="Output tokens per subtask before it is stopped."),
         click.option("--on-failure", type=click.Choice(["best-effort", "fail-fast", "retry"]), default=None,
-                     help="best-effort (default): merge what succeeded; fail-fast: stop everything at the first "
-                          "failure; retry: run a failed subtask again in a clean worktree."),
+                     help="best-effort: merge what succeeded; fail-fast: stop everything at the first "
+                          "failure; retry: run a failed subtask again in a clean worktree "
+                          f"{default_help('on_failure')}."),
         click.option("--retries", type=click.IntRange(0, 10), default=None,
-                     help="Extra attempts per subtask with --on-failure retry (default 2)."),
+                     help=f"Extra attempts per subtask with --on-failure retry {default_help('retries')}."),
         click.option("--max-cost", type=click.FloatRange(0, min_open=True), default=None, metavar="USD",
-                     help="Stop launching work and stop the agents before the run's cost passes this."),
+                     help="Stop launching work and stop the agents before the run's cost passes this "
+                          f"{default_help('max_cost')}."),
         click.option("--sandbox", type=click.Choice(["auto", "require", "off"]), default=None,
-                     help="auto (default): confine the agents' bash with bubblewrap where it works, refuse it "
-                          "where not; require: stop unless it works; off: run it unconfined, with your rights. "
-                          "`swarm doctor` says what the sandbox does here."),
+                     help="auto: confine the agents' bash with bubblewrap where it works, refuse it where not; "
+                          "require: stop unless it works; off: run it unconfined, with your rights "
+                          f"{default_help('sandbox')}. `swarm doctor` says what the sandbox does here."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -103,23 +108,24 @@ def run(obj: Context, task: str | None, plan_file: str | None, each: str | None,
         obj.err.print(f"note: {safe(note)}")
     result = execute_plan(repo, plan, client=client, options=options, console=obj.err,
                           planning=(plan_seconds, plan_usage))
-    finish(obj, result, as_json)
+    finish(obj, repo, result, as_json)
 
 
-def finish(obj: Context, result: dict[str, Any], as_json: bool) -> None:
+def finish(obj: Context, repo: GitRepo, result: RunResult, as_json: bool) -> None:
     """Print the result (or its JSON), say how to continue an interrupted run, and exit with its code."""
     if result["state"] == "interrupted":
         # Stopped and kept: another Ctrl-C while this prints and exits must not change exit 130 into death by signal.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     if as_json:
-        click.echo(json.dumps(result, indent=2))
+        # result.json itself: the same object, with the secrets' values redacted as in every record.
+        click.echo(json.dumps(RunRecords(repo.root, result.run_id).read_json(RESULT_FILE), indent=2))
     else:
         print_summary(obj.out, result)
-    if result["state"] == "interrupted":
-        obj.err.print(f"stopped ({safe(result.get('stop_reason') or 'interrupted')}): work so far is committed on the "
-                      f"{run_branches(result['run_id'])} branches; continue with `swarm resume {result['run_id']}`"
-                      + (" --max-cost <higher>" if "cost ceiling" in str(result.get("stop_reason")) else ""))
-    sys.exit(exit_code_of(result))
+    if result.state == "interrupted":
+        obj.err.print(f"stopped ({safe(result.stop_reason or 'interrupted')}): work so far is committed on the "
+                      f"{run_branches(result.run_id)} branches; continue with `swarm resume {result.run_id}`"
+                      + (" --max-cost <higher>" if "cost ceiling" in str(result.stop_reason) else ""))
+    sys.exit(result.exit_code)
 
 
 @click.command("plan")
@@ -161,9 +167,9 @@ def resume(obj: Context, run_id: str | None, as_json: bool, **flags: Any) -> Non
     records = RunRecords(repo.root, rid)
     info = records.read_json("run.json") or {}
     plan = load_plan(records.dir / "plan.json")
-    state = run_status(records)
-    previous = {s["id"]: s for s in state["subtasks"]}
-    if state.get("state") == "done" and all(s.get("merged") for s in state["subtasks"]):
+    state = run_status(records).result
+    previous = {s.id: s for s in state.subtasks}
+    if state.state == "done" and all(s.merged for s in state.subtasks):
         obj.out.print(f"run {rid} is complete: nothing to resume")
         return
     options = run_options(repo.root, info.get("options"), **flags)
@@ -176,8 +182,8 @@ def resume(obj: Context, run_id: str | None, as_json: bool, **flags: Any) -> Non
         raise SwarmError("not resumed: " + "; ".join(errors))
     if ref:
         obj.err.print(f"kept uncommitted edits of {safe(', '.join(kept))} at {ref}")
-    obj.err.print(f"resuming {rid}: {sum(1 for s in previous.values() if s['state'] == 'done')} of "
+    obj.err.print(f"resuming {rid}: {sum(1 for s in previous.values() if s.state == 'done')} of "
                   f"{len(previous)} subtasks kept")
     result = execute_plan(repo, plan, client=client, options=options, console=obj.err, run_id=rid,
                           previous=previous, base=info.get("base_commit"))
-    finish(obj, result, as_json)
+    finish(obj, repo, result, as_json)

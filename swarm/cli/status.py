@@ -23,23 +23,23 @@ def status(obj: Context, run_id: str | None, as_json: bool) -> None:
     """Show the state of each subtask of RUN (default: the latest run)."""
     repo = obj.repo()
     rid = resolve_run(repo.root, run_id)
-    data = run_status(RunRecords(repo.root, rid))
+    status_ = run_status(RunRecords(repo.root, rid))
     if as_json:
-        click.echo(json.dumps(data, indent=2))
+        click.echo(json.dumps(status_.to_dict(), indent=2))
         return
-    table = Table(title=f"run {rid}: {safe(data['state'])}", title_justify="left")
+    data = status_.result
+    table = Table(title=f"run {rid}: {safe(data.state)}", title_justify="left")
     for column in ("subtask", "state", "files", "turns", "tokens in/out", "cost", "time"):
         table.add_column(column)
-    for st in data["subtasks"]:
-        usage = st.get("usage") or {}
-        table.add_row(safe(st["id"]), safe(st["state"]), str(len(st.get("files_changed", []))), str(st.get("turns", 0)),
-                      f"{usage.get('input_tokens', 0)}/{usage.get('output_tokens', 0)}",
-                      f"${usage.get('cost_usd', 0):.4f}", f"{st.get('seconds', 0):.1f}s")
+    for st in data.subtasks:
+        table.add_row(safe(st.id), safe(st.state), str(len(st.files_changed)), str(st.turns),
+                      f"{st.usage.input_tokens}/{st.usage.output_tokens}", f"${st.usage.cost_usd:.4f}",
+                      f"{st.seconds:.1f}s")
     obj.out.print(table)
-    if data["state"] == "interrupted" and data.get("stop_reason"):
-        obj.out.print(f"run {rid} was interrupted: {safe(data['stop_reason'])}")
-    if data.get("merged_branch"):
-        obj.out.print(f"merged branch: {safe(data['merged_branch'])}")
+    if data.state == "interrupted" and data.stop_reason:
+        obj.out.print(f"run {rid} was interrupted: {safe(data.stop_reason)}")
+    if data.merged_branch:
+        obj.out.print(f"merged branch: {safe(data.merged_branch)}")
 
 
 @click.command()

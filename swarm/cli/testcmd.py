@@ -13,6 +13,7 @@ import click
 from swarm.errors import SwarmError
 from swarm.ui.progress import Progress
 from swarm.run.records import RunRecords, resolve_run
+from swarm.run.result import RunResult
 from swarm.cli.context import Context
 
 
@@ -65,7 +66,8 @@ def test_command(obj: Context, cmd: tuple[str, ...], shards: int | None, run_id:
         raise SwarmError("the repository has no commits yet; commit your files first")
     if run_id:
         rid = resolve_run(repo.root, run_id)
-        commit = (RunRecords(repo.root, rid).read_json("result.json") or {}).get("merged_commit")
+        result = RunResult.read(RunRecords(repo.root, rid))
+        commit = result.merged_commit if result else None
         if not commit:
             raise RunNotFound(f"run {rid} has no merged commit yet; see `swarm status {rid}`")
     else:

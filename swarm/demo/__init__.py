@@ -17,7 +17,6 @@ import sys
 import tempfile
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 
@@ -25,6 +24,7 @@ from swarm.errors import ConfigError
 from swarm.git.repo import GitRepo
 from swarm.git.runner import GitRunner
 from swarm.plan.spec import plan_from_dict
+from swarm.run.result import RunResult
 from swarm.env.allowlist import scrubbed_env
 
 HERE = resources.files("swarm.demo")
@@ -44,7 +44,7 @@ def make_sample_repo(target: Path) -> GitRepo:
 
 
 def run_demo(*, out: Console, err: Console, target: Path | None, concurrency: int,
-             as_json: bool) -> dict[str, Any]:
+             as_json: bool) -> RunResult:
     """Set up the sample, run the plan, and show where everything is."""
     from swarm.config import RunOptions
     from swarm.model.client import model_client
@@ -86,25 +86,25 @@ def run_demo(*, out: Console, err: Console, target: Path | None, concurrency: in
         if server is not None:
             server.stop()
     if as_json:
-        print(json.dumps(result, indent=2))
+        out.print(json.dumps(result.to_dict(), indent=2), markup=False, highlight=False, soft_wrap=True)
         return result
     print_summary(out, result)
-    stat = repo.git("diff", "--stat", result["base_commit"], result["merged_commit"])
-    out.print("\n[bold]merged diff[/bold] (" + f"git -C {folder} diff {result['base_commit'][:10]} "
-                  f"{result['merged_branch']}):")
+    stat = repo.git("diff", "--stat", result.base_commit, result.merged_commit or result.base_commit)
+    out.print("\n[bold]merged diff[/bold] (" + f"git -C {folder} diff {result.base_commit[:10]} "
+                  f"{result.merged_branch}):")
     out.print(stat, markup=False, highlight=False)
     tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
                            cwd=_checkout(repo, result), capture_output=True, text=True,
                            env={**scrubbed_env(), "PYTHONDONTWRITEBYTECODE": "1"})
     last = (tests.stdout.strip().splitlines() or ["(no output)"])[-1]
     out.print(f"sample's tests on the merged branch: {last}")
-    out.print(f"records: {repo.root / '.swarm' / 'runs' / result['run_id']} "
+    out.print(f"records: {repo.root / '.swarm' / 'runs' / result.run_id} "
                   "(plan.json, events.jsonl, transcripts/, report.md, result.json)")
     return result
 
 
-def _checkout(repo: GitRepo, result: dict[str, Any]) -> Path:
+def _checkout(repo: GitRepo, result: RunResult) -> Path:
     """A throwaway checkout of the merged commit, to run the sample's tests on the result."""
-    path = repo.worktrees_home() / result["run_id"] / "_merged"
-    asyncio.run(repo.add_detached_worktree(path, result["merged_commit"]))
+    path = repo.worktrees_home() / result.run_id / "_merged"
+    asyncio.run(repo.add_detached_worktree(path, result.merged_commit or result.base_commit))
     return path

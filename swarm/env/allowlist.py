@@ -22,6 +22,8 @@ import os
 import re
 from typing import Iterable, Mapping
 
+from swarm.env.policy import current_policy
+
 __all__ = ["ALLOWED", "pass_env_names", "redact", "scrubbed_env", "secret_names", "tool_env", "withheld_values"]
 
 ALLOWED = ("PATH", "LANG", "TERM", "TZ")
@@ -33,13 +35,13 @@ REDACTED = "[redacted]"
 
 
 def secret_names() -> tuple[str, ...]:
-    """Variables named in the `secrets` setting (SWARM_SECRETS, comma-separated): always redacted."""
-    return tuple(n.strip() for n in os.environ.get("SWARM_SECRETS", "").split(",") if n.strip())
+    """Variables named in the `secrets` setting of the run in progress (swarm.env.policy): always redacted."""
+    return current_policy().secrets
 
 
 def pass_env_names() -> tuple[str, ...]:
-    """Variables named in the `pass_env` setting (SWARM_PASS_ENV, comma-separated): passed to tools as they are."""
-    return tuple(n.strip() for n in os.environ.get("SWARM_PASS_ENV", "").split(",") if n.strip())
+    """Variables named in the `pass_env` setting: passed to tools as they are."""
+    return current_policy().pass_env
 
 
 def _allowed(name: str, passed: Iterable[str]) -> bool:

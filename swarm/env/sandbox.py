@@ -24,22 +24,21 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from swarm.env.policy import current_policy
+
 __all__ = ["Sandbox", "agent_shell_allowed", "bwrap_problem", "network_allowed", "sandbox_available",
            "sandbox_mode", "sandbox_note", "worktrees_base"]
 
-_OFF = ("0", "off", "no", "false", "none")
-_REQUIRE = ("1", "on", "yes", "true", "require", "required")
 
 
 def sandbox_mode() -> str:
-    """The `sandbox` setting as this process sees it: auto, require or off."""
-    text = os.environ.get("SWARM_SANDBOX", "auto").strip().lower()
-    return "off" if text in _OFF else "require" if text in _REQUIRE else "auto"
+    """The `sandbox` setting of the run in progress (swarm.env.policy): auto, require or off."""
+    return current_policy().sandbox
 
 
 def network_allowed() -> bool:
-    """The `network` setting (SWARM_NETWORK): whether a sandboxed shell keeps the network."""
-    return os.environ.get("SWARM_NETWORK", "").strip().lower() in ("1", "on", "yes", "true")
+    """The `network` setting: whether a sandboxed shell keeps the network."""
+    return current_policy().network
 
 
 @functools.cache
@@ -85,7 +84,7 @@ def sandbox_note() -> str:
 
 def worktrees_base() -> Path:
     """The folder holding every repository's swarm worktrees (all hidden from a sandboxed shell but its own)."""
-    override = os.environ.get("SWARM_WORKTREES")
+    override = current_policy().worktrees
     if override:
         return Path(override).expanduser()
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")

@@ -37,7 +37,7 @@ def shell_argv(command: str, workdir: Path, scratch: Path | None = None,
                sandbox: Sandbox | None = None) -> list[str]:
     """The argv that runs `command` in `workdir`, sandboxed when the setting and the machine allow."""
     shell = ["/bin/bash", "--noprofile", "--norc", "-c", command]
-    if not sandbox_available():
+    if not (sandbox and sandbox_available()):
         return shell
     layout = sandbox or Sandbox(workdir)
     return layout.argv(shell, scratch or Path(tempfile.gettempdir()))

@@ -30,6 +30,11 @@ __all__ = ["GitRepo", "MergeResult", "JUNK_PATHSPECS", "TAMPER_TRAILER"]
 TAMPER_TRAILER = "Swarm-Tamper:"
 
 
+def worktrees_folder(setting: str | Path | None) -> Path | None:
+    """The `worktrees` setting as a folder (None: the user cache folder)."""
+    return Path(setting).expanduser() if setting else None
+
+
 @dataclass
 class MergeResult:
     """The outcome of one `git merge-tree --write-tree`."""
@@ -43,15 +48,17 @@ class MergeResult:
 class GitRepo:
     """A repository: its top level, its git dir, and the git commands swarm uses."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, worktrees: str | Path | None = None) -> None:
         self.root = root
         self.runner = GitRunner(root)
+        # The `worktrees` setting (config, SWARM_WORKTREES), passed in; None is the user cache folder.
+        self.worktrees_base = worktrees_folder(worktrees)
         self.git_dir = Path(self.git("rev-parse", "--absolute-git-dir"))
         self.common_dir = Path(self.git("rev-parse", "--path-format=absolute", "--git-common-dir"))
         self.worktrees = Worktrees(self.runner, self.common_dir)
 
     @classmethod
-    def discover(cls, path: str | Path = ".") -> "GitRepo":
+    def discover(cls, path: str | Path = ".", *, worktrees: str | Path | None = None) -> "GitRepo":
         """Find the repository containing `path`, or explain that there is none."""
         try:
             repo = git.Repo(path, search_parent_directories=True)
@@ -62,7 +69,7 @@ class GitRepo:
             if repo.bare or repo.working_tree_dir is None:
                 raise ConfigError(f"{Path(repo.git_dir).resolve()} is a bare repository (no working tree); "
                                   f"run swarm in a clone of it: git clone {Path(repo.git_dir).resolve()} DIR")
-            return cls(Path(repo.working_tree_dir).resolve())
+            return cls(Path(repo.working_tree_dir).resolve(), worktrees=worktrees)
         finally:
             repo.close()
 
@@ -210,9 +217,8 @@ class GitRepo:
 
     def worktrees_home(self) -> Path:
         """Where this repository's worktrees live: outside the checkout, keyed by repo."""
-        override = os.environ.get("SWARM_WORKTREES")
-        if override:
-            base = Path(override).expanduser()
+        if self.worktrees_base is not None:
+            base = self.worktrees_base
         else:
             cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
             base = Path(cache) / "swarm" / "worktrees"

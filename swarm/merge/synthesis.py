@@ -21,7 +21,7 @@ from anthropic import AsyncAnthropic
 
 from swarm.agent.loop import Agent, AgentSettings
 from swarm.agent.stops import OutOfTurns, Submitted
-from swarm.errors import SwarmError
+from swarm.errors import AgentStopped, SwarmError
 from swarm.model.catalog import PriceTable
 from swarm.model.gate import ModelGate
 from swarm.git.repo import GitRepo
@@ -181,7 +181,7 @@ class Integrator:
                            sides="\n\n".join(self._side(i) for i in ids), conflicts=conflicts)
             try:
                 submitted = await agent.submission(first)
-            except SwarmError as e:
+            except (SwarmError, AgentStopped) as e:
                 self.events("resolution", subtask=sid, files=files, ok=False, reason=str(e))
                 return None
             problems = verify_resolution(path, files)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
 
 from swarm.errors import ApplyRefused, GitError
 from swarm.git import refs
@@ -23,6 +22,7 @@ from swarm.git.index import tree_of, user_commit
 from swarm.git.repo import GitRepo
 from swarm.review.rebuild import load_reviewed
 from swarm.run.records import RunRecords, utc_now
+from swarm.run.result import RunResult
 from swarm.review.selection import SYNTHESIS
 
 
@@ -38,10 +38,10 @@ class Applied:
     kept: list[str]
 
 
-def _source(repo: GitRepo, records: RunRecords, result: dict[str, Any]) -> tuple[str, str, list[str], str]:
+def _source(repo: GitRepo, records: RunRecords, result: RunResult) -> tuple[str, str, list[str], str]:
     """(commit, "reviewed"|"merged", subtasks it holds, what was dropped) for this run."""
-    merged_branch = result.get("merged_branch") or refs.merged_branch(records.run_id)
-    merged = repo.resolve(merged_branch) if repo.branch_exists(merged_branch) else result.get("merged_commit")
+    merged_branch = result.merged_branch or refs.merged_branch(records.run_id)
+    merged = repo.resolve(merged_branch) if repo.branch_exists(merged_branch) else result.merged_commit
     if not merged:
         raise ApplyRefused(f"run {records.run_id} has no merged result to apply (its branches are gone)")
     reviewed = load_reviewed(repo, records)
@@ -55,18 +55,18 @@ def _source(repo: GitRepo, records: RunRecords, result: dict[str, Any]) -> tuple
                                "edits?); review again, or `swarm review --reset` to apply the merged result")
         return reviewed["reviewed_commit"], "reviewed", list(reviewed.get("kept", [])), \
             reviewed.get("description", "")
-    kept = [s["id"] for s in result["subtasks"] if s.get("merged")]
-    if repo.git("log", "--first-parent", "--format=%s", f"{result['base_commit']}..{merged}",
+    kept = [s.id for s in result.subtasks if s.merged]
+    if repo.git("log", "--first-parent", "--format=%s", f"{result.base_commit}..{merged}",
                 "--grep=^swarm synthesis:"):
         kept.append(SYNTHESIS)
     return merged, "merged", kept, ""
 
 
-def _message(records: RunRecords, result: dict[str, Any], kept: list[str], description: str,
+def _message(records: RunRecords, result: RunResult, kept: list[str], description: str,
              subject: str | None) -> str:
     titles = {s["id"]: s.get("title") or "" for s in (records.read_json("plan.json") or {}).get("subtasks", [])}
     if subject is None:
-        task = (result.get("task") or "").strip().splitlines()
+        task = (result.task or "").strip().splitlines()
         subject = task[0] if task else f"swarm run {records.run_id}"
         if len(subject) > 72:
             subject = subject[:69] + "..."
@@ -124,14 +124,14 @@ def _target_tree(repo: GitRepo, base: str, head: str, source: str) -> str:
 def apply_run(repo: GitRepo, records: RunRecords, *, stage: bool = False, message: str | None = None) -> Applied:
     """Bring a run's result onto the current branch (a commit, or only staged); record it."""
     rid = records.run_id
-    result = records.read_json("result.json")
+    result = RunResult.read(records)
     if result is None:
         raise ApplyRefused(f"run {rid} has no result yet (still running, or killed); wait for it to end or "
                            f"`swarm resume {rid}`")
     if not repo.has_commits():
         raise ApplyRefused("your repository has no commit to apply onto")
     source, kind, kept, description = _source(repo, records, result)
-    base, head = result["base_commit"], repo.resolve("HEAD")
+    base, head = result.base_commit, repo.resolve("HEAD")
     previous = records.read_json("applied.json")
     if previous and previous.get("commit") and not repo.git("rev-list", "-n", "1", previous["commit"], "--not",
                                                             head, check=False):

@@ -23,6 +23,7 @@ from swarm.git.repo import GitRepo
 from swarm.globs import match
 from swarm.merge.diffs import FilePatch, Hunk, parse_patches
 from swarm.run.records import RunRecords
+from swarm.run.result import RunResult
 
 SYNTHESIS = "synthesis"
 SYNTHESIS_PREFIX = "swarm synthesis:"
@@ -56,7 +57,7 @@ class RunReview:
     """A finished run as the review sees it: result.json plus every change, split up."""
 
     run_id: str
-    result: dict[str, Any]
+    result: RunResult
     base: str
     tip: str  # the merged branch as it is now (synthesis edits included)
     changes: list[Change]
@@ -102,48 +103,47 @@ def _synthesis_range(repo: GitRepo, base: str, tip: str) -> tuple[str, str] | No
 
 def load_review(repo: GitRepo, records: RunRecords) -> RunReview:
     """Read a finished run back and split every change into files and hunks."""
-    result = records.read_json("result.json")
+    result = RunResult.read(records)
     if result is None:
         raise SwarmError(f"run {records.run_id} has no result yet (it is still running, or was killed); "
                          f"wait for it to end (`swarm watch {records.run_id}`) or `swarm resume {records.run_id}`")
     plan = records.read_json("plan.json") or {"subtasks": []}
     deps = {s["id"]: s.get("depends_on", []) for s in plan.get("subtasks", [])}
     titles = {s["id"]: s.get("title") or "" for s in plan.get("subtasks", [])}
-    base = result["base_commit"]
-    merged_branch = result.get("merged_branch") or refs.merged_branch(records.run_id)
+    base = result.base_commit
+    merged_branch = result.merged_branch or refs.merged_branch(records.run_id)
     if repo.branch_exists(merged_branch):
         tip = repo.resolve(merged_branch)
-    elif result.get("merged_commit"):
-        tip = result["merged_commit"]
+    elif result.merged_commit:
+        tip = result.merged_commit
     else:
         raise SwarmError(f"run {records.run_id} has no merged branch left ({merged_branch}); was it cleaned?")
     left_out: dict[str, list[dict[str, Any]]] = {}
-    for conflict in result.get("conflicts", []):
+    for conflict in result.conflicts:
         if not conflict.get("resolved") and conflict.get("subtasks"):
             left_out.setdefault(conflict["subtasks"][-1], []).append(conflict)
     changes = []
-    for st in result["subtasks"]:
-        commit, start = st.get("commit"), st.get("start_commit") or base
+    for st in result.subtasks:
+        commit, start = st.commit, st.start_commit or base
         # An incomplete subtask (out of turns) is shown, unmerged, so `--keep ID` can take its work in.
-        if st["state"] not in ("done", "incomplete") or not commit or \
-                not (st.get("merged") or st["id"] in left_out or st["state"] == "incomplete"):
+        if st.state not in ("done", "incomplete") or not commit or \
+                not (st.merged or st.id in left_out or st.state == "incomplete"):
             continue
         try:
             text = diff_text(repo, start, commit) if commit != start else ""
         except SwarmError:
             raise SwarmError(f"the commits of run {records.run_id} are gone (was it cleaned?); "
-                             f"cannot review subtask {st['id']}") from None
-        changes.append(Change(owner=st["id"], title=titles.get(st["id"], ""), state=st["state"],
-                              merged=bool(st.get("merged")), start=start, commit=commit, files=parse_patches(text),
-                              summary=st.get("summary") or "", depends_on=deps.get(st["id"], []),
-                              conflicts=left_out.get(st["id"], [])))
+                             f"cannot review subtask {st.id}") from None
+        changes.append(Change(owner=st.id, title=titles.get(st.id, ""), state=st.state,
+                              merged=st.merged, start=start, commit=commit, files=parse_patches(text),
+                              summary=st.summary, depends_on=deps.get(st.id, []),
+                              conflicts=left_out.get(st.id, [])))
     synthesis = _synthesis_range(repo, base, tip)
     if synthesis:
         start, end = synthesis
         changes.append(Change(owner=SYNTHESIS, title="consistency edits after the merge", state="done",
                               merged=True, start=start, commit=end, files=parse_patches(diff_text(repo, start, end)),
-                              summary=result.get("synthesis", {}).get("summary", "")
-                              if isinstance(result.get("synthesis"), dict) else ""))
+                              summary=result.synthesis_summary))
     return RunReview(run_id=records.run_id, result=result, base=base, tip=tip, changes=changes, plan=plan)
 
 

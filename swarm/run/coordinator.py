@@ -22,7 +22,7 @@ from swarm.agent.stops import OutOfTurns
 from swarm.model.errors import ModelAPIError
 from swarm.model.gate import ModelGate
 from swarm.merge.diffs import changed_paths, parse_diff
-from swarm.errors import BudgetExceeded, SwarmError
+from swarm.errors import AgentStopped, BudgetExceeded, SwarmError
 from swarm.git.refs import merged_branch, subtask_branch
 from swarm.git.repo import GitRepo
 from swarm.merge.fold import fold
@@ -34,11 +34,14 @@ from swarm.run.records import RunRecords, utc_now
 from swarm.ui.report import write_report
 from swarm.config import RunOptions, agent_settings, price_table
 from swarm.run.integrate import Integration, describe_error
+from swarm.run import events
 from swarm.run.carry import Carry, carry_from_record, carry_note
+from swarm.run.result import RESULT_FILE, RunResult, SubtaskResult
 from swarm.run.state import SubtaskRun
 from swarm.run.worker import first_message
 from swarm.agent.tools import Toolbox
-from swarm.env.shell import run_shell, sandbox_note
+from swarm.env.sandbox import sandbox_note
+from swarm.env.shell import run_shell
 
 
 class Coordinator:
@@ -46,7 +49,7 @@ class Coordinator:
 
     def __init__(self, repo: GitRepo, plan: Plan, client: AsyncAnthropic | None, *, run_id: str,
                  records: RunRecords, progress: Progress, tool_env: dict[str, str],
-                 options: RunOptions | None = None, previous: dict[str, dict[str, Any]] | None = None,
+                 options: RunOptions | None = None, previous: dict[str, SubtaskResult] | None = None,
                  base: str | None = None) -> None:
         self.repo = repo
         self.plan = plan
@@ -69,7 +72,7 @@ class Coordinator:
         # An API error every other call would meet too (a bad key): the run stops, and it is the run's error.
         self.fatal: ModelAPIError | None = None
         self._carry: dict[str, Carry] = {}  # subtask id -> where it continues from, and the note for its agent
-        self.gate.spent = sum(Usage.from_dict(r.get("usage")).cost_usd for r in self.previous.values())
+        self.gate.spent = sum(r.usage.cost_usd for r in self.previous.values())
         self.stop_reason: str | None = None
         self._client_no_retries: AsyncAnthropic | None = None
         self.plan_seconds = 0.0
@@ -85,16 +88,16 @@ class Coordinator:
 
     def _set(self, st: SubtaskRun, state: str, detail: str = "", **data: Any) -> None:
         st.state = state
-        self.records.event("state", subtask=st.id, state=state, detail=detail, **data)
+        self.records.event(events.STATE, subtask=st.id, state=state, detail=detail, **data)
         self.progress.state(st.id, state, detail, **data)
 
     # -- one subtask ---------------------------------------------------------------------
 
     async def _restore(self, subtask: Subtask, st: SubtaskRun) -> bool:
         record = self.previous.get(subtask.id)
-        if not record or record.get("state") != "done" or not record.get("commit"):
+        if not record or record.state != "done" or not record.commit:
             return False
-        if await self.repo.branch_head(st.branch) != record["commit"]:
+        if await self.repo.branch_head(st.branch) != record.commit:
             return False
         st.restore(record)
         self._set(st, "done", "kept from the earlier session", commit=st.commit, files_changed=st.files_changed)
@@ -140,7 +143,7 @@ class Coordinator:
                     break
                 except BudgetExceeded:
                     raise
-                except (SwarmError, anthropic.APIError, OSError) as e:
+                except (SwarmError, AgentStopped, anthropic.APIError, OSError) as e:
                     if attempt == attempts or getattr(e, "stops_run", False):
                         raise
                     await self._carry_failure(subtask, st, e)
@@ -159,7 +162,7 @@ class Coordinator:
             st.error = str(e)
             self._stop(str(e), cancel_running=True)
             await self._keep_work(subtask, st, "cancelled", st.error)
-        except (SwarmError, anthropic.APIError, OSError) as e:
+        except (SwarmError, AgentStopped, anthropic.APIError, OSError) as e:
             st.error = describe_error(e)
             await self._keep_work(subtask, st, "failed", st.error)
             if isinstance(e, ModelAPIError) and e.stops_run:
@@ -200,17 +203,17 @@ class Coordinator:
 
     async def _carry_over(self, subtask: Subtask, st: SubtaskRun) -> None:
         """On resume: an unfinished subtask continues from its work-in-progress commit, if its branch still has it."""
-        record = self.previous.get(subtask.id) or {}
-        carry = await carry_from_record(self.repo, st.branch, record)
-        if carry is not None:
-            st.start_commit = record["start_commit"]  # the diff (and review) still measure from where it began
+        record = self.previous.get(subtask.id)
+        carry = await carry_from_record(self.repo, st.branch, record.to_dict()) if record else None
+        if carry is not None and record is not None:
+            st.start_commit = record.start_commit  # the diff (and review) still measure from where it began
             self._carry[subtask.id] = carry
 
     async def _carry_failure(self, subtask: Subtask, st: SubtaskRun, error: BaseException) -> None:
         """After a failed attempt: keep its work, and let the next attempt continue from it."""
         reason = describe_error(error)
         self.progress.state(st.id, "retrying", f"attempt {st.attempts} failed: {reason}")
-        self.records.event("retry", subtask=st.id, attempt=st.attempts, error=reason)
+        self.records.event(events.RETRY, subtask=st.id, attempt=st.attempts, error=reason)
         if st.worktree.exists():
             await self._commit(subtask, st, f"swarm({subtask.id}): work in progress (attempt {st.attempts} failed)")
             if st.commit and st.commit != st.start_commit:
@@ -237,7 +240,7 @@ class Coordinator:
         def on_event(kind: str, **data: Any) -> None:
             self.records.event(kind, subtask=subtask.id, **data)
             self.progress.activity(subtask.id, kind, **data)
-            if kind == "turn":
+            if kind == events.TURN:
                 st.turns += 1
 
         agent = Agent(self._client_no_retries, model=self.options.model, system=template("worker_system").strip(),
@@ -282,18 +285,20 @@ class Coordinator:
         if st.start_commit and st.worktree.exists():
             try:
                 await self._commit(subtask, st, f"swarm({subtask.id}): work in progress ({state})")
-            except (SwarmError, OSError):
-                pass
+            except (SwarmError, OSError) as e:
+                # The state below still goes out; the record says why its work may be missing.
+                self.records.event(events.STATE, subtask=st.id, state=state,
+                                   detail=f"work in progress not committed: {describe_error(e)}")
         self._set(st, state, reason, commit=st.commit, files_changed=st.files_changed)
 
     # -- the run ---------------------------------------------------------------------------
 
-    async def execute(self) -> dict[str, Any]:
-        """Run every subtask, merge, write the records; return result.json's object."""
+    async def execute(self) -> RunResult:
+        """Run every subtask, merge, write the records; return result.json's record."""
         started = time.monotonic()
         resuming = bool(self.base)
         self.base = self.base or await self.repo.aresolve(self.options.base)
-        self.repo.exclude_swarm_dir()
+        await asyncio.to_thread(self.repo.exclude_swarm_dir)
         self.records.create()
         if not resuming:
             save_plan(self.plan, self.records.dir / "plan.json")
@@ -305,10 +310,11 @@ class Coordinator:
         else:
             info = self.records.read_json("run.json") or {}
             self.records.write_json("run.json", {**info, "pid": os.getpid(), "resumed": utc_now()})
-        (self.records.dir / "result.json").unlink(missing_ok=True)
-        self.records.event("run", state="running", base_commit=self.base, resumed=resuming)
+        (self.records.dir / RESULT_FILE).unlink(missing_ok=True)
+        self.records.event(events.RUN, state="running", base_commit=self.base, resumed=resuming)
+        note = await asyncio.to_thread(sandbox_note)  # the first call probes bwrap
         self.progress.note(f"run {self.run_id}: {len(self.plan.subtasks)} subtasks from {self.base[:10]}, "
-                           f"concurrency {self.options.concurrency}; {sandbox_note()}")
+                           f"concurrency {self.options.concurrency}; {note}")
         if not self.prices.known(self.options.model) and any(not s.command for s in self.plan.subtasks):
             self.progress.note(f"warning: swarm has no price for model {self.options.model}, so costs show as $0; "
                                "add one with the `prices` setting (docs/models.md)")
@@ -319,8 +325,8 @@ class Coordinator:
             # The base's tests do not depend on the agents: they run while the agents work.
             from swarm.checks import run_tests_at
 
-            self._baseline_task = asyncio.create_task(run_tests_at(self.repo, self.base, self.plan.test_command,
-                                                                   self.options.command_timeout))
+            self._baseline_task = asyncio.create_task(run_tests_at(
+                self.repo, self.base, self.plan.test_command, self.options.command_timeout, env=self.tool_env))
         self._tasks = {s.id: asyncio.create_task(self._pipeline(s, agent_slots, checkout_slots), name=s.id)
                        for s in self.plan.subtasks}
         tasks = list(self._tasks.values())
@@ -361,15 +367,15 @@ class Coordinator:
         elif state == "done" and any(s.state != "done" for s in self.states.values()):
             state = "failed"
         result = self._result(state, folded, timings)
-        result.update(findings=[f.to_dict() for f in report.findings], checks=report.checks,
-                      contradictions=synthesis["contradictions"], synthesis=synthesis["info"])
+        result.findings = [f.to_dict() for f in report.findings]
+        result.checks = report.checks
+        result.contradictions = synthesis["contradictions"]
+        result.synthesis = synthesis["info"]
         if integrator is not None:
-            usage = Usage.from_dict(result["usage"])
-            usage.add(integrator.usage)
-            result["usage"] = usage.to_dict()
-        self.records.write_json("result.json", result)
+            result.usage.add(integrator.usage)
+        await asyncio.to_thread(result.write, self.records)
         write_report(self.records, self.plan, result)
-        self.records.event("run", state=state)
+        self.records.event(events.RUN, state=state)
         if self.fatal is not None:
             raise self.fatal  # the run's error, in one line: every other call would have failed the same way
         return result
@@ -380,21 +386,16 @@ class Coordinator:
         return round(self._marks[name + "_end"] - min(self._marks[name], started) if name == "worktrees"
                      else self._marks[name + "_end"] - self._marks[name], 3)
 
-    def _result(self, state: str, folded: Any, timings: dict[str, float]) -> dict[str, Any]:
+    def _result(self, state: str, folded: Any, timings: dict[str, float]) -> RunResult:
         usage = Usage()
         if self.plan_usage:
             usage.add(self.plan_usage)
         for st in self.states.values():
             usage.add(st.usage)
-        return {
-            "run_id": self.run_id, "state": state, "stop_reason": self.stop_reason, "task": self.plan.task,
-            "base_commit": self.base, "on_failure": self.options.on_failure, "max_cost": self.options.max_cost,
-            "merged_branch": merged_branch(self.run_id), "merged_commit": folded.commit,
-            "finished": utc_now(), "model": self.options.model,
-            "subtasks": [self.states[s.id].to_dict() for s in self.plan.subtasks],
-            "conflicts": [c.to_dict() for c in folded.conflicts],
-            "findings": [],
-            "contradictions": [],
-            "usage": usage.to_dict(),
-            "timings": timings,
-        }
+        # A snapshot of each state: the record must not change with the live objects after it is written.
+        subtasks = [SubtaskResult.from_dict(self.states[s.id].to_dict()) for s in self.plan.subtasks]
+        return RunResult(self.run_id, state, stop_reason=self.stop_reason, task=self.plan.task,
+                         base_commit=self.base, on_failure=self.options.on_failure, max_cost=self.options.max_cost,
+                         merged_branch=merged_branch(self.run_id), merged_commit=folded.commit,
+                         finished=utc_now(), model=self.options.model, subtasks=subtasks,
+                         conflicts=[c.to_dict() for c in folded.conflicts], usage=usage, timings=timings)

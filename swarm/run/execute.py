@@ -12,36 +12,36 @@ from rich.console import Console
 
 from swarm.config import RunOptions
 from swarm.env.allowlist import scrubbed_env
+from swarm.env.policy import use_policy
 from swarm.git.repo import GitRepo
 from swarm.model.usage import Usage
 from swarm.plan.spec import Plan
 from swarm.run.records import RunRecords, new_run_id
+from swarm.run.result import RunResult, SubtaskResult
 from swarm.ui.progress import Progress
 
 
 def execute_plan(repo: GitRepo, plan: Plan, *, client: Any, options: RunOptions, console: Console,
                  quiet: bool = False, tool_env: dict[str, str] | None = None, run_id: str | None = None,
                  planning: tuple[float, Usage | None] | None = None,
-                 previous: dict[str, dict[str, Any]] | None = None, base: str | None = None) -> dict[str, Any]:
-    """Run a plan (or resume a run, with `previous` and `base`) and return result.json's object."""
+                 previous: dict[str, SubtaskResult] | None = None, base: str | None = None) -> RunResult:
+    """Run a plan (or resume a run, with `previous` and `base`) and return its result.json record."""
     from swarm.run.coordinator import Coordinator
 
     run_id = run_id or new_run_id()
-    records = RunRecords(repo.root, run_id)
-    # A live table on a terminal, plain lines elsewhere; the context stops the live display cleanly.
-    with Progress(console, quiet=quiet) as progress:
+    records = RunRecords(repo.root, run_id, secrets=options.secrets)
+    # The run's sandbox, network, pass_env and secrets settings, for every tool and record of this run
+    # (a context variable, never os.environ); a live table on a terminal, plain lines elsewhere.
+    with use_policy(options.env_policy()), Progress(console, quiet=quiet) as progress:
         progress.begin(f"run {run_id}", [s.id for s in plan.subtasks])
         coordinator = Coordinator(repo, plan, client, run_id=run_id, records=records, progress=progress,
-                                  tool_env=tool_env or scrubbed_env(), options=options, previous=previous,
-                                  base=base)
+                                  tool_env=tool_env or scrubbed_env(tuple(options.secrets)), options=options,
+                                  previous=previous, base=base)
         if planning:
             coordinator.plan_seconds, coordinator.plan_usage = planning
         return asyncio.run(coordinator.execute())
 
 
-def exit_code_of(result: dict[str, Any]) -> int:
+def exit_code_of(result: RunResult) -> int:
     """DESIGN.md's exit codes: 0 all merged, 1 a subtask failed or conflicted, 130 interrupted."""
-    if result["state"] == "interrupted":
-        return 130
-    open_conflicts = [c for c in result.get("conflicts", []) if not c.get("resolved")]
-    return 0 if result["state"] == "done" and not open_conflicts else 1
+    return result.exit_code

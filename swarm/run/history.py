@@ -44,13 +44,11 @@ def summarize(records: RunRecords) -> RunSummary:
     """What one run is: from result.json when it ended, its events while it runs or after a kill."""
     info = records.read_json("run.json") or {}
     plan = records.read_json("plan.json") or {}
-    status = run_status(records)
-    subtasks = status.get("subtasks", [])
+    result = run_status(records).result
     return RunSummary(
-        run_id=records.run_id, task=str(status.get("task") or plan.get("task") or ""),
-        state=str(status.get("state", "unknown")), started=_started(records, info), subtasks=len(subtasks),
-        done=sum(1 for s in subtasks if s.get("state") == "done"),
-        cost_usd=float((status.get("usage") or {}).get("cost_usd", 0.0)),
+        run_id=records.run_id, task=str(result.task or plan.get("task") or ""), state=result.state,
+        started=_started(records, info), subtasks=len(result.subtasks),
+        done=sum(1 for s in result.subtasks if s.state == "done"), cost_usd=float(result.usage.cost_usd),
         applied=records.read_json("applied.json") is not None)
 
 

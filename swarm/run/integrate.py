@@ -8,6 +8,7 @@ checks the result and lets the synthesizer resolve what the checks found.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from typing import Any
 
@@ -15,13 +16,14 @@ import anthropic
 from anthropic import AsyncAnthropic
 
 from swarm.config import RunOptions, agent_settings, price_table
-from swarm.errors import SwarmError
+from swarm.errors import AgentStopped, SwarmError
 from swarm.git.refs import merged_branch
 from swarm.git.repo import GitRepo
 from swarm.merge.fold import FoldResult, fold
 from swarm.merge.synthesis import Integrator, contradiction_records
 from swarm.model.gate import ModelGate
 from swarm.plan.spec import Plan
+from swarm.run import events
 from swarm.run.records import RunRecords
 from swarm.run.state import SubtaskRun
 from swarm.ui.progress import Progress
@@ -61,7 +63,7 @@ class Integration:
 
     async def check(self, commit: str) -> Any:
         """The mechanical checks of the merged result (swarm.checks)."""
-        from swarm.checks import SubtaskChange, run_checks
+        from swarm.checks import SubtaskChange, run_checks, run_tests_at
 
         if self._test_baseline is None and self._baseline_task is not None:
             try:
@@ -76,7 +78,8 @@ class Integration:
                 changes.append(SubtaskChange.from_record(record, sub.files))
         report = await run_checks(self.repo, base=self.base, merged=commit, changes=changes,
                                   conflicts=self._conflicts, test_command=self.plan.test_command,
-                                  test_baseline=self._test_baseline)
+                                  test_baseline=self._test_baseline,
+                                  test_runner=functools.partial(run_tests_at, env=self.tool_env))
         # The base's test results do not change: a re-check after synthesis runs only the merged tree's tests.
         self._test_baseline = getattr(report, "test_baseline", None) or self._test_baseline
         return report
@@ -97,7 +100,7 @@ class Integration:
         try:
             outcome = await integrator.synthesize(self.base, folded.commit, [f.to_dict() for f in report.findings],
                                                   recheck, rounds=self.options.synthesis_rounds)
-        except (SwarmError, anthropic.APIError, OSError) as e:
+        except (SwarmError, AgentStopped, anthropic.APIError, OSError) as e:
             self.progress.note(f"synthesis failed: {describe_error(e)}; the merged branch is the plain merge")
             out["info"] = {"error": describe_error(e)}
         else:
@@ -109,7 +112,7 @@ class Integration:
                                                           bool(outcome.edit_commits))
             out["info"] = {"summary": outcome.summary, "commits": outcome.edit_commits, "rounds": outcome.rounds}
             await self.repo.aupdate_branch(merged_branch(self.run_id), folded.commit)
-            self.records.event("synthesis", commits=outcome.edit_commits, contradictions=len(out["contradictions"]))
+            self.records.event(events.SYNTHESIS, commits=outcome.edit_commits, contradictions=len(out["contradictions"]))
             self.progress.note(f"synthesis: {len(out['contradictions'])} contradiction(s) listed, "
                                f"{len(outcome.edit_commits)} edit commit(s), {len(remaining)} finding(s) left")
         out["seconds"] = time.monotonic() - began - out["checks_seconds"]
@@ -131,12 +134,12 @@ class Integration:
             self.states[sid].merged = True
         await self.repo.aupdate_branch(merged_branch(self.run_id), folded.commit)
         for conflict in folded.conflicts:
-            self.records.event("conflict", **conflict.to_dict())
+            self.records.event(events.CONFLICT, **conflict.to_dict())
             outcome = "resolved by the resolver" if conflict.resolved else "left out of the merged branch"
             self.progress.state(conflict.subtasks[-1], "conflict",
                                 f"{conflict.file} (with {', '.join(conflict.subtasks[:-1]) or 'earlier merges'}); "
                                 f"{outcome}")
-        self.records.event("merge", commit=folded.commit, merged=folded.merged)
+        self.records.event(events.MERGE, commit=folded.commit, merged=folded.merged)
         return folded
 
 

@@ -29,9 +29,15 @@ def new_run_id() -> str:
     return datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
 
 
-def redact(text: str) -> str:
-    """`text` without the values of withheld variables that look like secrets (swarm.env.allowlist)."""
-    return _redact(text)
+def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """`text` without the values of withheld variables that look like secrets (swarm.env.allowlist), nor
+    those of the variables named in `secrets`."""
+    text = _redact(text)
+    for name in secrets:
+        value = os.environ.get(name, "")
+        if len(value) >= 4:
+            text = text.replace(value, "[redacted]")
+    return text
 
 
 def runs_dir(root: Path) -> Path:
@@ -66,8 +72,9 @@ def resolve_run(root: Path, run: str | None) -> str:
 class RunRecords:
     """Writer (and reader) of one run's directory."""
 
-    def __init__(self, root: Path, run_id: str) -> None:
+    def __init__(self, root: Path, run_id: str, *, secrets: tuple[str, ...] | list[str] = ()) -> None:
         self.root = root
+        self.secrets = tuple(secrets)  # the run's `secrets` setting: their values never reach a record
         self.run_id = run_id
         self.dir = runs_dir(root) / run_id
         self._lock = threading.Lock()
@@ -78,7 +85,7 @@ class RunRecords:
         return self
 
     def _append(self, path: Path, entry: dict[str, Any]) -> None:
-        line = redact(json.dumps(entry, default=str)) + "\n"
+        line = redact(json.dumps(entry, default=str), self.secrets) + "\n"
         with self._lock, path.open("a", encoding="utf-8") as handle:
             handle.write(line)
 
@@ -92,14 +99,14 @@ class RunRecords:
         path = self.dir / name
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(redact(json.dumps(data, indent=2, default=str)) + "\n", encoding="utf-8")
+        tmp.write_text(redact(json.dumps(data, indent=2, default=str), self.secrets) + "\n", encoding="utf-8")
         os.replace(tmp, path)  # readers never see half a file
         return path
 
     def write_text(self, name: str, text: str) -> Path:
         path = self.dir / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(redact(text), encoding="utf-8")
+        path.write_text(redact(text, self.secrets), encoding="utf-8")
         return path
 
     def read_json(self, name: str) -> Any:

@@ -8,11 +8,13 @@ it was running.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from swarm.model.usage import Usage
+from swarm.run.events import EventFold
 from swarm.run.records import RunRecords
+from swarm.run.result import RunResult
 
 
 def process_alive(pid: Any) -> bool | None:
@@ -33,55 +35,34 @@ def process_alive(pid: Any) -> bool | None:
     return b"python" in cmdline or b"swarm" in cmdline
 
 
-def run_status(records: RunRecords) -> dict[str, Any]:
+@dataclass
+class RunStatus:
+    """A run's result (or what its events say so far) and whether it is still going."""
+
+    result: RunResult
+    live: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.result.to_dict(), "live": self.live}
+
+
+def run_status(records: RunRecords) -> RunStatus:
     """The state of a run and of each subtask, whether the run ended, runs, or was killed."""
-    result = records.read_json("result.json")
+    result = RunResult.read(records)
     if result is not None:
-        return {**result, "live": False}
+        return RunStatus(result, live=False)
     plan = records.read_json("plan.json") or {"subtasks": []}
-    subtasks: dict[str, dict[str, Any]] = {
-        s["id"]: {"id": s["id"], "state": "queued", "files_changed": [], "turns": 0,
-                  "usage": Usage().to_dict(), "seconds": 0.0} for s in plan["subtasks"]}
-    usages = {sid: Usage() for sid in subtasks}
-    started: dict[str, float] = {}
-    run_state = "running"
-    last_ts = 0.0
+    fold = EventFold(records.run_id, [s["id"] for s in plan["subtasks"]])
     for event in records.events():
-        sid = event.get("subtask")
-        last_ts = event.get("ts", last_ts)
-        if event["type"] == "run":
-            run_state = event.get("state", run_state)
-        elif sid in subtasks:
-            st = subtasks[sid]
-            if event["type"] == "state":
-                st["state"] = event["state"]
-                if event["state"] == "running":
-                    started[sid] = event["ts"]
-                elif sid in started:
-                    st["seconds"] = round(event["ts"] - started.pop(sid), 2)
-                if event.get("detail"):
-                    st["detail"] = event["detail"]
-                for key in ("commit", "files_changed", "summary", "start_commit"):
-                    if key in event:
-                        st[key] = event[key]
-            elif event["type"] == "turn":
-                st["turns"] += 1
-                usages[sid].add(Usage.from_dict(event.get("usage")))
-            elif event["type"] == "tool":
-                st["last_tool"] = event.get("name")
-    for sid, began in started.items():
-        subtasks[sid]["seconds"] = round(last_ts - began, 2)
-    total = Usage()
-    for sid, usage in usages.items():
-        subtasks[sid]["usage"] = usage.to_dict()
-        total.add(usage)
-    status = {"run_id": records.run_id, "state": run_state, "subtasks": list(subtasks.values()),
-              "usage": total.to_dict(), "live": True}
+        fold.feed(event)
+    result = fold.result()
     pid = (records.read_json("run.json") or {}).get("pid")
-    if run_state == "running" and process_alive(pid) is False:
-        status.update(state="interrupted", live=False,
-                      stop_reason=f"its process {pid} is gone (killed?); `swarm resume {records.run_id}` continues it")
-        for st in subtasks.values():
-            if st["state"] in ("running", "retrying"):
-                st["state"] = "interrupted"
-    return status
+    if result.state == "running" and process_alive(pid) is False:
+        # Killed: no end was recorded, and its process is gone.
+        result.state = "interrupted"
+        result.stop_reason = f"its process {pid} is gone (killed?); `swarm resume {records.run_id}` continues it"
+        for st in result.subtasks:
+            if st.state in ("running", "retrying"):
+                st.state = "interrupted"
+        return RunStatus(result, live=False)
+    return RunStatus(result, live=True)

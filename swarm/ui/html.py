@@ -166,41 +166,41 @@ def render_html(review: RunReview, selection: Selection | None = None,
                 reviewed: dict[str, Any] | None = None) -> str:
     """The review page as one string of HTML (`reviewed` is review.json, whose re-run checks win)."""
     r = review.result
-    usage, timings = r.get("usage", {}), r.get("timings", {})
+    usage, timings = r.usage, r.timings
     changes = {c.owner: c for c in review.changes}
-    facts = [("state", _e(r["state"])), ("base", f"<code>{review.base[:10]}</code>"),
-             ("merged", f"<code>{_e(r.get('merged_branch', ''))}</code> ({review.tip[:10]})"),
-             ("tokens", f"{usage.get('input_tokens', 0):,} in / {usage.get('output_tokens', 0):,} out"),
-             ("cost", f"${usage.get('cost_usd', 0):.4f}"), ("time", f"{timings.get('total', 0):.1f}s")]
+    facts = [("state", _e(r.state)), ("base", f"<code>{review.base[:10]}</code>"),
+             ("merged", f"<code>{_e(r.merged_branch)}</code> ({review.tip[:10]})"),
+             ("tokens", f"{usage.input_tokens:,} in / {usage.output_tokens:,} out"),
+             ("cost", f"${usage.cost_usd:.4f}"), ("time", f"{timings.get('total', 0):.1f}s")]
     if reviewed:
         facts.append(("reviewed", f"<code>{_e(reviewed.get('reviewed_branch', ''))}</code>: "
                                   f"{_e(reviewed.get('description', ''))}"))
     rows = []
-    for st in r["subtasks"]:
-        change = changes.get(st["id"])
+    for st in r.subtasks:
+        change = changes.get(st.id)
         if change is None:
             inside = '<span class="meta">no</span>'
-        elif selection is not None and not selection.keeps_owner(st["id"]):
+        elif selection is not None and not selection.keeps_owner(st.id):
             inside = '<span class="warn">dropped</span>'
         elif change.merged or selection is not None:
             inside = "yes"
         else:
             inside = '<span class="bad">no: conflict</span>'
-        summary = (st.get("summary") or st.get("error") or "").strip()
+        summary = (st.summary or st.error or "").strip()
         added = sum(f.added for f in change.files) if change else 0
         removed = sum(f.removed for f in change.files) if change else 0
-        rows.append(f'<tr><td>{_badge(review, st["id"])}</td><td>{_e(changes[st["id"]].title if change else "")}'
-                    f'</td><td class="state {_e(st["state"])}">{_e(st["state"])}</td><td>{inside}</td>'
-                    f'<td class="num">{len(st.get("files_changed", []))}</td><td class="num"><span class="add-n">'
+        rows.append(f'<tr><td>{_badge(review, st.id)}</td><td>{_e(changes[st.id].title if change else "")}'
+                    f'</td><td class="state {_e(st.state)}">{_e(st.state)}</td><td>{inside}</td>'
+                    f'<td class="num">{len(st.files_changed)}</td><td class="num"><span class="add-n">'
                     f'+{added}</span> <span class="del-n">−{removed}</span></td><td class="num">'
-                    f'{st.get("seconds", 0):.1f}s</td><td>{_e(summary)}</td></tr>')
+                    f'{st.seconds:.1f}s</td><td>{_e(summary)}</td></tr>')
     rerun = bool(reviewed and reviewed.get("checks_rerun"))
-    findings = (reviewed or {}).get("findings") or [] if rerun else r.get("findings", [])
+    findings = (reviewed or {}).get("findings") or [] if rerun else r.findings
     finding_items = [f'<li class="{_e(f.get("kind", ""))}"><span class="kind">{_e(f.get("kind", "finding"))}</span>'
                      f'{" ".join(_badge(review, s) for s in f.get("subtasks", []))} <span class="meta">'
                      f'{_e(", ".join(f.get("files", [])))}</span><div>{_e(f.get("message", ""))}</div></li>'
                      for f in findings]
-    checks = check_rows((reviewed or {}).get("checks") if rerun else r.get("checks"))
+    checks = check_rows((reviewed or {}).get("checks") if rerun else r.checks)
     marks = {"pass": ("ok", "✓"), "fail": ("bad", "✗"), "error": ("bad", "!")}
     check_line = " ".join(f'<span class="check {marks.get(status, ("meta", "–"))[0]}" title="{_e(detail)}">'
                           f'{marks.get(status, ("meta", "–"))[1]} {_e(name)}</span>'
@@ -211,11 +211,11 @@ def render_html(review: RunReview, selection: Selection | None = None,
     contradictions = [f'<li class="{_e(c.get("status", "open"))}"><span class="kind">{_e(c.get("status", "open"))}'
                       f'</span>{" ".join(_badge(review, s) for s in c.get("subtasks", []))}'
                       f'<div>{_e(c.get("description", ""))}</div><div class="meta">Resolution: '
-                      f'{_e(c.get("resolution") or "(none)")}</div></li>' for c in r.get("contradictions", [])]
+                      f'{_e(c.get("resolution") or "(none)")}</div></li>' for c in r.contradictions]
     conflicts = [f'<li class="conflict"><span class="kind bad">conflict</span><code>{_e(c["file"])}</code> '
                  f'{" and ".join(_badge(review, s) for s in c["subtasks"])} <span class="meta">'
                  f'{"resolved" if c.get("resolved") else _e(c["subtasks"][-1]) + " left out of the merged result"}'
-                 f'</span></li>' for c in r.get("conflicts", [])]
+                 f'</span></li>' for c in r.conflicts]
     articles = []
     for change in review.changes:
         dropped = selection is not None and not selection.keeps_owner(change.owner)

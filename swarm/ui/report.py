@@ -2,57 +2,56 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from swarm.plan.spec import Plan
 from swarm.run.records import RunRecords
+from swarm.run.result import RunResult
 
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(plan: Plan, result: dict[str, Any]) -> str:
+def render_markdown(plan: Plan, result: RunResult) -> str:
     """The run report: subtasks, conflicts, findings, contradictions, next steps."""
-    lines = [f"# swarm run {result['run_id']}", "", f"**Task:** {plan.task or '(none)'}", "",
-             f"State: **{result['state']}** · base `{result['base_commit'][:10]}` · merged branch "
-             f"`{result['merged_branch']}` at `{(result.get('merged_commit') or '')[:10]}`", ""]
-    usage = result.get("usage", {})
-    lines += [f"Tokens: {usage.get('input_tokens', 0)} in, {usage.get('output_tokens', 0)} out, "
-              f"{usage.get('cache_read_input_tokens', 0)} cache reads · cost ${usage.get('cost_usd', 0):.4f} · "
-              f"{result.get('timings', {}).get('total', 0):.1f}s", ""]
+    lines = [f"# swarm run {result.run_id}", "", f"**Task:** {plan.task or '(none)'}", "",
+             f"State: **{result.state}** · base `{result.base_commit[:10]}` · merged branch "
+             f"`{result.merged_branch}` at `{(result.merged_commit or '')[:10]}`", ""]
+    usage = result.usage
+    lines += [f"Tokens: {usage.input_tokens} in, {usage.output_tokens} out, "
+              f"{usage.cache_read_input_tokens} cache reads · cost ${usage.cost_usd:.4f} · "
+              f"{result.timings.get('total', 0):.1f}s", ""]
     lines += ["## Subtasks", "", "| subtask | state | merged | files | time | summary |", "|---|---|---|---|---|---|"]
-    for st in result["subtasks"]:
-        summary = st.get("summary") or st.get("error") or ""
-        lines.append(f"| {st['id']} | {st['state']} | {'yes' if st.get('merged') else 'no'} | "
-                     f"{len(st.get('files_changed', []))} | {st.get('seconds', 0):.1f}s | {_cell(summary)[:300]} |")
+    for st in result.subtasks:
+        summary = st.summary or st.error or ""
+        lines.append(f"| {st.id} | {st.state} | {'yes' if st.merged else 'no'} | "
+                     f"{len(st.files_changed)} | {st.seconds:.1f}s | {_cell(summary)[:300]} |")
     lines.append("")
-    if result.get("conflicts"):
+    if result.conflicts:
         lines += ["## Conflicts", ""]
-        for c in result["conflicts"]:
+        for c in result.conflicts:
             state = "resolved" if c.get("resolved") else "not resolved: left out of the merged branch"
             lines.append(f"- `{c['file']}`: {', '.join(c['subtasks'])} ({state})")
         lines.append("")
-    if result.get("findings"):
+    if result.findings:
         lines += ["## Findings", ""]
-        for f in result["findings"]:
+        for f in result.findings:
             lines.append(f"- **{f['kind']}** ({', '.join(f.get('subtasks', []))}): {f['message']}")
         lines.append("")
     lines += ["## Contradictions", ""]
-    if result.get("contradictions"):
-        for c in result["contradictions"]:
+    if result.contradictions:
+        for c in result.contradictions:
             lines.append(f"- [{c.get('status', 'open')}] {c['description']} ({', '.join(c.get('subtasks', []))})"
                          f" — {c.get('resolution', '')}")
     else:
         lines.append("None recorded.")
     lines += ["", "## Files changed", ""]
-    for st in result["subtasks"]:
-        for path in st.get("files_changed", []):
-            lines.append(f"- `{path}` ({st['id']})")
-    lines += ["", "## Next", "", f"- `git diff {result['base_commit'][:10]} {result['merged_branch']}` to read the change",
-              f"- `swarm status {result['run_id']}` for the states, `swarm clean {result['run_id']}` to remove it", ""]
+    for st in result.subtasks:
+        for path in st.files_changed:
+            lines.append(f"- `{path}` ({st.id})")
+    lines += ["", "## Next", "", f"- `git diff {result.base_commit[:10]} {result.merged_branch}` to read the change",
+              f"- `swarm status {result.run_id}` for the states, `swarm clean {result.run_id}` to remove it", ""]
     return "\n".join(lines)
 
 
-def write_report(records: RunRecords, plan: Plan, result: dict[str, Any]) -> None:
+def write_report(records: RunRecords, plan: Plan, result: RunResult) -> None:
     records.write_text("report.md", render_markdown(plan, result))

@@ -8,33 +8,33 @@ from rich.console import Console
 from rich.table import Table
 
 from swarm.plan.spec import Plan
+from swarm.run.result import RunResult
 from swarm.ui.safe import safe
 
 
-def print_summary(console: Console, result: dict[str, Any]) -> None:
+def print_summary(console: Console, result: RunResult) -> None:
     """The table of subtasks, errors and conflicts, and the merged branch with the run's totals."""
-    table = Table(title=f"run {safe(result['run_id'])}: {safe(result['state'])}", title_justify="left")
+    table = Table(title=f"run {safe(result.run_id)}: {safe(result.state)}", title_justify="left")
     for column in ("subtask", "state", "merged", "files", "turns", "time", "cost"):
         table.add_column(column, justify="right" if column in ("files", "turns", "time", "cost") else "left")
-    for st in result["subtasks"]:
-        table.add_row(safe(st["id"]), safe(st["state"]), "yes" if st.get("merged") else "no", str(len(st["files_changed"])),
-                      str(st.get("turns", 0)), f"{st.get('seconds', 0):.1f}s",
-                      f"${st.get('usage', {}).get('cost_usd', 0):.4f}")
+    for st in result.subtasks:
+        table.add_row(safe(st.id), safe(st.state), "yes" if st.merged else "no", str(len(st.files_changed)),
+                      str(st.turns), f"{st.seconds:.1f}s", f"${st.usage.cost_usd:.4f}")
     console.print(table)
-    for st in result["subtasks"]:
-        if st.get("error"):
-            console.print(f"[red]{safe(st['id'])}[/red]: {safe(st['error'])}")
-    for c in result.get("conflicts", []):
+    for st in result.subtasks:
+        if st.error:
+            console.print(f"[red]{safe(st.id)}[/red]: {safe(st.error)}")
+    for c in result.conflicts:
         console.print(f"[red]conflict[/red] in {safe(c['file'])} between {safe(', '.join(c['subtasks']))}: "
                       f"{safe(c['subtasks'][-1])} left out of the merged branch")
-    base, merged = result["base_commit"][:10], result["merged_branch"]
-    usage = result["usage"]
-    console.print(f"merged branch: [bold]{merged}[/bold] ({(result.get('merged_commit') or '')[:10]}); "
-                  f"tokens {usage['input_tokens']} in / {usage['output_tokens']} out, "
-                  f"{usage['cache_read_input_tokens']} cache reads, ${usage['cost_usd']:.4f}; "
-                  f"{result['timings']['total']:.1f}s")
-    console.print(f"next: git diff {base} {merged}   ·   swarm status {result['run_id']}   ·   "
-                  f"swarm clean {result['run_id']}")
+    base, merged = result.base_commit[:10], result.merged_branch
+    usage = result.usage
+    console.print(f"merged branch: [bold]{merged}[/bold] ({(result.merged_commit or '')[:10]}); "
+                  f"tokens {usage.input_tokens} in / {usage.output_tokens} out, "
+                  f"{usage.cache_read_input_tokens} cache reads, ${usage.cost_usd:.4f}; "
+                  f"{result.timings.get('total', 0):.1f}s")
+    console.print(f"next: git diff {base} {merged}   ·   swarm status {result.run_id}   ·   "
+                  f"swarm clean {result.run_id}")
 
 
 def print_plan(console: Console, plan: Plan, model: str, prices: Any = None) -> None:

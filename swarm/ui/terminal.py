@@ -16,6 +16,7 @@ from rich.text import Text
 
 from swarm.merge.diffs import FilePatch, Hunk, printable
 from swarm.review.selection import Change, RunReview, Selection, check_rows, hunk_key, path_matches
+from swarm.run.result import RunResult
 from swarm.ui.safe import safe as escape, safe_line, safe_text
 
 PALETTE = ["cyan", "magenta", "green", "yellow", "blue", "bright_red", "bright_cyan", "bright_magenta"]
@@ -32,10 +33,10 @@ def badge(review: RunReview, owner: str) -> Text:
     return Text(f" {safe_line(owner)} ", style=owner_style(review, owner))
 
 
-def _findings(result: dict[str, Any], rechecked: list[dict[str, Any]] | None,
+def _findings(result: RunResult, rechecked: list[dict[str, Any]] | None,
               checks: Any = None) -> list[RenderableType]:
     out: list[RenderableType] = [Rule("checks and findings", align="left", style="bold")]
-    rows = check_rows(checks if checks is not None else result.get("checks"))
+    rows = check_rows(checks if checks is not None else result.checks)
     if rows:
         marks = {"pass": "[green]✓[/green]", "fail": "[red]✗[/red]", "error": "[red]![/red]"}
         line = "  " + "  ".join(f"{marks.get(status, '[dim]-[/dim]')} {escape(name)}" for name, status, _ in rows)
@@ -43,7 +44,7 @@ def _findings(result: dict[str, Any], rechecked: list[dict[str, Any]] | None,
         for name, status, detail in rows:
             if status in ("skipped", "error") and detail:
                 out.append(safe_text(f"    {name} {status}: {detail}", "dim"))
-    findings = rechecked if rechecked is not None else result.get("findings", [])
+    findings = rechecked if rechecked is not None else result.findings
     if rechecked is not None:
         out.append(Text("  (checks re-run on the reviewed result)", style="dim"))
     for f in findings:
@@ -52,16 +53,16 @@ def _findings(result: dict[str, Any], rechecked: list[dict[str, Any]] | None,
         out.append(Text.from_markup(f"  [bold yellow]![/bold yellow] [bold]{escape(f.get('kind', 'finding'))}"
                                     f"[/bold] [dim]{escape(who)}{' · ' + escape(where) if where else ''}[/dim]\n"
                                     f"    {escape(f.get('message', ''))}"))
-    for c in result.get("contradictions", []):
+    for c in result.contradictions:
         status = c.get("status", "open")
         colour = "green" if status == "fixed" else "red"
         out.append(Text.from_markup(f"  [{colour}]{escape(status)}[/{colour}] [bold]contradiction[/bold] "
                                     f"[dim]{escape(', '.join(c.get('subtasks', [])))}[/dim]\n"
                                     f"    {escape(c.get('description', ''))}\n"
                                     f"    [dim]resolution:[/dim] {escape(c.get('resolution', '') or '(none)')}"))
-    if not findings and not result.get("contradictions"):
+    if not findings and not result.contradictions:
         out.append(Text("  no findings", style="dim"))
-    for c in result.get("conflicts", []):
+    for c in result.conflicts:
         fate = "resolved" if c.get("resolved") else f"{c['subtasks'][-1]} left out of the merged result"
         out.append(Text.from_markup(f"  [bold red]conflict[/bold red] {escape(c['file'])}: "
                                     f"{escape(' and '.join(c['subtasks']))} [red]({escape(fate)})[/red]"))
@@ -73,18 +74,18 @@ def _subtask_table(review: RunReview, selection: Selection | None) -> Table:
     for column in ("subtask", "state", "in result", "files", "+/-", "summary"):
         table.add_column(column, overflow="ellipsis", no_wrap=True, ratio=1 if column == "summary" else None)
     changes = {c.owner: c for c in review.changes}
-    for st in review.result["subtasks"]:
-        change = changes.get(st["id"])
+    for st in review.result.subtasks:
+        change = changes.get(st.id)
         if change is None:
             inside = "[dim]no[/dim]"
         elif selection is not None:
-            inside = "yes" if selection.keeps_owner(st["id"]) else "[yellow]dropped[/yellow]"
+            inside = "yes" if selection.keeps_owner(st.id) else "[yellow]dropped[/yellow]"
         else:
             inside = "yes" if change.merged else "[red]no: conflict[/red]"
         added = sum(f.added for f in change.files) if change else 0
         removed = sum(f.removed for f in change.files) if change else 0
-        summary = (st.get("summary") or st.get("error") or "").strip().splitlines()
-        table.add_row(badge(review, st["id"]), escape(st["state"]), inside, str(len(change.files) if change else 0),
+        summary = (st.summary or st.error or "").strip().splitlines()
+        table.add_row(badge(review, st.id), escape(st.state), inside, str(len(change.files) if change else 0),
                       f"[green]+{added}[/green] [red]-{removed}[/red]", escape(summary[0] if summary else ""))
     if "synthesis" in changes:
         change = changes["synthesis"]
@@ -141,11 +142,11 @@ def render_review(review: RunReview, *, selection: Selection | None = None, subt
     subtasks, files = list(subtasks), list(files)
     result = review.result
     head = Text.from_markup(
-        f"[bold]swarm review[/bold] {review.run_id}  ·  {escape(result['state'])}  ·  base {review.base[:10]}  ·  "
-        f"merged {escape(result.get('merged_branch', ''))} ({review.tip[:10]})")
+        f"[bold]swarm review[/bold] {review.run_id}  ·  {escape(result.state)}  ·  base {review.base[:10]}  ·  "
+        f"merged {escape(result.merged_branch)} ({review.tip[:10]})")
     parts: list[RenderableType] = [head]
-    if result.get("task"):
-        parts.append(safe_text(f"task: {result['task']}", "italic"))
+    if result.task:
+        parts.append(safe_text(f"task: {result.task}", "italic"))
     if reviewed:
         parts.append(Text.from_markup(f"[bold]reviewed[/bold]: {escape(reviewed.get('description', ''))} → "
                                       f"{escape(reviewed.get('reviewed_branch', ''))} "

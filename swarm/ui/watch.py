@@ -20,9 +20,9 @@ import watchfiles
 
 from swarm.git.repo import GitRepo
 from swarm.ui.progress import Progress
+from swarm.run.events import EventFold
 from swarm.run.records import RunRecords
 
-END_STATES = ("done", "failed", "interrupted")
 JUNK_DIRS = {".git", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", "node_modules"}
 STATUS_WORDS = {"?": "added", "A": "added", "M": "modified", "D": "deleted", "R": "renamed", "T": "modified",
                 "C": "copied"}
@@ -66,24 +66,22 @@ class RunWatcher:
         plan = records.read_json("plan.json") or {"subtasks": []}
         self.ids = [s["id"] for s in plan["subtasks"]]
         self.tail = EventTail(records.dir / "events.jsonl")
-        self.ended: str | None = None
+        # The same fold as `swarm status`; it tells the progress display each change as it folds it.
+        self.fold = EventFold(records.run_id, self.ids, listener=progress)
         self.seen: dict[tuple[str, str], str] = {}
 
     # -- events --------------------------------------------------------------------------
 
+    @property
+    def ended(self) -> str | None:
+        """The run's end state once its last `run` event is read."""
+        return self.fold.ended
+
     def feed(self, event: dict[str, Any]) -> None:
-        kind, sid, at = event.get("type"), event.get("subtask"), event.get("ts")
-        if kind == "state" and sid:
-            self.progress.state(sid, event.get("state", ""), event.get("detail", ""), at=at,
-                                files_changed=event.get("files_changed"))
-        elif kind in ("turn", "tool") and sid:
-            self.progress.activity(sid, kind, **{k: v for k, v in event.items() if k not in ("type", "subtask", "ts")})
-        elif kind == "conflict" and event.get("subtasks"):
-            self.progress.state(event["subtasks"][-1], "conflict", f"{event.get('file')} (left out of the merge)",
-                                at=at)
-        elif kind == "run" and event.get("state") in END_STATES:
-            self.ended = event["state"]
-            self.progress.board.finish(self.ended)
+        already = self.fold.ended
+        self.fold.feed(event)
+        if self.fold.ended and not already:
+            self.progress.board.finish(self.fold.ended)
 
     # -- files ---------------------------------------------------------------------------
 
