@@ -66,7 +66,7 @@ def test_real_clean_case_has_no_finding(outcomes, name):
                                   "click_method_via_instance", "click_plain_method_renamed"])
 def test_names_finds_a_retired_name_newly_used(outcomes, name):
     """One finding for the cause, naming the subtask that retired the name and the one that used it."""
-    found = outcomes[name].report.by_kind("names")
+    found = [f for f in outcomes[name].report.findings if f.kind == "names"]
     expected = set(BY_NAME[name].expect[0]["subtasks"])
     assert len(found) == 1 and set(found[0].subtasks) == expected, [f.message for f in found]
 
@@ -75,14 +75,14 @@ def test_names_finds_a_retired_name_newly_used(outcomes, name):
                                   "flask_tox_duplicate_option", "attrs_yaml_duplicate_key",
                                   "flask_template_misnested_tags"])
 def test_parse_finds_a_file_the_merge_leaves_invalid(outcomes, name):
-    found = outcomes[name].report.by_kind("parse")
+    found = [f for f in outcomes[name].report.findings if f.kind == "parse"]
     assert len(found) == 1 and set(found[0].subtasks) == set(BY_NAME[name].expect[0]["subtasks"])
 
 
 @pytest.mark.parametrize("name", ["click_test_regression_app_dir", "click_test_regression_short_help"])
 def test_bisection_blames_the_pair_whose_merge_breaks_a_test(outcomes, name):
     """Blame by imports named only the test's author; bisection names the behaviour change too."""
-    (finding,) = outcomes[name].report.by_kind("test")
+    (finding,) = [f for f in outcomes[name].report.findings if f.kind == "test"]
     assert set(finding.subtasks) == set(BY_NAME[name].expect[0]["subtasks"])
     assert "fail on their merge" in finding.message
 

@@ -21,5 +21,5 @@ class Context:
     def repo(self) -> GitRepo:
         """The repository, with its `worktrees` setting (files or SWARM_WORKTREES) passed in as a value."""
         repo = GitRepo.discover(self.repo_path)
-        repo.worktrees = worktrees_folder(load_config(repo.root).get("worktrees"))
+        repo.worktrees_base = worktrees_folder(load_config(repo.root).get("worktrees"))
         return repo

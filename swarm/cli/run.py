@@ -113,7 +113,7 @@ def run(obj: Context, task: str | None, plan_file: str | None, each: str | None,
 
 def finish(obj: Context, repo: GitRepo, result: RunResult, as_json: bool) -> None:
     """Print the result (or its JSON), say how to continue an interrupted run, and exit with its code."""
-    if result["state"] == "interrupted":
+    if result.state == "interrupted":
         # Stopped and kept: another Ctrl-C while this prints and exits must not change exit 130 into death by signal.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     if as_json:
