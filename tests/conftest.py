@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import traceback
@@ -108,11 +109,15 @@ def swarm(repo: Path, *args: str, server: ScriptedServer | None = None, env: dic
     from swarm.cli import main
 
     here = os.getcwd()
+    # A command may ignore Ctrl-C while it exits; in this process that would outlive it and be inherited by
+    # every subprocess a later test starts (an ignored signal survives exec), so it is put back.
+    sigint = signal.getsignal(signal.SIGINT)
     os.chdir(repo)
     try:
         result = CliRunner().invoke(main, list(args), env=_cli_env(server, env), prog_name="swarm")
     finally:
         os.chdir(here)
+        signal.signal(signal.SIGINT, sigint)
     stderr = result.stderr
     if result.exc_info is not None and not isinstance(result.exception, SystemExit):
         stderr += "".join(traceback.format_exception(*result.exc_info))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import git, swarm, text, tool, turn, write_plan
+from conftest import git, swarm, swarm_process, text, tool, turn, write_plan
 from swarm.env.sandbox import bwrap_problem
 
 GITHUB_TOKEN = "ghp_4f9ZtQ1mX7vB2nK8sL3pR6wY0cD5eH1jA9uT"
@@ -57,8 +57,9 @@ def _run_hostile(make_repo, scripted, tmp_path: Path, mode: str) -> tuple[list[s
         "sib": [turn(tool("write", file_path="sib.txt", content=SIBLING_DATA + "\n")), turn(text("Wrote."))]}})
     plan = {"task": "Probe", "subtasks": [{"id": "evil", "instructions": "Look around."},
                                           {"id": "sib", "instructions": "Write a file."}]}
-    proc = swarm(repo, "run", "--plan", str(write_plan(tmp_path / "plan.json", plan)), "--json",
-                 "--sandbox", mode, server=server, env=env)
+    # A real process: the /proc/*/environ scan must find swarm's own environment as exec'd.
+    proc = swarm_process(repo, "run", "--plan", str(write_plan(tmp_path / "plan.json", plan)), "--json",
+                         "--sandbox", mode, server=server, env=env)
     assert proc.returncode == 0, proc.stderr
     second = [r for r in server.requests if r["key"] == "evil" and r["turn"] == 1][0]["body"]
     results = [json.dumps(block["content"]) for block in second["messages"][-1]["content"]]
@@ -127,7 +128,7 @@ def test_without_a_sandbox_bash_is_refused_and_the_file_tools_work(make_repo, sc
         turn(tool("bash", command=f"touch {marker}"), tool("write", file_path="b.txt", content="by the file tool\n")),
         turn(text("Done."))]}})
     plan = {"task": "Refuse", "subtasks": [{"id": "one", "instructions": "Try bash."}]}
-    proc = swarm(repo, "run", "--plan", str(write_plan(tmp_path / "plan.json", plan)), "--json",
+    proc = swarm_process(repo, "run", "--plan", str(write_plan(tmp_path / "plan.json", plan)), "--json",
                  "--sandbox", "auto", server=server, env={"PATH": str(bin_dir)})
     assert proc.returncode == 0, proc.stderr
     assert "no sandbox" in proc.stderr.splitlines()[0] or any("no sandbox" in line for line in
@@ -139,7 +140,7 @@ def test_without_a_sandbox_bash_is_refused_and_the_file_tools_work(make_repo, sc
     assert not write_result.get("is_error")
     result = json.loads(proc.stdout)
     assert git(repo, "show", f"{result['merged_branch']}:b.txt") == "by the file tool"
-    required = swarm(repo, "run", "--plan", str(tmp_path / "plan.json"), "--sandbox", "require",
+    required = swarm_process(repo, "run", "--plan", str(tmp_path / "plan.json"), "--sandbox", "require",
                      server=server, env={"PATH": str(bin_dir)})
     assert required.returncode == 2 and len(required.stderr.strip().splitlines()) == 1, required.stderr
     assert "bubblewrap" in required.stderr

@@ -17,8 +17,6 @@ from typing import Any
 import anthropic
 from anthropic import AsyncAnthropic
 
-from swarm.agent.loop import Agent
-from swarm.agent.stops import OutOfTurns
 from swarm.model.errors import ModelAPIError
 from swarm.model.gate import ModelGate
 from swarm.merge.diffs import changed_paths, parse_diff
@@ -29,19 +27,17 @@ from swarm.merge.fold import fold
 from swarm.model.usage import Usage
 from swarm.plan.spec import Plan, Subtask, save_plan
 from swarm.ui.progress import Progress
-from swarm.agent.prompts import template
 from swarm.run.records import RunRecords, utc_now
 from swarm.ui.report import write_report
-from swarm.config import RunOptions, agent_settings, price_table
+from swarm.config import RunOptions, price_table
 from swarm.run.integrate import Integration, describe_error
 from swarm.run import events
 from swarm.run.carry import Carry, carry_from_record, carry_note
 from swarm.run.result import RESULT_FILE, RunResult, SubtaskResult
 from swarm.run.state import SubtaskRun
-from swarm.run.worker import first_message
-from swarm.agent.tools import Toolbox
+from swarm.run.executor import Executor, LocalExecutor, Workspace
+from swarm.run.worker import first_message, run_agent, run_command
 from swarm.env.sandbox import sandbox_note
-from swarm.env.shell import run_shell
 
 
 class Coordinator:
@@ -50,8 +46,11 @@ class Coordinator:
     def __init__(self, repo: GitRepo, plan: Plan, client: AsyncAnthropic | None, *, run_id: str,
                  records: RunRecords, progress: Progress, tool_env: dict[str, str],
                  options: RunOptions | None = None, previous: dict[str, SubtaskResult] | None = None,
-                 base: str | None = None) -> None:
+                 base: str | None = None, executor: Executor | None = None) -> None:
         self.repo = repo
+        # Where each subtask's workspace lives (swarm.run.executor): this machine unless told otherwise.
+        self.executor: Executor = executor or LocalExecutor(repo)
+        self._workspaces: dict[str, Workspace] = {}
         self.plan = plan
         self.client = client
         self.run_id = run_id
@@ -181,7 +180,8 @@ class Coordinator:
         complete = True
         async with checkout_slots:
             # From the work so far, the branch keeps that commit in its history: nothing is orphaned.
-            await self.repo.add_worktree(st.worktree, st.branch, carried.commit if carried else st.start_commit)
+            self._workspaces[subtask.id] = await self.executor.open(
+                subtask.id, st.branch, carried.commit if carried else st.start_commit, st.worktree, self.tool_env)
         self._mark("worktrees")
         async with agent_slots:
             if self.stop_reason:
@@ -199,7 +199,13 @@ class Coordinator:
                 self._mark("agents")
         title = f"swarm({subtask.id}): {subtask.title or subtask.id}"
         await self._commit(subtask, st, title if complete else f"{title} (incomplete: out of turns)")
+        await self._close(subtask.id)
         return complete
+
+    async def _close(self, subtask_id: str) -> None:
+        workspace = self._workspaces.pop(subtask_id, None)
+        if workspace is not None:
+            await workspace.close()
 
     async def _carry_over(self, subtask: Subtask, st: SubtaskRun) -> None:
         """On resume: an unfinished subtask continues from its work-in-progress commit, if its branch still has it."""
@@ -214,8 +220,9 @@ class Coordinator:
         reason = describe_error(error)
         self.progress.state(st.id, "retrying", f"attempt {st.attempts} failed: {reason}")
         self.records.event(events.RETRY, subtask=st.id, attempt=st.attempts, error=reason)
-        if st.worktree.exists():
+        if subtask.id in self._workspaces:
             await self._commit(subtask, st, f"swarm({subtask.id}): work in progress (attempt {st.attempts} failed)")
+            await self._close(subtask.id)
             if st.commit and st.commit != st.start_commit:
                 self._carry[subtask.id] = Carry(st.commit, carry_note(f"failed: {reason}", st.commit,
                                                                       st.files_changed, st.summary))
@@ -235,7 +242,6 @@ class Coordinator:
         """Run the subtask's agent; False when it ran out of turns (its summary is kept either way)."""
         if self.client is None:
             raise SwarmError("no model client: set ANTHROPIC_API_KEY (or ANTHROPIC_BASE_URL for a local endpoint)")
-        toolbox = Toolbox(st.worktree, self.tool_env)
 
         def on_event(kind: str, **data: Any) -> None:
             self.records.event(kind, subtask=subtask.id, **data)
@@ -243,34 +249,21 @@ class Coordinator:
             if kind == events.TURN:
                 st.turns += 1
 
-        agent = Agent(self._client_no_retries, model=self.options.model, system=template("worker_system").strip(),
-                      toolbox=toolbox, settings=agent_settings(self.options), prices=self.prices, gate=self.gate,
-                      events=on_event, transcript=lambda entry: self.records.transcript(subtask.id, entry))
-        agent.usage = st.usage  # earlier attempts count too; status readers see tokens grow
-        try:
-            result = await agent.run(first_message(self.plan, subtask, carried))
-        except OutOfTurns as end:
-            st.summary = end.summary
-            return False
-        st.summary = result.summary
-        return True
+        st.summary, complete = await run_agent(
+            self._client_no_retries, self._workspaces[subtask.id].tools, first_message(self.plan, subtask, carried),
+            options=self.options, prices=self.prices, gate=self.gate, usage=st.usage, events=on_event,
+            transcript=lambda entry: self.records.transcript(subtask.id, entry))
+        return complete
 
     async def _run_command(self, subtask: Subtask, st: SubtaskRun) -> None:
-        assert subtask.command is not None
-        result = await run_shell(subtask.command, st.worktree, self.tool_env, self.options.command_timeout)
-        self.records.transcript(subtask.id, {"role": "command", "command": subtask.command,
-                                             "exit_code": result.exit_code, "output": result.output})
-        tail = result.output.strip().splitlines()[-5:]
-        st.summary = f"`{subtask.command}` exited {result.exit_code}" + (":\n" + "\n".join(tail) if tail else "")
-        if result.timed_out:
-            raise SwarmError(f"command timed out after {self.options.command_timeout:g}s: {subtask.command}")
-        if result.exit_code != 0:
-            raise SwarmError(f"command exited {result.exit_code}: {subtask.command}")
+        st.summary = await run_command(self._workspaces[subtask.id], subtask, self.options.command_timeout,
+                                       lambda entry: self.records.transcript(subtask.id, entry))
 
     async def _commit(self, subtask: Subtask, st: SubtaskRun, message: str) -> None:
         assert st.start_commit is not None
         body = f"{message}\n\n{st.summary}".strip() if st.summary else message
-        commit = await self.repo.commit_all(st.worktree, body)
+        workspace = self._workspaces.get(subtask.id)
+        commit = await workspace.commit(body) if workspace is not None else None
         carried = self._carry.get(subtask.id)  # nothing new on top of carried work: that work is the result
         st.commit = commit or (carried.commit if carried else st.start_commit)
         text = await self.repo.diff(st.start_commit, st.commit) if st.commit != st.start_commit else ""
@@ -282,13 +275,14 @@ class Coordinator:
 
     async def _keep_work(self, subtask: Subtask, st: SubtaskRun, state: str, reason: str) -> None:
         """Commit whatever the agent left as work in progress, so nothing is lost."""
-        if st.start_commit and st.worktree.exists():
+        if st.start_commit and subtask.id in self._workspaces:
             try:
                 await self._commit(subtask, st, f"swarm({subtask.id}): work in progress ({state})")
             except (SwarmError, OSError) as e:
                 # The state below still goes out; the record says why its work may be missing.
                 self.records.event(events.STATE, subtask=st.id, state=state,
                                    detail=f"work in progress not committed: {describe_error(e)}")
+        await self._close(subtask.id)
         self._set(st, state, reason, commit=st.commit, files_changed=st.files_changed)
 
     # -- the run ---------------------------------------------------------------------------

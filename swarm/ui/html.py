@@ -239,7 +239,7 @@ def render_html(review: RunReview, selection: Selection | None = None,
 tr:not(.add):not(.del):not(.hunk) > td.code {{ background: transparent; }}</style></head>
 <body><main>
 <header><h1>swarm review · run {_e(review.run_id)}</h1>
-<p class="task">{_e(r.get("task") or "")}</p>
+<p class="task">{_e(r.task or "")}</p>
 <div class="facts">{"".join(f"<span>{k} <b>{v}</b></span>" for k, v in facts)}</div></header>
 <nav><a href="#summary">Summary</a><a href="#findings">Findings</a><a href="#contradictions">Contradictions</a>
 <a href="#changes">Changes</a> {nav}</nav>
