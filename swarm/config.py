@@ -144,6 +144,8 @@ class RunOptions:
     resolve_conflicts: bool = True
     test_command: str | None = _setting("test_command")
     # Read by the tools, the records' redaction and the worktree paths: passed as values, never via os.environ.
+    executor: str = _setting("executor")
+    ray_address: str | None = _setting("ray_address")
     secrets: list[str] = _setting("secrets")
     pass_env: list[str] = _setting("pass_env")
     network: bool = _setting("network")
@@ -209,6 +211,8 @@ def run_options(repo_root: Path, base: dict[str, Any] | None = None, **flags: An
     for name, value in flags.items():
         if value is not None and hasattr(options, name):
             setattr(options, name, config.get(name) if name in SETTINGS else value)
+    options.executor = config.get("executor")
+    options.ray_address = config.get("ray_address")
     options.secrets = list(config.get("secrets"))
     options.pass_env = list(config.get("pass_env"))
     options.network = bool(config.get("network"))

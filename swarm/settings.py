@@ -189,6 +189,10 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
     Setting("retries", _count, 2, "a whole number >= 0", "extra attempts per subtask with on_failure = retry"),
     Setting("max_cost", _cost, None, "a number of USD > 0", "stop the run before its cost passes this"),
     Setting("test_command", _text, None, "a shell command", "the project's test command, for the checks"),
+    Setting("executor", _choice(("local", "ray")), "local", "local or ray",
+            "where subtasks' workspaces live: this machine, or a Ray cluster (pip install 'swarm[ray]')"),
+    Setting("ray_address", _text, None, "a Ray address (host:port)",
+            "the Ray cluster for executor = ray (default: RAY_ADDRESS, else a new local instance)"),
     Setting("prices", _prices, {}, "model prefix = [input, output] USD per million tokens",
             "prices on top of the built-in table (docs/models.md), for cost and --max-cost"),
 ]}

@@ -9,6 +9,7 @@ stops every Ray process on the machine.
 from __future__ import annotations
 
 import os
+import random
 import socket
 from typing import Any, Iterator
 
@@ -26,10 +27,11 @@ def free_port() -> int:
 
 def node_ports() -> dict[str, Any]:
     """Every port a node opens, chosen free on loopback (Ray's defaults collide between clusters)."""
-    low = free_port()
+    # Worker ports below the ephemeral range, so they never meet the free ports picked for the rest.
+    low = random.randrange(10_000, 30_000, 250)
     return {"node_ip_address": "127.0.0.1", "node_manager_port": free_port(), "object_manager_port": free_port(),
             "dashboard_agent_listen_port": free_port(), "runtime_env_agent_port": free_port(),
-            "metrics_agent_port": free_port(), "metrics_export_port": free_port(),
+            "metrics_agent_port": free_port(), "metrics_export_port": free_port(), "dashboard_port": free_port(),
             "min_worker_port": low, "max_worker_port": low + 200}
 
 

@@ -53,6 +53,12 @@ def shared_run_options(func: Any) -> Any:
         click.option("--max-cost", type=click.FloatRange(0, min_open=True), default=None, metavar="USD",
                      help="Stop launching work and stop the agents before the run's cost passes this "
                           f"{default_help('max_cost')}."),
+        click.option("--executor", type=click.Choice(["local", "ray"]), default=None,
+                     help="Where each subtask's workspace lives: this machine, or a Ray cluster node "
+                          f"{default_help('executor')}."),
+        click.option("--ray-address", default=None, metavar="ADDR",
+                     help="The Ray cluster for --executor ray (default: the ray_address setting, RAY_ADDRESS, "
+                          "else a new local instance)."),
         click.option("--sandbox", type=click.Choice(["auto", "require", "off"]), default=None,
                      help="auto: confine the agents' bash with bubblewrap where it works, refuse it where not; "
                           "require: stop unless it works; off: run it unconfined, with your rights "

@@ -16,6 +16,7 @@ from swarm.env.policy import use_policy
 from swarm.git.repo import GitRepo
 from swarm.model.usage import Usage
 from swarm.plan.spec import Plan
+from swarm.run.executor import make_executor
 from swarm.run.records import RunRecords, new_run_id
 from swarm.run.result import RunResult, SubtaskResult
 from swarm.ui.progress import Progress
@@ -34,9 +35,14 @@ def execute_plan(repo: GitRepo, plan: Plan, *, client: Any, options: RunOptions,
     # (a context variable, never os.environ); a live table on a terminal, plain lines elsewhere.
     with use_policy(options.env_policy()), Progress(console, quiet=quiet) as progress:
         progress.begin(f"run {run_id}", [s.id for s in plan.subtasks])
+        executor = make_executor(repo, options.executor, address=options.ray_address,
+                                 hosts=min(options.concurrency, len(plan.subtasks)))
+        if options.executor != "local":
+            progress.note(f"executor: {options.executor} at {getattr(executor, 'address', '?')}: each subtask's "
+                          "workspace on a cluster node; model calls stay on this machine")
         coordinator = Coordinator(repo, plan, client, run_id=run_id, records=records, progress=progress,
                                   tool_env=tool_env or scrubbed_env(tuple(options.secrets)), options=options,
-                                  previous=previous, base=base)
+                                  previous=previous, base=base, executor=executor)
         if planning:
             coordinator.plan_seconds, coordinator.plan_usage = planning
         return asyncio.run(coordinator.execute())

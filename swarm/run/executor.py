@@ -87,3 +87,14 @@ class LocalExecutor:
 
     async def shutdown(self) -> None:
         return None
+
+
+def make_executor(repo: GitRepo, name: str, *, address: str | None = None, hosts: int = 1) -> Executor:
+    """The executor the `executor` setting names; `hosts` workspace hosts are started at once on a cluster."""
+    if name == "ray":
+        from swarm.run.ray_executor import RayExecutor  # Ray itself is imported there, as an optional extra
+
+        executor = RayExecutor(repo, address)
+        executor.prestart(hosts)
+        return executor
+    return LocalExecutor(repo)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,19 @@ MUTATING = {"write", "edit", "bash"}
 OPEN_RETRIES = 3
 
 
+def _reachable(target: str) -> str | None:
+    """Why `host:port` (or `ray://host:port`) cannot be reached, or None; Ray itself would retry for minutes."""
+    rest = target.split("://", 1)[-1]
+    host, sep, port = rest.rpartition(":")
+    if not sep or not port.isdigit():
+        return None  # "auto", "local" or a form Ray resolves itself
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=3):
+            return None
+    except OSError as e:
+        return e.strerror or type(e).__name__
+
+
 def connect(address: str | None) -> str:
     """Connect this process to the cluster at `address` (or RAY_ADDRESS, or a new local one); return the address."""
     if ray is None:
@@ -48,6 +62,10 @@ def connect(address: str | None) -> str:
     if ray.is_initialized():
         return address or "(connected)"
     target = address or os.environ.get("RAY_ADDRESS") or None
+    problem = _reachable(target) if target else None
+    if problem:
+        raise ConfigError(f"cannot reach the Ray cluster at {target} ({problem}); check --ray-address "
+                          "(or RAY_ADDRESS), and that the cluster is up (`ray status` on its head node)")
     # A Ray instance started from here inherits this environment: keep the model credentials out of it.
     saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("ANTHROPIC_")}
     try:
