@@ -144,10 +144,22 @@ def _safe_cmdline(path: Path) -> bytes:
         return b""
 
 
-def test_without_an_address_that_answers_the_error_is_one_line(make_repo, tmp_path):
+def test_without_an_address_that_answers_the_error_is_one_line(make_repo, scripted, tmp_path):
     repo = make_repo(FILES)
     proc = swarm_process(repo, "run", "--plan", str(write_plan(tmp_path / "p.json", PLAN)), "--executor", "ray",
-                         "--ray-address", "127.0.0.1:9", env=LOOPBACK_ENV)
+                         "--ray-address", "127.0.0.1:9", env=LOOPBACK_ENV, server=scripted(script()))
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("Error: cannot reach the Ray cluster at 127.0.0.1:9")
+    assert "Traceback" not in proc.stderr
+
+
+def test_without_ray_installed_the_executor_says_how_to_install_it(make_repo, scripted, tmp_path):
+    repo = make_repo(FILES)
+    blocker = tmp_path / "no-ray"
+    blocker.mkdir()
+    (blocker / "ray.py").write_text("raise ImportError('No module named ray')\n")
+    proc = swarm_process(repo, "run", "--plan", str(write_plan(tmp_path / "p.json", PLAN)), "--executor", "ray",
+                         env={**LOOPBACK_ENV, "PYTHONPATH": str(blocker)}, server=scripted(script()))
+    assert proc.returncode == 2
+    assert "pip install 'swarm[ray]'" in proc.stderr.strip().splitlines()[-1]
     assert "Traceback" not in proc.stderr

@@ -3,8 +3,8 @@
 What travels where:
 - the start commit goes to the node as a git bundle through Ray's object store,
   holding only the objects the node's cache of the repository lacks;
-- each tool call goes to the workspace's actor on its node (a `command` subtask
-  is one plain Ray task instead), and its result comes back;
+- each tool call (and a `command` subtask's command) goes to the workspace's
+  host, an actor on its node, and its result comes back;
 - the subtask's commits come back as a bundle, fetched into the user's repository
   on the subtask's branch;
 - the model calls never leave this machine: the agent loop, the rate-limit gate
@@ -13,7 +13,7 @@ What travels where:
 
 A node lost mid-subtask: the actor is opened again on another node from the
 start commit and the calls that changed files are replayed in order, so the
-agent goes on where it was. A command task is retried by Ray itself.
+agent goes on where it was; a command is run again.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any
 
 from swarm.agent.tools import ToolOutcome
 from swarm.env.shell import ShellResult
-from swarm.errors import ConfigError
+from swarm.errors import ConfigError, SwarmError
 from swarm.git.bundle import create_bundle, fetch_bundle
 from swarm.git.repo import GitRepo
 
@@ -80,14 +80,12 @@ def connect(address: str | None) -> str:
     return target or "local"
 
 
-def _remote_classes() -> tuple[Any, Any]:
-    from swarm.run.ray_node import WorkspaceHost, run_command_task
+def _remote_class() -> Any:
+    from swarm.run.ray_node import WorkspaceHost
 
     # Each workspace claims a CPU so work spreads across nodes; hosts are not restarted in place: a lost
     # node's workspace is opened again elsewhere by the coordinator (see RemoteTools.call).
-    actor = ray.remote(num_cpus=1, max_restarts=0)(WorkspaceHost)
-    task = ray.remote(num_cpus=1, max_retries=3, retry_exceptions=False)(run_command_task)
-    return actor, task
+    return ray.remote(num_cpus=1, max_restarts=0)(WorkspaceHost)
 
 
 class RemoteTools:
@@ -127,7 +125,6 @@ class RayWorkspace:
         self.start = start
         self.env = env
         self._actor: Any = None
-        self._pending: bytes | None = None
         self.tools = RemoteTools(self, executor.definitions)
 
     async def actor(self) -> Any:
@@ -138,24 +135,26 @@ class RayWorkspace:
     async def reopen(self, replay: list[tuple[str, Any]]) -> None:
         """Open the workspace again (on whichever node has room) and replay the calls that changed files."""
         self._actor = None  # the lost host is not given back to the pool
+        self.executor.lost()
         actor = await self.actor()
         for name, tool_input in replay:
             await actor.call.remote(name, tool_input)
 
     async def run_command(self, command: str, timeout: float) -> ShellResult:
-        """A command subtask: one Ray task checks out, runs and commits; `commit` then takes its bundle."""
-        data = await self.executor.bundle(self.branch, self.start, have=())
-        output, code, timed_out, bundle = await self.executor.command_task.remote(
-            self.executor.repo_key, self.branch, self.start, self.env, data, f"refs/heads/{self.branch}",
-            command, timeout, "swarm: command")
-        self._pending = bundle
-        return ShellResult(output, code, timed_out)
+        """A command subtask, run by the workspace's host on its node (a lost node: opened again, run again)."""
+        for attempt in range(OPEN_RETRIES + 1):
+            actor = await self.actor()
+            try:
+                output, code, timed_out = await actor.run_command.remote(command, timeout)
+                return ShellResult(output, code, timed_out)
+            except ray.exceptions.RayActorError:
+                if attempt == OPEN_RETRIES:
+                    raise SwarmError(f"the cluster node running `{command}` was lost {OPEN_RETRIES + 1} times")
+                await self.reopen(self.tools.replay)
+        raise AssertionError("unreachable")
 
     async def commit(self, message: str) -> str | None:
         repo = self.executor.repo
-        if self._pending is not None:
-            data, self._pending = self._pending, None
-            return await asyncio.to_thread(self.executor.take, data, self.branch, self.start, message)
         if self._actor is None:
             return None
         data = await self._actor.commit.remote(message)
@@ -173,7 +172,7 @@ class RayWorkspace:
                 await actor.close.remote()
             except ray.exceptions.RayActorError:
                 return  # the node is gone, and its workspace with it
-            self.executor.idle.append(actor)
+            self.executor.release(actor)
 
 
 class RayExecutor:
@@ -185,16 +184,45 @@ class RayExecutor:
         self.address = connect(address)
         self.repo = repo
         self.repo_key = hashlib.sha1(str(repo.root).encode()).hexdigest()[:12]
-        self.actor_class, self.command_task = _remote_classes()
+        self.actor_class = _remote_class()
         self.definitions = self._tool_definitions()
+        # One host per CPU of the cluster at most: a host holds its CPU for its life, so more would wait forever.
+        self.capacity = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        self.created = 0
         self.idle: list[Any] = []
+        self._released: asyncio.Queue[Any] | None = None
+
+    def _new_host(self) -> Any:
+        self.created += 1
+        host = self.actor_class.remote()
+        host.node.remote()  # not awaited: only makes Ray start the process now
+        return host
 
     def prestart(self, hosts: int) -> None:
-        """Start `hosts` workspace hosts now, so their processes are up by the time the agents need them."""
-        for _ in range(hosts):
-            host = self.actor_class.remote()
-            host.node.remote()  # not awaited: only makes Ray start the process
-            self.idle.append(host)
+        """Start up to `hosts` workspace hosts now, so their processes are up by the time the agents need them."""
+        for _ in range(min(hosts, self.capacity) - self.created):
+            self.idle.append(self._new_host())
+
+    async def acquire(self) -> Any:
+        """An idle host, a new one while the cluster has CPUs for it, else the next one released."""
+        if self._released is None:
+            self._released = asyncio.Queue()
+        if self.idle:
+            return self.idle.pop()
+        if not self._released.empty():
+            return self._released.get_nowait()
+        if self.created < self.capacity:
+            return self._new_host()
+        return await self._released.get()
+
+    def release(self, host: Any) -> None:
+        if self._released is None:
+            self._released = asyncio.Queue()
+        self._released.put_nowait(host)
+
+    def lost(self) -> None:
+        """A host died with its node: room for a new one."""
+        self.created -= 1
 
     @staticmethod
     def _tool_definitions() -> list[dict[str, Any]]:
@@ -211,28 +239,19 @@ class RayExecutor:
         return await asyncio.to_thread(create_bundle, self.repo, f"refs/heads/{branch}", exclude=have)
 
     async def start_actor(self, branch: str, start: str, env: dict[str, str]) -> Any:
-        actor = self.idle.pop() if self.idle else self.actor_class.remote()
-        try:
-            have = await actor.open.remote(self.repo_key, branch, start, env)
-        except ray.exceptions.RayActorError:  # an idle host whose node went away
-            actor = self.actor_class.remote()
-            have = await actor.open.remote(self.repo_key, branch, start, env)
+        for _ in range(OPEN_RETRIES + 1):
+            actor = await self.acquire()
+            try:
+                have = await actor.open.remote(self.repo_key, branch, start, env)
+                break
+            except ray.exceptions.RayActorError:  # an idle host whose node went away
+                self.lost()
+        else:
+            raise SwarmError("no cluster node could open the workspace (every host was lost); check the cluster")
         # The node's cache may hold the start commit already (an earlier subtask of the run): nothing to send.
         data = None if start in have else await self.bundle(branch, start, tuple(have))
         await actor.receive.remote(data, f"refs/heads/{branch}")
         return actor
-
-    def take(self, data: bytes, branch: str, start: str, message: str) -> str | None:
-        """Fetch a command task's commit and record it on the branch with the coordinator's message."""
-        if data is None:
-            return None
-        scratch = f"refs/swarm-incoming/{branch}"
-        fetched = fetch_bundle(self.repo, data, f"refs/heads/{branch}", scratch)
-        tree = self.repo.git("rev-parse", f"{fetched}^{{tree}}")
-        commit = self.repo.git("commit-tree", tree, "-p", start, "-F", "-", input=message)
-        self.repo.git("update-ref", "-d", scratch)
-        self.repo.update_branch(branch, commit)
-        return commit
 
     async def open(self, subtask_id: str, branch: str, start_commit: str, path: Path,
                    env: dict[str, str]) -> RayWorkspace:

@@ -122,21 +122,6 @@ class NodeWorkspace:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def run_command_task(repo_key: str, branch: str, start: str, env: dict[str, str], bundle: bytes, ref: str,
-                     command: str, timeout: float, message: str) -> tuple[str, int, bool, bytes | None]:
-    """A command subtask as one plain Ray task: check out, run, commit, bundle back."""
-    import asyncio
-
-    ws = NodeWorkspace(repo_key, branch, start, env)
-    try:
-        ws.receive(bundle, ref)
-        output, code, timed_out = asyncio.run(ws.run_command(command, timeout))
-        return output, code, timed_out, ws.commit(message)
-    finally:
-        ws.close()
-
-
-
 class WorkspaceHost:
     """A process on a node that holds one subtask's workspace at a time (a Ray actor, reused across subtasks).
 
