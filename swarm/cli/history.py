@@ -10,7 +10,7 @@ from rich.markup import escape
 
 from swarm.cli.context import Context
 from swarm.errors import SelectionError
-from swarm.run.history import age, list_summaries, transcript_entries
+from swarm.run.history import age, list_summaries
 from swarm.run.records import RunRecords, resolve_run
 from swarm.run.status import run_status
 
@@ -73,7 +73,7 @@ def show(obj: Context, args: tuple[str, ...], no_pager: bool) -> None:
     by_id = {s.id: s.to_dict() for s in run_status(records).result.subtasks}
     if subtask not in by_id:
         raise SelectionError(f"run {rid} has no subtask {subtask!r}; its subtasks: {', '.join(by_id) or '(none)'}")
-    view = render(parse(transcript_entries(records, subtask)), subtask=subtask, record=by_id[subtask])
+    view = render(parse(records.transcript_entries(subtask)), subtask=subtask, record=by_id[subtask])
     if obj.out.is_terminal and not no_pager:
         os.environ.setdefault("LESS", "FRX")
         with obj.out.pager(styles=True):

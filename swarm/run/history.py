@@ -67,18 +67,3 @@ def age(started: float | None, now: float | None = None) -> str:
             return f"{int(seconds // size)}{unit}"
     return f"{int(seconds)}s"
 
-
-def transcript_entries(records: RunRecords, subtask: str) -> list[dict[str, Any]]:
-    """The records of one subtask's transcript, in order (a line cut short by a kill is skipped)."""
-    import json
-
-    path = records.dir / "transcripts" / f"{subtask}.jsonl"
-    if not path.exists():
-        return []
-    entries = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            entries.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return entries

@@ -115,8 +115,9 @@ class RunRecords:
             return None
         return json.loads(path.read_text(encoding="utf-8"))
 
-    def events(self) -> list[dict[str, Any]]:
-        path = self.dir / "events.jsonl"
+    def read_jsonl(self, name: str) -> list[dict[str, Any]]:
+        """The entries of a JSON-lines record, in order; a line cut short by a killed run is skipped."""
+        path = self.dir / name
         if not path.exists():
             return []
         out = []
@@ -124,8 +125,15 @@ class RunRecords:
             try:
                 out.append(json.loads(line))
             except json.JSONDecodeError:
-                continue  # a line cut short by a killed run
+                continue
         return out
+
+    def events(self) -> list[dict[str, Any]]:
+        return self.read_jsonl("events.jsonl")
+
+    def transcript_entries(self, subtask_id: str) -> list[dict[str, Any]]:
+        """One subtask's transcript records, in order."""
+        return self.read_jsonl(f"transcripts/{subtask_id}.jsonl")
 
 
 def utc_now() -> str:
