@@ -163,3 +163,20 @@ def test_without_ray_installed_the_executor_says_how_to_install_it(make_repo, sc
     assert proc.returncode == 2
     assert "pip install 'swarm[ray]'" in proc.stderr.strip().splitlines()[-1]
     assert "Traceback" not in proc.stderr
+
+
+def test_sharded_swarm_test_on_the_cluster_counts_what_plain_pytest_counts(cluster, make_repo, tmp_path):
+    files = {f"tests/test_m{i}.py": "".join(f"def test_{i}_{j}():\n    assert {j} == {j}\n" for j in range(4))
+             for i in range(3)}
+    files["tests/test_m0.py"] += "def test_fails():\n    assert 1 == 2\n"
+    repo = make_repo(files)
+    command = f"{sys.executable} -m pytest -q -p no:cacheprovider tests"
+    plain = subprocess.run(command.split(), cwd=repo, capture_output=True, text=True)
+    assert "12 passed" in plain.stdout and "1 failed" in plain.stdout
+    proc = swarm_process(repo, "test", "--shards", "2", "--executor", "ray", "--ray-address", cluster.address,
+                         "--json", "--", *command.split(), env=LOOPBACK_ENV, timeout=300)
+    assert proc.returncode == 1, proc.stderr  # one test fails, as in plain pytest
+    (report,) = json.loads(proc.stdout)
+    assert report["totals"]["passed"] == 12 and report["totals"]["failed"] == 1
+    assert len(report["shards"]) == 2
+    assert all(s["error"] is None for s in report["shards"]), report["shards"]

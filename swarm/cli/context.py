@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from typing import TextIO
 
 from rich.console import Console
 
@@ -23,3 +25,12 @@ class Context:
         repo = GitRepo.discover(self.repo_path)
         repo.worktrees_base = worktrees_folder(load_config(repo.root).get("worktrees"))
         return repo
+
+
+def keep_stdout_for_json() -> TextIO:
+    """Ray's core writes `(raylet)` lines to this process's stdout (fd 1) whatever it is told: from here on fd 1
+    is stderr, and the JSON goes to a copy of the real stdout, so `--json` stays one clean object."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    return os.fdopen(saved, "w")

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from swarm.cli.context import Context
+from swarm.cli.context import Context, keep_stdout_for_json
 from swarm.config import default_help, price_table, run_options
 from swarm.errors import ConfigError, PlanError, SwarmError
 from swarm.git.refs import run_branches
@@ -112,21 +112,10 @@ def run(obj: Context, task: str | None, plan_file: str | None, each: str | None,
     client = need_client(plan)
     for note in repo_notes(repo, options.base):
         obj.err.print(f"note: {safe(note)}")
-    json_out = _keep_stdout_for_json() if as_json and options.executor == "ray" else None
+    json_out = keep_stdout_for_json() if as_json and options.executor == "ray" else None
     result = execute_plan(repo, plan, client=client, options=options, console=obj.err,
                           planning=(plan_seconds, plan_usage))
     finish(obj, repo, result, as_json, json_out)
-
-
-def _keep_stdout_for_json() -> Any:
-    """Ray's core writes `(raylet)` lines to this process's stdout (fd 1) whatever it is told: from here on fd 1
-    is stderr, and the JSON goes to a copy of the real stdout, so `--json` stays one clean object."""
-    import os
-
-    sys.stdout.flush()
-    saved = os.dup(1)
-    os.dup2(2, 1)
-    return os.fdopen(saved, "w")
 
 
 def finish(obj: Context, repo: GitRepo, result: RunResult, as_json: bool, json_out: Any = None) -> None:
@@ -204,7 +193,7 @@ def resume(obj: Context, run_id: str | None, as_json: bool, **flags: Any) -> Non
         obj.err.print(f"kept uncommitted edits of {safe(', '.join(kept))} at {ref}")
     obj.err.print(f"resuming {rid}: {sum(1 for s in previous.values() if s.state == 'done')} of "
                   f"{len(previous)} subtasks kept")
-    json_out = _keep_stdout_for_json() if as_json and options.executor == "ray" else None
+    json_out = keep_stdout_for_json() if as_json and options.executor == "ray" else None
     result = execute_plan(repo, plan, client=client, options=options, console=obj.err, run_id=rid,
                           previous=previous, base=info.get("base_commit"))
     finish(obj, repo, result, as_json, json_out)

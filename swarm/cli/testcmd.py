@@ -14,7 +14,7 @@ from swarm.errors import SwarmError
 from swarm.ui.progress import Progress
 from swarm.run.records import RunRecords, resolve_run
 from swarm.run.result import RunResult
-from swarm.cli.context import Context
+from swarm.cli.context import Context, keep_stdout_for_json
 
 
 @click.command("test", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
@@ -29,9 +29,14 @@ from swarm.cli.context import Context
 @click.option("--timeout", type=click.FloatRange(0, min_open=True), default=None, help="Seconds a shard may take.")
 @click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON on stdout.")
 @click.option("--remove-worktrees", is_flag=True, help="Remove the pooled test worktrees, then exit.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default=None,
+              help="Run the shards here (local) or on a Ray cluster's nodes (default from the executor setting).")
+@click.option("--ray-address", default=None, metavar="ADDR",
+              help="The Ray cluster for --executor ray (default: the ray_address setting, RAY_ADDRESS).")
 @click.pass_obj
 def test_command(obj: Context, cmd: tuple[str, ...], shards: int | None, run_id: str | None, junit_file: str | None,
-                 matrix: tuple[str, ...], timeout: float | None, as_json: bool, remove_worktrees: bool) -> None:
+                 matrix: tuple[str, ...], timeout: float | None, as_json: bool, remove_worktrees: bool,
+                 executor: str | None, ray_address: str | None) -> None:
     """Run a test command in parallel shards, each in its own worktree of HEAD, and aggregate.
 
     \b
@@ -48,6 +53,7 @@ def test_command(obj: Context, cmd: tuple[str, ...], shards: int | None, run_id:
     reused from run to run. Your branch, index and working tree are not touched.
     Exit 0 when every test passed, 1 when any failed or a shard broke, 2 on bad input.
     """
+    from swarm.config import load_config
     from swarm.errors import RunNotFound
     from swarm.testrun import remove_pool, run_matrix, write_merged_junit
     from swarm.testrun.summary import print_summary as print_test_summary
@@ -79,15 +85,20 @@ def test_command(obj: Context, cmd: tuple[str, ...], shards: int | None, run_id:
     per_command = shards or max(1, (os.cpu_count() or 2) // len(commands))
     # Plain lines, even on a terminal: the live table is made for agents (turns, tools, cost).
     try:
+        config = load_config(repo.root).with_flags(executor=executor, ray_address=ray_address)
+        json_out = keep_stdout_for_json() if as_json and config.get("executor") == "ray" else None
         reports = asyncio.run(run_matrix(repo, commit, commands, per_command, cwd=cwd,
-                                         progress=Progress(obj.err, live=False), timeout=timeout))
+                                         progress=Progress(obj.err, live=False), timeout=timeout,
+                                         executor=config.get("executor"), ray_address=config.get("ray_address")))
     except KeyboardInterrupt:
         obj.err.print("interrupted: the shards were stopped")
         sys.exit(130)
     if junit_file:
         obj.err.print(f"JUnit XML: {write_merged_junit(reports, Path(junit_file))}")
     if as_json:
-        click.echo(json.dumps([r.to_dict() for r in reports], indent=2))
+        click.echo(json.dumps([r.to_dict() for r in reports], indent=2), file=json_out)
+        if json_out is not None:
+            json_out.flush()
     else:
         print_test_summary(obj.out, reports)
     sys.exit(0 if all(r.ok for r in reports) else 1)

@@ -119,9 +119,11 @@ class RemoteTools:
 class RayWorkspace:
     """A subtask's workspace on a node, seen from the coordinator."""
 
-    def __init__(self, executor: "RayExecutor", branch: str, start: str, env: dict[str, str]) -> None:
+    def __init__(self, executor: "RayExecutor", branch: str, start: str, env: dict[str, str],
+                 ref: str | None = None) -> None:
         self.executor = executor
         self.branch = branch
+        self.ref = ref or f"refs/heads/{branch}"  # how the start commit is named in the user's repository
         self.start = start
         self.env = env
         self._actor: Any = None
@@ -129,7 +131,7 @@ class RayWorkspace:
 
     async def actor(self) -> Any:
         if self._actor is None:
-            self._actor = await self.executor.start_actor(self.branch, self.start, self.env)
+            self._actor = await self.executor.start_actor(self.branch, self.start, self.env, self.ref)
         return self._actor
 
     async def reopen(self, replay: list[tuple[str, Any]]) -> None:
@@ -234,11 +236,14 @@ class RayExecutor:
         with tempfile.TemporaryDirectory() as tmp:
             return Toolbox(Path(tmp), {}).definitions()
 
-    async def bundle(self, branch: str, start: str, have: tuple[str, ...]) -> bytes:
-        await asyncio.to_thread(self.repo.update_branch, branch, start)
-        return await asyncio.to_thread(create_bundle, self.repo, f"refs/heads/{branch}", exclude=have)
+    async def bundle(self, ref: str, start: str, have: tuple[str, ...]) -> bytes:
+        """A bundle of `start` under `ref` (set here first), without what the node already has."""
+        await asyncio.to_thread(self.repo.git, "update-ref", ref, start)
+        return await asyncio.to_thread(create_bundle, self.repo, ref, exclude=have)
 
-    async def start_actor(self, branch: str, start: str, env: dict[str, str]) -> Any:
+    async def start_actor(self, branch: str, start: str, env: dict[str, str], ref: str | None = None) -> Any:
+        """A host with a workspace on `branch` at `start`; `ref` names it here (default: the branch itself)."""
+        ref = ref or f"refs/heads/{branch}"
         for _ in range(OPEN_RETRIES + 1):
             actor = await self.acquire()
             try:
@@ -249,8 +254,8 @@ class RayExecutor:
         else:
             raise SwarmError("no cluster node could open the workspace (every host was lost); check the cluster")
         # The node's cache may hold the start commit already (an earlier subtask of the run): nothing to send.
-        data = None if start in have else await self.bundle(branch, start, tuple(have))
-        await actor.receive.remote(data, f"refs/heads/{branch}")
+        data = None if start in have else await self.bundle(ref, start, tuple(have))
+        await actor.receive.remote(data, ref)
         return actor
 
     async def open(self, subtask_id: str, branch: str, start_commit: str, path: Path,

@@ -159,7 +159,59 @@ class WorkspaceHost:
         assert self.workspace is not None
         return self.workspace.commit(message)
 
+    async def run_files(self, argv: list[str], rel_cwd: str, env: dict[str, str], inputs: dict[str, bytes],
+                        outputs: list[str], timeout: float | None) -> tuple[int | None, float, bytes, dict[str, bytes]]:
+        return await run_files(self, argv, rel_cwd, env, inputs, outputs, timeout)
+
     def close(self) -> None:
         if self.workspace is not None:
             self.workspace.close()
             self.workspace = None
+
+
+NODE = "@SWARM_NODE@"  # stands for this host's scratch folder in what the coordinator sends
+WORK = "@SWARM_WORK@"  # stands for the workspace's work tree
+
+
+async def run_files(host: WorkspaceHost, argv: list[str], rel_cwd: str, env: dict[str, str],
+                    inputs: dict[str, bytes], outputs: list[str], timeout: float | None
+                    ) -> tuple[int | None, float, bytes, dict[str, bytes]]:
+    """Run a process in the workspace with files sent along and files brought back (a test shard).
+
+    Paths in `argv`, `env`, `inputs` and `outputs` name NODE and WORK; they are made this node's own here.
+    Returns the exit code (None: timed out), seconds, the combined output and the output files that exist.
+    """
+    import asyncio
+    import time
+
+    assert host.workspace is not None
+    scratch = host.workspace.root / "files"
+    scratch.mkdir(exist_ok=True)
+
+    def here(text: str) -> str:
+        return text.replace(NODE, str(scratch)).replace(WORK, str(host.workspace.work))  # type: ignore[union-attr]
+
+    for name, data in inputs.items():
+        path = Path(here(name))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    for name in outputs:  # the process writes them: their folders must exist, as they do locally
+        Path(here(name)).parent.mkdir(parents=True, exist_ok=True)
+    began = time.monotonic()
+    proc = await asyncio.create_subprocess_exec(
+        *[here(a) for a in argv], cwd=host.workspace.work / rel_cwd, env={k: here(v) for k, v in env.items()},
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+        code: int | None = proc.returncode
+    except asyncio.TimeoutError:
+        proc.kill()
+        out, code = b"", None
+    # Output files name this node's folders: put the markers back, the coordinator makes them its own.
+    def back(data: bytes) -> bytes:
+        return data.replace(str(host.workspace.work).encode(), WORK.encode()).replace(  # type: ignore[union-attr]
+            str(scratch).encode(), NODE.encode())
+
+    found = {name: back(Path(here(name)).read_bytes()) for name in outputs if Path(here(name)).is_file()}
+    return code, time.monotonic() - began, back(out), found

@@ -59,17 +59,24 @@ def shard_env() -> dict[str, str]:
 
 async def run_matrix(repo: GitRepo, commit: str, commands: list[TestCommand | list[str] | str], shards: int, *,
                      cwd: str = "", progress: Progress | None = None, env: dict[str, str] | None = None,
-                     timeout: float | None = None) -> list[TestReport]:
+                     timeout: float | None = None, executor: str = "local",
+                     ray_address: str | None = None) -> list[TestReport]:
     """Run each command in `shards` shards on `commit`, all at once; one TestReport per command.
 
     `cwd` is the folder, relative to the repository root, the commands run
     in (in each worktree). `timeout` bounds each shard's process, in seconds.
+    `executor="ray"` runs the shards on a Ray cluster's nodes (swarm.testrun.ray_shards).
     """
     repo.exclude_swarm_dir()
     pool = WorktreePool(repo)
     invocation = Invocation(repo, commit, pool, new_records_dir(repo.root), progress or Progress(quiet=True),
                             shard_env() if env is None else env, timeout, DurationStore(repo.root),
                             install_plugin(pool))
+    if executor == "ray":
+        from swarm.testrun.ray_shards import make_ray_pool, ray_invocation
+
+        ray_pool, _ = make_ray_pool(repo, ray_address, shards * len(commands))
+        invocation = ray_invocation(invocation, ray_pool)
     parsed = [c if isinstance(c, TestCommand) else parse_command(c, cwd=cwd, user_dir=repo.root / cwd)
               for c in commands]
     label_commands(parsed)
