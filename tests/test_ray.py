@@ -20,7 +20,7 @@ from conftest import git, swarm_process, text, tool, turn, write_plan
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'swarm[ray]')")
 
-from ray_cluster import LOOPBACK_ENV, start_cluster  # noqa: E402
+from ray_cluster import LOOPBACK_ENV, node_ports, start_cluster  # noqa: E402
 
 API_KEY = "sk-test-secret-key-123456"  # what conftest gives the client
 FILES = {"pkg/a.py": "def alpha():\n    return 1\n", "pkg/b.py": "def beta():\n    return 2\n",
@@ -135,6 +135,7 @@ def test_a_node_lost_mid_subtask_and_the_run_still_completes(cluster, make_repo,
     assert result["subtasks"][0]["state"] == "done"
     # The edit made before the node was lost was replayed on another node and is in the merged result.
     assert "def first(" in git(repo, "show", f"{result['merged_branch']}:pkg/a.py")
+    cluster.add_node(num_cpus=1, resources={"worker-again": 1}, **node_ports())  # for the tests after this one
 
 
 def _safe_cmdline(path: Path) -> bytes:

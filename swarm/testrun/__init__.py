@@ -75,8 +75,13 @@ async def run_matrix(repo: GitRepo, commit: str, commands: list[TestCommand | li
     if executor == "ray":
         from swarm.testrun.ray_shards import make_ray_pool, ray_invocation
 
-        ray_pool, _ = make_ray_pool(repo, ray_address, shards * len(commands))
+        ray_pool, executor = make_ray_pool(repo, ray_address, shards * len(commands))
         invocation = ray_invocation(invocation, ray_pool)
+        # Every shard holds a workspace host (a CPU) for the whole command: no more shards than the cluster holds.
+        fits = max(1, executor.capacity // len(commands))
+        if shards > fits and progress is not None:
+            progress.note(f"the cluster has {executor.capacity} CPU(s): {fits} shard(s) per command, not {shards}")
+        shards = min(shards, fits)
     parsed = [c if isinstance(c, TestCommand) else parse_command(c, cwd=cwd, user_dir=repo.root / cwd)
               for c in commands]
     label_commands(parsed)
