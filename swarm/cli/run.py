@@ -18,6 +18,7 @@ from swarm.git.repo import GitRepo
 from swarm.model.client import need_client
 from swarm.plan.make import make_plan
 from swarm.plan.spec import load_plan
+from swarm.review.gate import Gate, result_findings
 from swarm.run.execute import execute_plan
 from swarm.run.preflight import repo_notes
 from swarm.run.records import RunRecords, resolve_run
@@ -125,7 +126,14 @@ def finish(obj: Context, repo: GitRepo, result: RunResult, as_json: bool) -> Non
         obj.err.print(f"stopped ({safe(result.stop_reason or 'interrupted')}): work so far is committed on the "
                       f"{run_branches(result.run_id)} branches; continue with `swarm resume {result.run_id}`"
                       + (" --max-cost <higher>" if "cost ceiling" in str(result.stop_reason) else ""))
-    sys.exit(result.exit_code)
+    code = result.exit_code
+    blocking = Gate.of(result_findings(result)).blocking
+    if code == 0 and blocking:
+        # Scripts and CI rely on the exit code: a result its own checks call broken is not a success.
+        obj.err.print(f"{len(blocking)} blocking finding(s) remain after synthesis: `swarm review "
+                      f"{result.run_id}` to read them; `swarm apply` refuses until they are fixed (or --force)")
+        code = 1
+    sys.exit(code)
 
 
 @click.command("plan")
