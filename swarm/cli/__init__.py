@@ -62,6 +62,7 @@ def main(ctx: click.Context, repo_path: str) -> None:
 def _register() -> None:
     from swarm.cli.demo import demo
     from swarm.cli.doctor import doctor
+    from swarm.cli.followup import continue_command
     from swarm.cli.history import runs, show
     from swarm.cli.review import apply_command, config_command, review, watch
     from swarm.cli.run import plan_command, resume, run
@@ -69,7 +70,7 @@ def _register() -> None:
     from swarm.cli.testcmd import test_command
 
     for command in (run, plan_command, resume, status, clean, demo, review, apply_command, watch,
-                    config_command, test_command, runs, show, doctor):
+                    config_command, test_command, runs, show, continue_command, doctor):
         main.add_command(command)
 
 
