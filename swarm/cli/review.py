@@ -181,26 +181,39 @@ def apply_command(obj: Context, run_id: str | None, stage: bool, message: str | 
 @click.argument("run_id", metavar="[RUN]", required=False)
 @click.pass_obj
 def watch(obj: Context, run_id: str | None) -> None:
-    """Follow RUN (default: the latest) from another terminal until it ends.
+    """Follow RUN (default: the latest) from another terminal until it ends; with no run going, the next one.
 
     Shows each subtask's state, turns, last tool, tokens and cost as the run
     records them, and the files each agent changes as it changes them (files
     git ignores are left out). Ends with the run; Ctrl-C stops watching only.
-    Exit 0 when the run ended done, 1 when it failed or was interrupted.
+    Without RUN, and no run of this repository going, it waits for the next
+    one to begin and follows that. Exit 0 when the run ended done, 1 when it
+    failed or was interrupted.
     """
     import time
 
-    from swarm.ui.watch import RunWatcher
+    from swarm.run.records import list_runs
+    from swarm.run.status import run_status
+    from swarm.ui.watch import RunWatcher, wait_for_run
 
     repo = obj.repo()
-    rid = resolve_run(repo.root, run_id)
+    known = list_runs(repo.root)
+    going = bool(known) and run_status(RunRecords(repo.root, known[-1])).result.state == "running"
+    if run_id is None and not going:
+        obj.err.print(f"no swarm run going in {safe(str(repo.root))}; waiting for the next one "
+                      "(`swarm run` in another terminal; Ctrl-C stops)")
+        rid = wait_for_run(repo.root, set(known)) or ""
+        obj.err.print(f"following run {rid}")
+    else:
+        rid = resolve_run(repo.root, run_id)
     with Progress(obj.out, clock=time.time) as progress:
         state = RunWatcher(repo, RunRecords(repo.root, rid), progress).run()
     obj.out.print(progress.board)
     if state is None:
         obj.err.print(f"stopped watching; run {rid} goes on (`swarm status {rid}`)")
         return
-    obj.out.print(f"run {rid} {safe(state)}; next: swarm review {rid}")
+    obj.out.print(f"run {rid} {safe(state)}; next: `swarm review {rid}`, then `swarm apply {rid}` "
+                  "(or `--branch NAME`)")
     sys.exit(0 if state == "done" else 1)
 
 
