@@ -231,9 +231,10 @@ def _settings_epilog() -> str:
 def config_command(obj: Context, as_json: bool) -> None:
     """Print the effective settings and where each came from.
 
-    Each source overrides the one before: the default, [tool.swarm] in
-    pyproject.toml, .swarm/config.toml, SWARM_<NAME> variables, then the flags
-    of a command (e.g. `swarm run --max-cost`).
+    Each source overrides the one before: the default, your own
+    $XDG_CONFIG_HOME/swarm/config.toml (~/.config/swarm/config.toml), [tool.swarm]
+    in pyproject.toml, .swarm/config.toml, SWARM_<NAME> variables, then the
+    flags of a command (e.g. `swarm run --max-cost`).
     """
     from swarm.config import load_config
 
