@@ -68,3 +68,25 @@ def test_continue_refuses_a_command_subtask_and_an_unknown_one(make_repo, script
     assert command.returncode == 2 and "runs a command" in command.stderr
     unknown = swarm(repo, "continue", "nope", "x", server=server)
     assert unknown.returncode == 2 and "no subtask 'nope'" in unknown.stderr and "Traceback" not in unknown.stderr
+
+
+def test_fresh_starts_the_subtask_over_with_its_instructions_and_the_text(make_repo, scripted, tmp_path):
+    repo = make_repo(FILES)
+    server = scripted(SCRIPT)
+    before = json.loads(swarm(repo, "run", "--plan", str(write_plan(tmp_path / "plan.json", PLAN)), "--json",
+                              server=server).stdout)
+    rid = before["run_id"]
+    done = swarm(repo, "continue", "--fresh", rid, "greet", "Shout even louder.", "--json", server=server)
+    assert done.returncode == 0, done.stderr
+    after = json.loads(done.stdout)
+    greet = next(s for s in after["subtasks"] if s["id"] == "greet")
+    assert git(repo, "rev-parse", f"{greet['commit']}^") == before["base_commit"]  # from where it began
+    firsts = [json.dumps(r["body"]["messages"][0]["content"]) for r in server.requests
+              if r["role"] == "worker" and r["turn"] == 0 and r["key"] == "greet"]
+    assert len(firsts) == 2 and "Shout even louder." in firsts[1] and "Make greet() return 'HI'." in firsts[1]
+    transcripts = repo / ".swarm/runs" / rid / "transcripts"
+    assert (transcripts / "greet.1.jsonl").exists()  # the first conversation is kept beside the new one
+    assert "Shout even louder." in (transcripts / "greet.jsonl").read_text()
+    [record] = json.loads((repo / ".swarm/runs" / rid / "followups.json").read_text())
+    assert record["fresh"] is True and record["previous_subtask_commit"] == \
+        next(s for s in before["subtasks"] if s["id"] == "greet")["commit"]
