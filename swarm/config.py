@@ -3,6 +3,7 @@
 Sources, each overriding the one before:
 
     built-in default
+    $XDG_CONFIG_HOME/swarm/config.toml      (yours, for every repository; ~/.config when unset)
     pyproject.toml, table [tool.swarm]     (shared with the project, committed)
     .swarm/config.toml                      (this checkout only; .swarm/ is not committed)
     SWARM_<NAME> environment variables      (SWARM_MAX_COST, SWARM_SECRETS=A,B, ...)
@@ -93,10 +94,21 @@ def _apply_table(config: Config, table: Any, source: str) -> None:
         config.set(name, raw, source)
 
 
+def user_config_path(env: Mapping[str, str] | None = None) -> Path:
+    """The user's own settings file, below every repository's: $XDG_CONFIG_HOME/swarm/config.toml."""
+    env = os.environ if env is None else env
+    home = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME") or Path.home()) / ".config")
+    return Path(home) / "swarm" / "config.toml"
+
+
 def load_config(repo_root: Path, env: Mapping[str, str] | None = None) -> Config:
     """The settings of the repository at `repo_root`: files, then SWARM_* variables (flags come later)."""
     env = os.environ if env is None else env
     config = Config()
+    user = user_config_path(env)
+    if user.is_file():
+        data = _read_toml(user)
+        _apply_table(config, data.get("swarm", data) if set(data) == {"swarm"} else data, str(user))
     pyproject = repo_root / "pyproject.toml"
     if pyproject.is_file():
         table = _read_toml(pyproject).get("tool", {}).get("swarm")

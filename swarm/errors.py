@@ -2,6 +2,7 @@
 
     SwarmError                  anything swarm reports to the user (the CLI's one boundary catches it)
     ├── PlanError               a plan file or plan that cannot run (exit 2)
+    │   └── InvalidPlan         the planner's plan stayed invalid; carries it, for the user to fix
     ├── ConfigError             missing or wrong settings, e.g. no model endpoint (exit 2)
     ├── GitError                a git command failed (carries its stderr)
     ├── RunNotFound             no such run under .swarm/runs (exit 2)
@@ -35,6 +36,14 @@ class PlanError(SwarmError):
     """The plan is invalid: bad ids, duplicates, unknown dependencies, cycles."""
 
     exit_code = 2
+
+
+class InvalidPlan(PlanError):
+    """The planner's plan stayed invalid after its repair round; `data` is that plan, to be written and fixed."""
+
+    def __init__(self, message: str, data: dict) -> None:
+        super().__init__(message)
+        self.data = data
 
 
 class ConfigError(SwarmError):

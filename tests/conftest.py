@@ -35,6 +35,7 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         if name.startswith(("ANTHROPIC_", "SWARM_")):
             monkeypatch.delenv(name)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))  # no user config file of the machine's
     # The sandbox mode every test runs in, said explicitly: confined where bubblewrap works, else off
     # (tests of the sandbox itself set their own mode, and skip with a reason where bubblewrap is refused).
     monkeypatch.setenv("SWARM_SANDBOX", TEST_SANDBOX)

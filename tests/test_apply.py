@@ -207,7 +207,7 @@ def test_clean_leaves_a_running_run_alone(make_repo, tmp_path):
     repo = make_repo(FILES)
     done = run_plan(repo, tmp_path)
     assert cli(repo, "apply").exit_code == 0
-    plan = {"task": "slow", "subtasks": [{"id": "slow", "title": "Slow", "command": "sleep 3; echo x >> c.py"}]}
+    plan = {"task": "slow", "subtasks": [{"id": "slow", "title": "Slow", "command": "sleep 3; echo 'x = 0' >> c.py"}]}
     running = subprocess.Popen([sys.executable, "-m", "swarm", "run", "--plan",
                                 str(write_plan(tmp_path / "slow.json", plan)), "--json"],
                                cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -222,5 +222,5 @@ def test_clean_leaves_a_running_run_alone(make_repo, tmp_path):
         stdout, stderr = running.communicate(timeout=60)
     assert running.returncode == 0, stderr
     result = json.loads(stdout)
-    assert git(repo, "show", f"{result['merged_branch']}:c.py").endswith("x")
+    assert git(repo, "show", f"{result['merged_branch']}:c.py").endswith("x = 0")
     assert not (repo / ".swarm/runs" / done["run_id"]).exists()

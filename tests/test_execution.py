@@ -75,9 +75,11 @@ def test_invalid_plan_gets_one_repair_round(make_repo, scripted, tmp_path):
 
     server = scripted({"planner": [overlapping, overlapping]})
     proc = swarm(repo, "plan", "Split the work", "-o", str(tmp_path / "bad.json"), server=server)
-    assert proc.returncode == 2
+    assert proc.returncode == 1
     assert "both claim src/m1.py" in proc.stderr and "after one repair round" in proc.stderr
-    assert not (tmp_path / "bad.json").exists()
+    # Written all the same, for the user to fix, with the command to run once fixed.
+    assert json.loads((tmp_path / "bad.json").read_text())["subtasks"][0]["files"] == ["src/**"]
+    assert f"swarm run --plan {tmp_path / 'bad.json'}" in proc.stderr
 
 
 def test_edited_plan_file_runs_and_dry_run_estimates(make_repo, scripted, tmp_path):

@@ -131,8 +131,10 @@ def test_watch_follows_a_run_from_another_process_until_it_ends(make_repo, scrip
 def test_watch_of_a_finished_run_prints_it_and_ends(make_repo, tmp_path):
     repo = make_repo(FILES)
     plan = {"task": "t", "subtasks": [{"id": "broken", "title": "Fails", "command": "exit 3"}]}
-    assert swarm(repo, "run", "--plan", str(write_plan(tmp_path / "plan.json", plan))).returncode == 1
-    out = CliRunner().invoke(main, ["-C", str(repo), "watch"])
+    proc = swarm(repo, "run", "--plan", str(write_plan(tmp_path / "plan.json", plan)), "--json")
+    assert proc.returncode == 1
+    # Named, a finished run is shown and the watch ends (unnamed, watch waits for the next run).
+    out = CliRunner().invoke(main, ["-C", str(repo), "watch", json.loads(proc.stdout)["run_id"]])
     assert out.exit_code == 1
     assert "broken" in out.output and "failed" in out.output and "run " in out.output
 

@@ -21,8 +21,34 @@ from swarm.errors import SwarmError
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 
 
+# The order of a day's use, not the alphabet's: `swarm --help` reads from top to bottom.
+ORDER = ("run", "plan", "watch", "status", "runs", "show", "review", "continue", "apply", "resume", "clean",
+         "config", "test", "demo", "doctor")
+
+
+def first_sentence(text: str) -> str:
+    """A command's summary for the list: its first sentence whole (click would cut it at the width)."""
+    paragraph = " ".join(text.strip().split("\n\n")[0].split())
+    end = paragraph.find(". ")
+    return paragraph if end < 0 else paragraph[: end + 1]
+
+
 class SwarmGroup(click.Group):
     """The group whose `invoke` turns swarm's errors into click's, for every command below it."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = super().list_commands(ctx)
+        return sorted(names, key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.short_help or first_sentence(command.help or "")))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)  # wrapped onto more lines when long, never cut
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -49,11 +75,12 @@ def main(ctx: click.Context, repo_path: str) -> None:
 
     \b
     Typical use:
-      swarm run --plan plan.json     run a plan file (see `swarm run --help`)
-      swarm status                   states of the latest run (`swarm watch` follows it live)
+      swarm run "TASK"               plan TASK, run the agents, merge and check (--plan FILE: your plan)
+      swarm watch                    follow it live from another terminal (`swarm status`: once)
       swarm review                   findings, then the diff by subtask (--drop, --keep, -i, --html)
-      swarm apply                    the reviewed result onto your branch, as one commit
-      swarm clean <run>              remove its worktrees and branches
+      swarm show SUBTASK             what one agent did; `swarm continue SUBTASK TEXT` tells it more
+      swarm apply                    the reviewed result onto your branch, as one commit (--branch NAME)
+      swarm clean                    remove the latest run's worktrees and branches
       swarm demo                     the whole pipeline offline on a sample project
     """
     ctx.obj = Context(repo_path)
@@ -62,6 +89,7 @@ def main(ctx: click.Context, repo_path: str) -> None:
 def _register() -> None:
     from swarm.cli.demo import demo
     from swarm.cli.doctor import doctor
+    from swarm.cli.followup import continue_command
     from swarm.cli.history import runs, show
     from swarm.cli.review import apply_command, config_command, review, watch
     from swarm.cli.run import plan_command, resume, run
@@ -69,7 +97,7 @@ def _register() -> None:
     from swarm.cli.testcmd import test_command
 
     for command in (run, plan_command, resume, status, clean, demo, review, apply_command, watch,
-                    config_command, test_command, runs, show, doctor):
+                    config_command, test_command, runs, show, continue_command, doctor):
         main.add_command(command)
 
 

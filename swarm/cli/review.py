@@ -102,7 +102,10 @@ def review(obj: Context, run_id: str | None, subtasks: tuple[str, ...], files: t
         obj.out.print(f"result: [bold]{built.branch}[/bold] ({built.commit[:10]}); "
                       f"next: `git diff {rv.base[:10]} {built.branch}` or `swarm apply {rid}`")
     if html_file:
-        Path(html_file).write_text(render_html(rv, selection, reviewed), encoding="utf-8")
+        from swarm.run.history import transcript_entries
+
+        told = {s.id: transcript_entries(records, s.id) for s in rv.result.subtasks}
+        Path(html_file).write_text(render_html(rv, selection, reviewed, told), encoding="utf-8")
         obj.out.print(f"wrote {html_file}")
     if not choosing and not html_file:
         view = render_review(rv, selection=selection, subtasks=subtasks, files=files, reviewed=reviewed)
@@ -119,26 +122,60 @@ def review(obj: Context, run_id: str | None, subtasks: tuple[str, ...], files: t
 @click.option("--stage", is_flag=True, help="Only stage the result in your index and working tree; commit yourself.")
 @click.option("-m", "--message", metavar="MESSAGE", default=None,
               help="Subject of the commit (default: the task); the body lists the subtasks.")
+@click.option("--branch", "new_branch", metavar="NAME", default=None,
+              help="Put the result as one commit on a new branch NAME from HEAD; your branch and files stay.")
+@click.option("--pr", is_flag=True, help="With --branch: push it and open a pull request (needs `gh`).")
+@click.option("--force", is_flag=True, help="Apply despite blocking findings; the commit message lists them.")
 @click.pass_obj
-def apply_command(obj: Context, run_id: str | None, stage: bool, message: str | None) -> None:
+def apply_command(obj: Context, run_id: str | None, stage: bool, message: str | None, new_branch: str | None,
+                  pr: bool, force: bool) -> None:
     """Bring RUN's reviewed result (or its merged result, if not reviewed) onto your current branch.
 
     One commit, in your name, whose message lists the subtasks; or with
-    --stage, the change left staged. Refused, with nothing changed, when your
-    uncommitted changes touch the same files, or when your branch moved since
-    the run began and its changes conflict with the run's (otherwise they are
-    merged three-way). Commit hooks do not run: use --stage, then `git commit`.
+    --stage, the change left staged; or with --branch NAME, one commit on a
+    new branch and your checkout left alone (--pr then pushes it and opens a
+    pull request whose body is the run's report). Refused, with nothing
+    changed, while blocking findings remain (symbol, test, config, link,
+    parse, names, tamper, an unresolved conflict) unless --force; overlap,
+    scope and duplicate findings are listed and do not block. Refused too
+    when your uncommitted changes touch the same files, or when your branch
+    moved and its changes conflict with the run's. Commit hooks do not run:
+    use --stage, then `git commit`.
     """
     from swarm.review.apply import apply_run
 
+    if pr and not new_branch:
+        raise click.UsageError("--pr needs --branch NAME: the branch to push and open the pull request from")
+    if new_branch and stage:
+        raise click.UsageError("--branch makes a commit; --stage leaves one uncommitted: choose one")
     repo = obj.repo()
     rid = resolve_run(repo.root, run_id)
-    done = apply_run(repo, RunRecords(repo.root, rid), stage=stage, message=message)
-    where = (done.branch or "HEAD").removeprefix("refs/heads/")
+    records = RunRecords(repo.root, rid)
+    if pr:
+        from swarm.review.pr import need_gh
+
+        need_gh()
+    done = apply_run(repo, records, stage=stage, message=message, force=force, new_branch=new_branch)
+    for line in done.gate.lines("advisory"):
+        obj.err.print(f"[yellow]note[/yellow]: {safe(line)}")
+    if done.forced and done.gate.blocking:
+        obj.err.print(f"[red]applied with --force despite {len(done.gate.blocking)} blocking finding(s)[/red]:"
+                      + "".join(f"\n  ! {safe(line)}" for line in done.gate.lines("blocking")))
     what = f"{len(done.files)} file(s) from the {done.source} result ({safe(', '.join(done.kept))})"
-    if done.commit:
+    if done.new_branch:
+        obj.out.print(f"applied {rid} to new branch {safe(done.new_branch)} as {done.commit[:10]}: {what}; "
+                      "your branch and working tree are unchanged")
+        if pr:
+            from swarm.review.pr import open_pull_request
+
+            subject = repo.git("log", "-1", "--format=%s", done.commit or "")
+            opened = open_pull_request(repo, records, done.new_branch, subject)
+            obj.out.print(f"pushed {safe(opened.branch)} to {safe(opened.remote)}; pull request: {safe(opened.url)}")
+    elif done.commit:
+        where = (done.branch or "HEAD").removeprefix("refs/heads/")
         obj.out.print(f"applied {rid} to {where} as {done.commit[:10]}: {what}")
     else:
+        where = (done.branch or "HEAD").removeprefix("refs/heads/")
         obj.out.print(f"staged {rid} on {where}: {what}; `git diff --cached` to read it, `git commit` to keep it")
     obj.out.print(f"next: `swarm clean {rid}` removes its worktrees and branches")
 
@@ -147,26 +184,39 @@ def apply_command(obj: Context, run_id: str | None, stage: bool, message: str | 
 @click.argument("run_id", metavar="[RUN]", required=False)
 @click.pass_obj
 def watch(obj: Context, run_id: str | None) -> None:
-    """Follow RUN (default: the latest) from another terminal until it ends.
+    """Follow RUN (default: the latest) from another terminal until it ends; with no run going, the next one.
 
     Shows each subtask's state, turns, last tool, tokens and cost as the run
     records them, and the files each agent changes as it changes them (files
     git ignores are left out). Ends with the run; Ctrl-C stops watching only.
-    Exit 0 when the run ended done, 1 when it failed or was interrupted.
+    Without RUN, and no run of this repository going, it waits for the next
+    one to begin and follows that. Exit 0 when the run ended done, 1 when it
+    failed or was interrupted.
     """
     import time
 
-    from swarm.ui.watch import RunWatcher
+    from swarm.run.records import list_runs
+    from swarm.run.status import run_status
+    from swarm.ui.watch import RunWatcher, wait_for_run
 
     repo = obj.repo()
-    rid = resolve_run(repo.root, run_id)
+    known = list_runs(repo.root)
+    going = bool(known) and run_status(RunRecords(repo.root, known[-1])).result.state == "running"
+    if run_id is None and not going:
+        obj.err.print(f"no swarm run going in {safe(str(repo.root))}; waiting for the next one "
+                      "(`swarm run` in another terminal; Ctrl-C stops)")
+        rid = wait_for_run(repo.root, set(known)) or ""
+        obj.err.print(f"following run {rid}")
+    else:
+        rid = resolve_run(repo.root, run_id)
     with Progress(obj.out, clock=time.time) as progress:
         state = RunWatcher(repo, RunRecords(repo.root, rid), progress).run()
     obj.out.print(progress.board)
     if state is None:
         obj.err.print(f"stopped watching; run {rid} goes on (`swarm status {rid}`)")
         return
-    obj.out.print(f"run {rid} {safe(state)}; next: swarm review {rid}")
+    obj.out.print(f"run {rid} {safe(state)}; next: `swarm review {rid}`, then `swarm apply {rid}` "
+                  "(or `--branch NAME`)")
     sys.exit(0 if state == "done" else 1)
 
 
@@ -184,9 +234,10 @@ def _settings_epilog() -> str:
 def config_command(obj: Context, as_json: bool) -> None:
     """Print the effective settings and where each came from.
 
-    Each source overrides the one before: the default, [tool.swarm] in
-    pyproject.toml, .swarm/config.toml, SWARM_<NAME> variables, then the flags
-    of a command (e.g. `swarm run --max-cost`).
+    Each source overrides the one before: the default, your own
+    $XDG_CONFIG_HOME/swarm/config.toml (~/.config/swarm/config.toml), [tool.swarm]
+    in pyproject.toml, .swarm/config.toml, SWARM_<NAME> variables, then the
+    flags of a command (e.g. `swarm run --max-cost`).
     """
     from swarm.config import load_config
 

@@ -18,6 +18,7 @@ from swarm.git.repo import GitRepo
 from swarm.model.client import need_client
 from swarm.plan.make import make_plan
 from swarm.plan.spec import load_plan
+from swarm.review.gate import Gate, result_findings
 from swarm.run.execute import execute_plan
 from swarm.run.preflight import repo_notes
 from swarm.run.records import RunRecords, resolve_run
@@ -134,29 +135,62 @@ def finish(obj: Context, repo: GitRepo, result: RunResult, as_json: bool, json_o
         obj.err.print(f"stopped ({safe(result.stop_reason or 'interrupted')}): work so far is committed on the "
                       f"{run_branches(result.run_id)} branches; continue with `swarm resume {result.run_id}`"
                       + (" --max-cost <higher>" if "cost ceiling" in str(result.stop_reason) else ""))
-    sys.exit(result.exit_code)
+    code = result.exit_code
+    blocking = Gate.of(result_findings(result)).blocking
+    if code == 0 and blocking:
+        # Scripts and CI rely on the exit code: a result its own checks call broken is not a success.
+        obj.err.print(f"{len(blocking)} blocking finding(s) remain after synthesis: `swarm review "
+                      f"{result.run_id}` to read them; `swarm apply` refuses until they are fixed (or --force)")
+        code = 1
+    sys.exit(code)
 
 
 @click.command("plan")
 @click.argument("task")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
-              help="Where to write the plan: a .json or .toml file.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), required=True,
+              help="Where to write the plan: a .json or .toml file, or - for stdout (JSON).")
 @click.option("--each", metavar="GLOB", help="Split by files matching GLOB instead of asking the planner.")
 @click.option("--chunks", type=click.IntRange(1, 64), default=4, show_default=True)
 @click.option("--model", default=None, help="Model name for the planner.")
 @click.pass_obj
 def plan_command(obj: Context, task: str, output: str, each: str | None, chunks: int, model: str | None) -> None:
-    """Write the plan for TASK to a file, for you to read and edit; then `swarm run --plan FILE`."""
+    """Write the plan for TASK to a file, for you to read and edit; then `swarm run --plan FILE`.
+
+    A plan the planner could not make valid is written all the same, with
+    its problems listed (exit 1): fix them in the file, then run it.
+    """
+    from swarm.errors import InvalidPlan
     from swarm.model.catalog import DEFAULT_MODEL
     from swarm.plan.spec import dump_plan
 
-    if not output.endswith((".json", ".toml")):
-        raise PlanError("the plan file must end in .json or .toml")
+    to_stdout = output == "-"
+    if not to_stdout and not output.endswith((".json", ".toml")):
+        raise PlanError("the plan file must end in .json or .toml (or give -o - for stdout)")
     repo = obj.repo()
-    plan, _, _ = make_plan(repo, task, None, each, chunks, model or DEFAULT_MODEL, say=obj.err.print)
-    Path(output).write_text(dump_plan(plan, toml=output.endswith(".toml")), encoding="utf-8")
+    toml = output.endswith(".toml")
+    try:
+        plan, _, _ = make_plan(repo, task, None, each, chunks, model or DEFAULT_MODEL, say=obj.err.print)
+    except InvalidPlan as invalid:
+        # Two paid planner calls made this: keep it for the user to fix instead of asking again.
+        _write_plan(output, dump_plan(invalid.data, toml=toml))
+        problems = str(invalid).splitlines()[:-1]  # the last line's advice is replaced by the one below
+        obj.err.print("[red]error[/red]: " + "\n".join(safe(line) for line in problems))
+        where = "the plan above" if to_stdout else output
+        obj.err.print(f"wrote {where} as the planner left it; fix the problems, then: "
+                      f"swarm run --plan {'FILE' if to_stdout else output}")
+        sys.exit(1)
+    _write_plan(output, dump_plan(plan, toml=toml))
+    if to_stdout:
+        return
     print_plan(obj.out, plan, model or DEFAULT_MODEL)
     obj.out.print(f"wrote {output}; edit it, then: swarm run --plan {output}")
+
+
+def _write_plan(output: str, text: str) -> None:
+    if output == "-":
+        click.echo(text, nl=False)
+    else:
+        Path(output).write_text(text, encoding="utf-8")
 
 
 @click.command()

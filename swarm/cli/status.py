@@ -49,7 +49,7 @@ def status(obj: Context, run_id: str | None, as_json: bool) -> None:
               help="Drop work not applied too; a rescue ref refs/swarm-rescue/<run> keeps it for two weeks.")
 @click.pass_obj
 def clean(obj: Context, run_id: str | None, all_runs: bool, force: bool) -> None:
-    """Remove the worktrees, branches and records of RUN (or of --all runs).
+    """Remove the worktrees, branches and records of RUN (default: the latest run), or of --all runs.
 
     A run whose work is not applied (`swarm apply`) is kept unless --force;
     then its commits stay reachable from refs/swarm-rescue/<run> for two weeks
@@ -66,10 +66,8 @@ def clean(obj: Context, run_id: str | None, all_runs: bool, force: bool) -> None
         ids = list_runs(repo.root)
         # Branches of runs whose records are gone are swept too.
         ids += sorted({b.split("/")[1] for b in repo.branches(run_branches("*"))} - set(ids))
-    elif run_id:
-        ids = [resolve_run(repo.root, run_id)]
     else:
-        raise click.UsageError("name a RUN to clean, or --all")
+        ids = [resolve_run(repo.root, run_id)]  # the latest run, like every other command
     report = clean_runs(repo, ids, force=force)
     for rid, ref, kept in report.edits:
         obj.out.print(f"kept {rid}'s uncommitted edits ({safe(', '.join(kept))}) at {ref} (two weeks)")

@@ -14,7 +14,7 @@ from typing import Any
 from anthropic import AsyncAnthropic
 
 from swarm.agent.loop import AgentSettings
-from swarm.errors import PlanError
+from swarm.errors import InvalidPlan, PlanError
 from swarm.git.repo import GitRepo
 from swarm.model.catalog import PriceTable, model_info, request_params
 from swarm.model.gate import ModelGate
@@ -197,9 +197,9 @@ class Planner:
             except PlanError as e:
                 errors = str(e)
             if repaired:
-                raise PlanError(f"the planner's plan was still invalid after one repair round: {errors}\n"
-                                "Write the plan yourself (`swarm plan TASK -o plan.json` gives a start) and run it "
-                                "with --plan.")
+                raise InvalidPlan(f"the planner's plan was still invalid after one repair round: {errors}\n"
+                                  "Write the plan yourself (`swarm plan TASK -o plan.json` writes it even so) and "
+                                  "run it with --plan.", data)
             repaired = True
             messages.append({"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id,
                                                           "is_error": True,

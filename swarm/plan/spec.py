@@ -234,13 +234,15 @@ def _toml_value(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
 
 
-def dump_plan(plan: Plan, *, toml: bool = False) -> str:
-    """The plan as the text of a plan file, JSON or TOML."""
-    data = plan.to_dict()
+def dump_plan(plan: Plan | dict[str, Any], *, toml: bool = False) -> str:
+    """The plan (or a plan's raw data, even an invalid one) as the text of a plan file, JSON or TOML."""
+    data = plan if isinstance(plan, dict) else plan.to_dict()
+    if toml and not all(isinstance(s, dict) for s in data.get("subtasks") or []):
+        toml = False  # nothing TOML can say; JSON keeps it as it is, for the user to fix
     if not toml:
         return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     lines = [f"{key} = {_toml_value(data[key])}" for key in ("task", "test_command", "shared") if data.get(key)]
-    for subtask in data["subtasks"]:
+    for subtask in data.get("subtasks") or []:
         lines += ["", "[[subtasks]]"]
         lines += [f"{key} = {_toml_value(value)}" for key, value in subtask.items() if value not in (None, "", [])]
     return "\n".join(lines) + "\n"

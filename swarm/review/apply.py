@@ -20,6 +20,7 @@ from swarm.errors import ApplyRefused, GitError
 from swarm.git import refs
 from swarm.git.index import tree_of, user_commit
 from swarm.git.repo import GitRepo
+from swarm.review.gate import Gate, result_findings
 from swarm.review.rebuild import load_reviewed
 from swarm.run.records import RunRecords, utc_now
 from swarm.run.result import RunResult
@@ -36,6 +37,9 @@ class Applied:
     source: str  # "reviewed" or "merged"
     source_commit: str
     kept: list[str]
+    gate: Gate
+    forced: bool = False
+    new_branch: str | None = None  # `--branch NAME`: the branch made, the checkout left alone
 
 
 def _source(repo: GitRepo, records: RunRecords, result: RunResult) -> tuple[str, str, list[str], str]:
@@ -63,7 +67,7 @@ def _source(repo: GitRepo, records: RunRecords, result: RunResult) -> tuple[str,
 
 
 def _message(records: RunRecords, result: RunResult, kept: list[str], description: str,
-             subject: str | None) -> str:
+             subject: str | None, forced: list[str]) -> str:
     titles = {s["id"]: s.get("title") or "" for s in (records.read_json("plan.json") or {}).get("subtasks", [])}
     if subject is None:
         task = (result.task or "").strip().splitlines()
@@ -77,6 +81,9 @@ def _message(records: RunRecords, result: RunResult, kept: list[str], descriptio
         lines.append(f"- {owner}" + (f": {title}" if title else ""))
     if description:
         lines += ["", f"Review: {description}"]
+    if forced:
+        lines += ["", f"Applied with --force despite {len(forced)} blocking finding(s):"]
+        lines += [f"- {line}" for line in forced]
     return "\n".join(lines) + "\n"
 
 
@@ -121,8 +128,13 @@ def _target_tree(repo: GitRepo, base: str, head: str, source: str) -> str:
     return outcome.tree
 
 
-def apply_run(repo: GitRepo, records: RunRecords, *, stage: bool = False, message: str | None = None) -> Applied:
-    """Bring a run's result onto the current branch (a commit, or only staged); record it."""
+def apply_run(repo: GitRepo, records: RunRecords, *, stage: bool = False, message: str | None = None,
+              force: bool = False, new_branch: str | None = None) -> Applied:
+    """Bring a run's result onto the current branch (a commit, or only staged), or onto a new branch; record it.
+
+    Refused, with nothing changed, while blocking findings remain (swarm.review.gate), unless `force`:
+    then the commit message lists them.
+    """
     rid = records.run_id
     result = RunResult.read(records)
     if result is None:
@@ -131,10 +143,18 @@ def apply_run(repo: GitRepo, records: RunRecords, *, stage: bool = False, messag
     if not repo.has_commits():
         raise ApplyRefused("your repository has no commit to apply onto")
     source, kind, kept, description = _source(repo, records, result)
+    gate = Gate.of(result_findings(result, load_reviewed(repo, records) if kind == "reviewed" else None))
+    if gate.blocking and not force:
+        listed = "".join(f"\n  ! {line}" for line in gate.lines("blocking"))
+        raise ApplyRefused(f"run {rid} has {len(gate.blocking)} blocking finding(s); nothing was changed:{listed}"
+                           f"\nFix them (`swarm continue {rid} SUBTASK TEXT`), leave their subtask out "
+                           f"(`swarm review {rid} --drop ID`), or `swarm apply {rid} --force` to apply anyway")
+    forced = gate.lines("blocking") if force else []
+    ref = _new_branch_ref(repo, new_branch) if new_branch else None
     base, head = result.base_commit, repo.resolve("HEAD")
     previous = records.read_json("applied.json")
-    if previous and previous.get("commit") and not repo.git("rev-list", "-n", "1", previous["commit"], "--not",
-                                                            head, check=False):
+    if ref is None and previous and previous.get("commit") and \
+            not repo.git("rev-list", "-n", "1", previous["commit"], "--not", head, check=False):
         raise ApplyRefused(f"run {rid} is already applied: {previous['commit'][:10]} on your branch")
     if tree_of(repo, source) == tree_of(repo, base):
         raise ApplyRefused(f"nothing to apply: the {kind} result of run {rid} changes nothing")
@@ -142,6 +162,16 @@ def apply_run(repo: GitRepo, records: RunRecords, *, stage: bool = False, messag
     files = _changed(repo, head, tree)
     if not files:
         raise ApplyRefused(f"nothing to apply: your branch already has the changes of run {rid}")
+    text = _message(records, result, kept, description, message, forced)
+    if ref is not None:
+        # A branch of its own: one commit on HEAD, made in memory; the checkout and current branch stay as they are.
+        commit = user_commit(repo, tree, [head], text)
+        try:
+            repo.git("update-ref", "-m", f"swarm apply {rid}", ref, commit, "")
+        except GitError:
+            raise ApplyRefused(f"branch {new_branch} appeared while applying; nothing was changed") from None
+        return _record(records, Applied(commit=commit, branch=ref, files=files, source=kind, source_commit=source,
+                                        kept=kept, gate=gate, forced=force, new_branch=new_branch), head, stage)
     clashing = sorted(_dirty_paths(repo) & set(files))
     if clashing:
         raise ApplyRefused(f"your uncommitted changes touch files the run changes: {', '.join(clashing)}. "
@@ -151,7 +181,7 @@ def apply_run(repo: GitRepo, records: RunRecords, *, stage: bool = False, messag
         _move_checkout(repo, head, tree)
         commit = None
     else:
-        commit = user_commit(repo, tree, [head], _message(records, result, kept, description, message))
+        commit = user_commit(repo, tree, [head], text)
         _move_checkout(repo, head, commit)
         try:
             if branch:
@@ -161,11 +191,28 @@ def apply_run(repo: GitRepo, records: RunRecords, *, stage: bool = False, messag
         except GitError:
             _move_checkout(repo, commit, head)  # the branch moved under us: put the checkout back
             raise ApplyRefused("your branch moved while applying; nothing was changed, try again") from None
-    records.write_json("applied.json", {"run_id": rid, "applied": utc_now(), "commit": commit, "staged": stage,
-                                        "branch": branch, "head_before": head, "source": kind,
-                                        "source_commit": source, "kept": kept, "files": files})
-    records.event("applied", commit=commit, staged=stage, source=kind, files=files)
-    return Applied(commit=commit, branch=branch, files=files, source=kind, source_commit=source, kept=kept)
+    return _record(records, Applied(commit=commit, branch=branch, files=files, source=kind, source_commit=source,
+                                    kept=kept, gate=gate, forced=force), head, stage)
+
+
+def _new_branch_ref(repo: GitRepo, name: str) -> str:
+    """refs/heads/NAME for `--branch NAME`, refused when the name is not a branch name or is taken."""
+    if repo.git("check-ref-format", "--branch", name, check=False) != name or name.startswith("-"):
+        raise ApplyRefused(f"--branch {name}: not a valid branch name")
+    if repo.branch_exists(name):
+        raise ApplyRefused(f"--branch {name}: that branch exists; name a new one")
+    return f"refs/heads/{name}"
+
+
+def _record(records: RunRecords, done: Applied, head: str, stage: bool) -> Applied:
+    records.write_json("applied.json", {"run_id": records.run_id, "applied": utc_now(), "commit": done.commit,
+                                        "staged": stage, "branch": done.branch, "new_branch": done.new_branch,
+                                        "head_before": head, "source": done.source, "forced": done.forced,
+                                        "source_commit": done.source_commit, "kept": done.kept,
+                                        "files": done.files})
+    records.event("applied", commit=done.commit, staged=stage, source=done.source, files=done.files,
+                  forced=done.forced, branch=done.branch)
+    return done
 
 
 def _move_checkout(repo: GitRepo, old: str, new: str) -> None:

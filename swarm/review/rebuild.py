@@ -19,6 +19,7 @@ it, an edit on the same lines), the review says which and changes nothing.
 from __future__ import annotations
 
 import asyncio
+import shlex
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +67,21 @@ def _later(review: RunReview, owner: str) -> list[str]:
     return later
 
 
+def _drop_command(review: RunReview, selection: Selection, also: list[str], *, keep_form: bool = False) -> str:
+    """The review command that chooses what this selection does less the subtasks `also`, to paste as it is.
+
+    `keep_form` names what is kept (`--keep`), which is how a subtask left out by a conflict stays chosen.
+    """
+    files = sorted({p for _, p in selection.dropped_files})
+    if keep_form:
+        words = [f" --keep {shlex.quote(o)}" for o in selection.owners if o not in also]
+    else:
+        drops = [o for o in review.owners if not selection.keeps_owner(o)] + \
+            [o for o in also if selection.keeps_owner(o)]
+        words = [f" --drop {shlex.quote(x)}" for x in drops]
+    return f"`swarm review {review.run_id}{''.join(words)}{''.join(f' --drop {shlex.quote(f)}' for f in files)}`"
+
+
 def _build_tree(repo: GitRepo, review: RunReview, selection: Selection) -> str:
     with ScratchIndex(repo, review.tip) as index:
         for change in reversed([c for c in review.changes if c.merged]):
@@ -80,7 +96,8 @@ def _build_tree(repo: GitRepo, review: RunReview, selection: Selection) -> str:
                 detail = ""
             if conflicted or detail:
                 builders = [o for o in _later(review, change.owner) if selection.keeps_owner(o)]
-                hint = (f"{', '.join(builders)} may build on it: drop them too, or keep it" if builders
+                hint = (f"{', '.join(builders)} may build on it: drop them too "
+                        f"({_drop_command(review, selection, builders)}), or keep it" if builders
                         else "keep it, or drop what was merged on the same lines")
                 raise ReviewConflict(f"cannot take {change.owner}'s part out of the merged result: it is "
                                      f"entangled with kept work in {', '.join(conflicted) or detail}; {hint}")
@@ -96,7 +113,7 @@ def _build_tree(repo: GitRepo, review: RunReview, selection: Selection) -> str:
                 others = sorted({s for c in change.conflicts for s in c["subtasks"] if s != change.owner})
                 raise ReviewConflict(f"{change.owner} still conflicts with what is kept, in "
                                      f"{', '.join(conflicted)}; drop {', '.join(others) or 'the other side'} "
-                                     f"to keep {change.owner}")
+                                     f"to keep {change.owner}: {_drop_command(review, selection, others, keep_form=True)}")
         return index.write_tree()
 
 

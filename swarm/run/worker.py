@@ -32,13 +32,21 @@ def first_message(plan: Plan, subtask: Subtask, carried: str | None = None) -> s
 
 async def run_agent(client: Any, tools: Tools, first: str, *, options: RunOptions, prices: PriceTable,
                     gate: ModelGate, usage: Usage, events: Callable[..., None],
-                    transcript: Callable[[dict[str, Any]], None]) -> tuple[str, bool]:
-    """Drive one worker agent with the workspace's tools; (its summary, whether it finished in its turns)."""
+                    transcript: Callable[[dict[str, Any]], None],
+                    history: list[dict[str, Any]] | None = None) -> tuple[str, bool]:
+    """Drive one worker agent with the workspace's tools; (its summary, whether it finished in its turns).
+
+    With `history` (an earlier conversation, as sent), `first` is the follow-up message that continues it.
+    """
     agent = Agent(client, model=options.model, system=template("worker_system").strip(), toolbox=tools,
                   settings=agent_settings(options), prices=prices, gate=gate, events=events, transcript=transcript)
     agent.usage = usage  # earlier attempts count too; status readers see tokens grow
     try:
-        result = await agent.run(first)
+        if history is not None:
+            agent.messages = history
+            result = await agent.proceed(first)
+        else:
+            result = await agent.run(first)
     except OutOfTurns as end:
         return end.summary, False
     return result.summary, True

@@ -163,8 +163,12 @@ def _items(entries: list[str], empty: str) -> str:
 
 
 def render_html(review: RunReview, selection: Selection | None = None,
-                reviewed: dict[str, Any] | None = None) -> str:
-    """The review page as one string of HTML (`reviewed` is review.json, whose re-run checks win)."""
+                reviewed: dict[str, Any] | None = None,
+                transcripts: dict[str, list[dict[str, Any]]] | None = None) -> str:
+    """The review page as one string of HTML (`reviewed` is review.json, whose re-run checks win).
+
+    `transcripts` (a subtask id -> its transcript records) adds each agent's transcript, collapsed.
+    """
     r = review.result
     usage, timings = r.usage, r.timings
     changes = {c.owner: c for c in review.changes}
@@ -231,6 +235,11 @@ def render_html(review: RunReview, selection: Selection | None = None,
         articles.append(f'<article class="{cls}{" dropped" if dropped else ""}" id="change-{_e(change.owner)}">'
                         f'<h3>{_badge(review, change.owner)} {_e(change.title)}{flags}</h3>'
                         f'<p class="summary">{_e(change.summary)}</p>{files}</article>')
+    from swarm.ui import transcript as tr
+
+    told = [f'<details class="transcript" id="transcript-{_e(sid)}"><summary>{_badge(review, sid)} '
+            f'<span class="meta">{len(entries)} record(s)</span></summary>{tr.render_html(tr.parse(entries))}'
+            f'</details>' for sid, entries in (transcripts or {}).items() if entries]
     nav = " ".join(f'<a href="#change-{_e(c.owner)}">{_badge(review, c.owner)}</a>' for c in review.changes)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -252,6 +261,7 @@ tr:not(.add):not(.del):not(.hunk) > td.code {{ background: transparent; }}</styl
 {_items(contradictions, "No contradictions recorded.")}</section>
 <section id="changes"><h2>Changes by subtask</h2>{"".join(articles) or '<p class="none">The run changed nothing.</p>'}
 </section>
+{f'<section id="transcripts"><h2>Transcripts</h2>{"".join(told)}</section>' if told else ""}
 <footer>swarm review of run {_e(review.run_id)} · generated {datetime.now().strftime("%Y-%m-%d %H:%M")}</footer>
 </main></body></html>
 """

@@ -27,14 +27,14 @@ def print_summary(console: Console, result: RunResult) -> None:
     for c in result.conflicts:
         console.print(f"[red]conflict[/red] in {safe(c['file'])} between {safe(', '.join(c['subtasks']))}: "
                       f"{safe(c['subtasks'][-1])} left out of the merged branch")
-    base, merged = result.base_commit[:10], result.merged_branch
+    merged = result.merged_branch
     usage = result.usage
     console.print(f"merged branch: [bold]{merged}[/bold] ({(result.merged_commit or '')[:10]}); "
                   f"tokens {usage.input_tokens} in / {usage.output_tokens} out, "
                   f"{usage.cache_read_input_tokens} cache reads, ${usage.cost_usd:.4f}; "
                   f"{result.timings.get('total', 0):.1f}s")
-    console.print(f"next: git diff {base} {merged}   ·   swarm status {result.run_id}   ·   "
-                  f"swarm clean {result.run_id}")
+    console.print(f"next: swarm review {result.run_id}   ·   swarm apply {result.run_id} "
+                  "(or --branch NAME)")
 
 
 def print_plan(console: Console, plan: Plan, model: str, prices: Any = None) -> None:

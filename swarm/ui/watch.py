@@ -54,6 +54,23 @@ class EventTail:
         return events
 
 
+def wait_for_run(root: Path, known: set[str], *, poll: float = 0.2, stop: threading.Event | None = None) -> str | None:
+    """Wait for a run of this repository that is not in `known` to begin; its id (None when `stop` is set).
+
+    A run exists once its plan.json is written (swarm.run.records.list_runs), which
+    comes before its first event: the watcher that follows it then misses nothing.
+    """
+    from swarm.run.records import list_runs
+
+    stop = stop or threading.Event()
+    while not stop.is_set():
+        new = [r for r in list_runs(root) if r not in known]
+        if new:
+            return new[-1]
+        stop.wait(poll)
+    return None
+
+
 class RunWatcher:
     """Feeds a run's events and worktree changes into a Progress until the run ends."""
 
