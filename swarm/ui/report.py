@@ -40,7 +40,8 @@ def render_markdown(plan: Plan, result: RunResult) -> str:
     lines += ["## Contradictions", ""]
     if result.contradictions:
         for c in result.contradictions:
-            lines.append(f"- [{c.get('status', 'open')}] {c['description']} ({', '.join(c.get('subtasks', []))})"
+            round_ = f" (round {c['round']})" if c.get("round") else ""
+            lines.append(f"- [{c.get('status', 'open')}]{round_} {c['description']} ({', '.join(c.get('subtasks', []))})"
                          f" — {c.get('resolution', '')}")
     else:
         lines.append("None recorded.")
