@@ -61,3 +61,9 @@ def test_an_error_already_on_the_base_is_not_new(tmp_path):
     outcome = asyncio.run(corpus.run_case(case, tmp_path))
     messages = [f.message for f in outcome.report.findings if f.kind == "types"]
     assert len(messages) == 1 and 'class "Context"' in messages[0], messages
+
+
+def test_setup_installs_the_pyright_the_check_expects():
+    from swarm.checks.types import PYRIGHT_VERSION
+
+    assert f"PYRIGHT_VERSION={PYRIGHT_VERSION}\n" in (ROOT / "scripts" / "setup.sh").read_text()

@@ -189,10 +189,11 @@ def _finding(ctx: CheckContext, error: dict[str, Any]) -> Finding | None:
     if not removers or len(involved) < 2:
         return None
     where = f"{error['file']}:{error['line']}"
+    using = [u for u in users if u not in removers] or users
     return Finding(KIND, involved, [error["file"]],
                    f"{where}: {error['message']} (pyright {error['rule']}; new on the merged tree: "
-                   f"{', '.join(removers)} removed `{name}`, {', '.join(u for u in users if u not in removers) or ', '.join(users)} "
-                   "uses it)", line=error["line"], symbol=name)
+                   f"{', '.join(removers)} removed `{name}`, {', '.join(using)} uses it)",
+                   line=error["line"], symbol=name)
 
 
 def _removed(ctx: CheckContext, sid: str, name: str) -> bool:
