@@ -100,7 +100,8 @@ def test_synthesizer_fix_is_its_own_commit_and_checks_pass_after(make_repo, scri
     assert "double(2)" in git(repo, "show", f"{merged}:pkg/app.py")
     assert result["contradictions"] == [{
         "description": "rename renamed helper to double; feature still calls helper",
-        "subtasks": ["rename", "feature"], "resolution": "app.py now imports and calls double", "status": "fixed"}]
+        "subtasks": ["rename", "feature"], "resolution": "app.py now imports and calls double", "status": "fixed",
+        "round": 1}]
     assert result["findings"] == []
     assert result["synthesis"]["commits"] and result["synthesis"]["rounds"] == 1
     report = (repo / ".swarm/runs" / result["run_id"] / "report.md").read_text()

@@ -12,6 +12,8 @@ One module per kind of finding:
     overlap     two subtasks editing one function, or lines close together
     duplicate   one new file or one new top-level name added by two subtasks
     symbol      Python names removed, renamed or re-signed by one subtask and still used
+    types       pyright errors new on the merged tree where one subtask removed a name another uses
+                (an instance's method, an attribute): skipped, with the reason, without pyright
     config      config keys removed or renamed in one place and still read by their old name
     link        relative links in Markdown/HTML pages to files the merged tree lacks
     tamper      a worktree's .git file changed by its agent; a committed symlink leaving the repository
@@ -43,7 +45,7 @@ from typing import Callable, Iterable, Iterator
 from swarm.errors import ConfigError
 from swarm.git.repo import GitRepo
 from swarm.merge.fold import Conflict
-from swarm.checks import config, conflict, duplicate, link, names, overlap, parse, scope, symbol, tamper
+from swarm.checks import config, conflict, duplicate, link, names, overlap, parse, scope, symbol, tamper, types
 from swarm.checks import test as test_check
 from swarm.checks.context import CheckContext
 from swarm.checks.model import KINDS, CheckReport, Finding, SubtaskChange, TestOutcome
@@ -55,7 +57,7 @@ __all__ = ["KINDS", "CheckReport", "Finding", "SubtaskChange", "TestOutcome", "T
 _STATIC: dict[str, Callable[[CheckContext], list[Finding]]] = {
     "conflict": conflict.check, "scope": scope.check, "overlap": overlap.check, "duplicate": duplicate.check,
     "symbol": symbol.check, "config": config.check, "link": link.check, "tamper": tamper.check,
-    "names": names.check, "parse": parse.check,
+    "names": names.check, "parse": parse.check, "types": types.check,
 }
 DEFAULT_TEST_TIMEOUT = 1800.0
 
@@ -105,6 +107,10 @@ def _run_each(ctx: CheckContext, kinds: list[str], report: CheckReport) -> None:
         began = time.monotonic()
         try:
             found = _STATIC[kind](ctx)
+        except types.Skipped as e:  # an optional analyser missing: said in the report, not an error
+            report.checks[kind] = {"status": "skipped", "seconds": round(time.monotonic() - began, 3), "count": 0,
+                                   "reason": str(e)}
+            continue
         except Exception as e:  # one broken check must not hide the others' findings
             report.checks[kind] = {"status": "error", "seconds": round(time.monotonic() - began, 3), "count": 0,
                                    "error": f"{type(e).__name__}: {e}"}
@@ -155,11 +161,14 @@ def _one_per_cause(findings: list[Finding]) -> list[Finding]:
     a renamed function imported by its old name is one cause, best told by the symbol check."""
     precise = [f for f in findings if f.kind in ("symbol", "config", "link")]
 
-    def covered(f: Finding) -> bool:
+    def covered(f: Finding, by: list[Finding]) -> bool:
         return any(set(f.subtasks) <= set(p.subtasks) and f.symbol and
-                   (f.symbol in p.message or (p.symbol and p.symbol in f.symbol.split("."))) for p in precise)
+                   (f.symbol in p.message or (p.symbol and p.symbol in f.symbol.split("."))) for p in by)
 
-    return [f for f in findings if f.kind != "names" or not covered(f)]
+    # A pyright error that the name checks already tell (the same name, the same subtasks) is the same cause.
+    findings = [f for f in findings if f.kind != "types" or not covered(f, precise + [
+        n for n in findings if n.kind == "names"])]
+    return [f for f in findings if f.kind != "names" or not covered(f, precise)]
 
 
 async def _run_tests(ctx: CheckContext, report: CheckReport, command: str, timeout: float,

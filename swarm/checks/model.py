@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-KINDS = ("conflict", "tamper", "scope", "overlap", "duplicate", "symbol", "config", "link", "names", "parse",
-         "test")
+KINDS = ("conflict", "tamper", "scope", "overlap", "duplicate", "symbol", "types", "config", "link", "names",
+         "parse", "test")
 
 
 @dataclass

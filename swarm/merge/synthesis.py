@@ -23,6 +23,7 @@ from swarm.agent.loop import Agent, AgentSettings
 from swarm.agent.stops import OutOfTurns, Submitted
 from swarm.errors import AgentStopped, SwarmError
 from swarm.model.catalog import PriceTable
+from swarm.merge.diffs import parse_patches
 from swarm.model.gate import ModelGate
 from swarm.git.repo import GitRepo
 from swarm.model.usage import Usage
@@ -54,6 +55,7 @@ ADVISORY = {"overlap", "scope", "conflict"}
 MARKER = re.compile(r"^(<{7} |>{7} |={7}$)", re.MULTILINE)
 DIFF_LIMIT = 40_000
 FILE_DIFF_LINES = 150
+HUNK_LINES = 40
 
 
 class PassAgent(Agent):
@@ -82,6 +84,8 @@ class PassAgent(Agent):
 
 @dataclass
 class SynthesisOutcome:
+    """What the synthesis pass left: the last commit, and every round's contradictions (each with its `round`)."""
+
     commit: str
     summary: str = ""
     contradictions: list[dict[str, Any]] = field(default_factory=list)
@@ -215,14 +219,16 @@ class Integrator:
         try:
             ids = [s.id for s in self.plan.subtasks]
             agent = self._agent("synthesis", "synthesizer_system", path)
+            diff = await self.repo.diff(base, merged)
             first = render("synthesizer_task", run_id=self.run_id, ids=", ".join(ids), task=self.plan.task,
                            shared=self.plan.shared or "(none)", subtasks=self._subtask_lines(),
-                           findings=_finding_lines(findings), diff=compact_diff(await self.repo.diff(base, merged)))
+                           findings=finding_briefs(findings, self.summaries(), diff), diff=compact_diff(diff))
             submitted = await agent.submission(first)
             for round_ in range(1, rounds + 1):
                 outcome.rounds = round_
                 outcome.summary = submitted.get("summary", "")
-                outcome.contradictions = list(submitted.get("contradictions", []))
+                outcome.contradictions = keep_rounds(outcome.contradictions, submitted.get("contradictions", []),
+                                                     round_)
                 commit = await self.repo.commit_all(path, f"swarm synthesis: {_first_line(outcome.summary)}"
                                                           f"\n\n{outcome.summary}".rstrip())
                 if commit is None:
@@ -233,10 +239,9 @@ class Integrator:
                 remaining = [f.to_dict() for f in outcome.report.findings if f.kind not in ADVISORY]
                 if not remaining or round_ == rounds:
                     break
-                submitted = await agent.submission(more=
-                    f"The checks re-ran on your result; {len(remaining)} finding(s) remain:\n"
-                    f"{_finding_lines(remaining)}\nFix what you can, then call submit_synthesis again with the "
-                    "complete list of contradictions.")
+                submitted = await agent.submission(more=render(
+                    "synthesizer_again", count=len(remaining), round=round_ + 1,
+                    findings=finding_briefs(remaining, self.summaries(), await self.repo.diff(base, commit))))
             return outcome
         finally:
             await self.repo.aremove_worktree(path)
@@ -253,10 +258,69 @@ class Integrator:
         return "\n".join(lines)
 
 
-def _finding_lines(findings: list[dict[str, Any]]) -> str:
+def keep_rounds(kept: list[dict[str, Any]], submitted: Any, round_: int) -> list[dict[str, Any]]:
+    """The contradictions of earlier rounds plus this round's, each tagged with its `round`.
+
+    A later round is asked for the complete list, so it repeats what it still
+    sees: an entry identical to an earlier one (description, subtasks and
+    resolution) is the same contradiction and is not listed twice.
+    """
+    out = list(kept)
+    seen = {_identity(c) for c in kept}
+    for c in submitted if isinstance(submitted, list) else []:
+        if not isinstance(c, dict) or _identity(c) in seen:
+            continue
+        seen.add(_identity(c))
+        out.append({**c, "round": round_})
+    return out
+
+
+def _identity(c: dict[str, Any]) -> tuple[str, tuple[str, ...], str]:
+    return (str(c.get("description", "")).strip(), tuple(sorted(str(s) for s in c.get("subtasks", []))),
+            str(c.get("resolution", "")).strip())
+
+
+def finding_briefs(findings: list[dict[str, Any]], summaries: dict[str, dict[str, Any]], diff: str,
+                   hunk_lines: int = HUNK_LINES) -> str:
+    """Each finding with what its subtasks' agents said they did and the merged diff's hunks in its files.
+
+    The hunks are cut to those near the finding's line when it has one, and to
+    `hunk_lines` lines a file, so a finding reads on its own without the whole diff.
+    """
     if not findings:
         return "(none)"
-    return "\n".join(f"- [{f['kind']}] ({', '.join(f.get('subtasks', []))}) {f['message']}" for f in findings)
+    patches = {p.path: p for p in parse_patches(diff)}
+    for p in list(patches.values()):
+        if p.old_path:
+            patches.setdefault(p.old_path, p)
+    blocks = []
+    for f in findings:
+        subtasks = [str(s) for s in f.get("subtasks", [])]
+        lines = [f"- [{f['kind']}] ({', '.join(subtasks)}) {f['message']}"]
+        for sid in subtasks:
+            said = (summaries.get(sid, {}).get("summary") or "(no summary)").strip()
+            lines.append(f"  {sid} said: {_clip(said, 400)}")
+        for path in f.get("files", [])[:4]:
+            patch = patches.get(path)
+            if patch is None or not patch.hunks:
+                continue
+            hunks = patch.hunks
+            line = f.get("line")
+            if isinstance(line, int):
+                near = [h for h in hunks if h.new_start - 10 <= line <= h.new_start + h.new_length + 10]
+                hunks = near or hunks
+            text = "".join(h.text() for h in hunks).splitlines()
+            if len(text) > hunk_lines:
+                text = text[:hunk_lines] + ["[... more of this file's diff in the diff below]"]
+            lines.append(f"  hunks in {path}:")
+            lines += [f"    {t}" for t in text]
+        blocks.append("\n".join(lines))
+    return "\n".join(blocks)
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _first_line(text: str) -> str:
@@ -272,7 +336,9 @@ def contradiction_records(contradictions: list[dict[str, Any]], remaining: list[
     for c in contradictions:
         subtasks = [str(s) for s in c.get("subtasks", [])]
         still = any(set(subtasks) & set(f.get("subtasks", [])) for f in remaining)
-        records.append({"description": str(c.get("description", "")), "subtasks": subtasks,
-                        "resolution": str(c.get("resolution", "")),
-                        "status": "fixed" if edited and not still else "open"})
+        record = {"description": str(c.get("description", "")), "subtasks": subtasks,
+                  "resolution": str(c.get("resolution", "")), "status": "fixed" if edited and not still else "open"}
+        if "round" in c:
+            record["round"] = int(c["round"])
+        records.append(record)
     return records

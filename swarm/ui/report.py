@@ -37,10 +37,16 @@ def render_markdown(plan: Plan, result: RunResult) -> str:
         for f in result.findings:
             lines.append(f"- **{f['kind']}** ({', '.join(f.get('subtasks', []))}): {f['message']}")
         lines.append("")
+    unrun = {k: c for k, c in (result.checks or {}).items() if c.get("status") in ("skipped", "error")}
+    if unrun:
+        lines += ["## Checks not run", ""]
+        lines += [f"- **{k}** ({c['status']}): {c.get('reason') or c.get('error') or ''}" for k, c in unrun.items()]
+        lines.append("")
     lines += ["## Contradictions", ""]
     if result.contradictions:
         for c in result.contradictions:
-            lines.append(f"- [{c.get('status', 'open')}] {c['description']} ({', '.join(c.get('subtasks', []))})"
+            round_ = f" (round {c['round']})" if c.get("round") else ""
+            lines.append(f"- [{c.get('status', 'open')}]{round_} {c['description']} ({', '.join(c.get('subtasks', []))})"
                          f" — {c.get('resolution', '')}")
     else:
         lines.append("None recorded.")
