@@ -88,6 +88,8 @@ def _apply_table(config: Config, table: Any, source: str) -> None:
         raise ConfigError(f"{source} must be a table of settings")
     for key, raw in table.items():
         name = key.replace("-", "_")
+        if name == "worktree":
+            continue  # the worktree recipe, a table of its own (swarm.env.recipe)
         if name not in SETTINGS:
             raise ConfigError(f"{source}: unknown setting {key!r}; known settings: {', '.join(SETTINGS)}")
         config.set(name, raw, source)

@@ -12,12 +12,18 @@ agent loop, its model calls, records, merge, checks and synthesis are the same.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Awaitable, Callable, Protocol
 
 from swarm.agent.tools import Toolbox, ToolOutcome
 from swarm.env.shell import ShellResult, run_shell
+from swarm.env.prepare import prepare_worktree
+from swarm.env.python import python_env
+from swarm.env.recipe import WorktreeRecipe, load_recipe
 from swarm.git.repo import GitRepo
+from swarm.run import events
+from swarm.run.records import RunRecords
 
 
 class Tools(Protocol):
@@ -54,13 +60,15 @@ class Executor(Protocol):
 
 
 class LocalWorkspace:
-    """A worktree of the user's repository, checked out on the subtask's branch."""
+    """A worktree of the user's repository, checked out on the subtask's branch, made a dev environment."""
 
-    def __init__(self, repo: GitRepo, path: Path, env: dict[str, str]) -> None:
+    def __init__(self, repo: GitRepo, path: Path, env: dict[str, str],
+                 on_close: Callable[[], Awaitable[None]] | None = None) -> None:
         self.repo = repo
         self.path = path
         self.env = env
         self.tools: Tools = Toolbox(path, env)
+        self._on_close = on_close
 
     async def run_command(self, command: str, timeout: float) -> ShellResult:
         return await run_shell(command, self.path, self.env, timeout)
@@ -69,21 +77,56 @@ class LocalWorkspace:
         return await self.repo.commit_all(self.path, message)
 
     async def close(self) -> None:
-        """The worktree stays: review, resume and `swarm clean` need it."""
+        """Give back the ports (and the pool slot); the worktree's branch keeps the subtask's commit."""
+        if self._on_close is not None:
+            on_close, self._on_close = self._on_close, None
+            await on_close()
 
 
 class LocalExecutor:
-    """Subtasks as asyncio tasks on this machine, each in its own worktree."""
+    """Subtasks as asyncio tasks on this machine, each in its own worktree, prepared by the worktree recipe.
+
+    `records` (the run's) receive the output of `setup` commands; `recipe` defaults to the repository's
+    `[tool.swarm.worktree]` (swarm.env.recipe).
+    """
 
     name = "local"
 
-    def __init__(self, repo: GitRepo) -> None:
+    def __init__(self, repo: GitRepo, *, records: RunRecords | None = None,
+                 recipe: WorktreeRecipe | None = None) -> None:
         self.repo = repo
+        self.records = records
+        self._recipe = recipe
+
+    @property
+    def recipe(self) -> WorktreeRecipe:
+        if self._recipe is None:
+            self._recipe = load_recipe(self.repo.root)
+        return self._recipe
 
     async def open(self, subtask_id: str, branch: str, start_commit: str, path: Path,
                    env: dict[str, str]) -> LocalWorkspace:
         await self.repo.add_worktree(path, branch, start_commit)
-        return LocalWorkspace(self.repo, path, env)
+        python = await asyncio.to_thread(python_env, self.repo.root, env.get("PATH"))
+        prepared = await prepare_worktree(
+            self.recipe, python, source=self.repo.root, worktree=path, subtask=subtask_id, base_env=env,
+            ports_dir=self.repo.worktrees_home().parent / "_ports", stamp_dir=self.repo.worktrees.admin_dir(path),
+            common_dir=self.repo.common_dir,
+            log=lambda *a: self._log_setup(subtask_id, *a))
+
+        async def release() -> None:
+            prepared.release()
+
+        return LocalWorkspace(self.repo, path, prepared.env, release)
+
+    def _log_setup(self, subtask_id: str, command: str, output: str, code: int, seconds: float) -> None:
+        if self.records is None:
+            return
+        self.records.event(events.SETUP, subtask=subtask_id, command=command, exit_code=code,
+                           seconds=round(seconds, 3))
+        log = self.records.dir / "setup" / f"{subtask_id}.log"
+        previous = log.read_text(encoding="utf-8") if log.exists() else ""
+        self.records.write_text(f"setup/{subtask_id}.log", f"{previous}$ {command}\n{output}\n[exit {code}]\n")
 
     async def shutdown(self) -> None:
         return None
