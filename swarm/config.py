@@ -151,6 +151,8 @@ class RunOptions:
     network: bool = _setting("network")
     sandbox: str = _setting("sandbox")
     worktrees: str | None = _setting("worktrees")
+    worktree_pool: bool = _setting("worktree_pool")
+    pool_disk_mb: int | None = _setting("pool_disk_mb")
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -217,6 +219,8 @@ def run_options(repo_root: Path, base: dict[str, Any] | None = None, **flags: An
     if config.get("worktrees"):
         options.worktrees = str(_writable_folder(Path(config.get("worktrees")), config.source("worktrees")))
     options.sandbox = config.get("sandbox")
+    options.worktree_pool = bool(config.get("worktree_pool"))
+    options.pool_disk_mb = config.get("pool_disk_mb")
     if options.sandbox == "require" and bwrap_problem():
         raise ConfigError(f"sandbox = require, but {bwrap_problem()}, so the agents' shell cannot be confined; "
                           "`swarm doctor` says more")

@@ -47,8 +47,10 @@ def status(obj: Context, run_id: str | None, as_json: bool) -> None:
 @click.option("--all", "all_runs", is_flag=True, help="Clean every run of this repository.")
 @click.option("--force", is_flag=True,
               help="Drop work not applied too; a rescue ref refs/swarm-rescue/<run> keeps it for two weeks.")
+@click.option("--pool", "pool", is_flag=True, help="Empty the pool of reused worktrees (edits left in one are kept "
+              "at a rescue ref first).")
 @click.pass_obj
-def clean(obj: Context, run_id: str | None, all_runs: bool, force: bool) -> None:
+def clean(obj: Context, run_id: str | None, all_runs: bool, force: bool, pool: bool) -> None:
     """Remove the worktrees, branches and records of RUN (or of --all runs).
 
     A run whose work is not applied (`swarm apply`) is kept unless --force;
@@ -60,6 +62,15 @@ def clean(obj: Context, run_id: str | None, all_runs: bool, force: bool) -> None
     from swarm.review.clean import clean_runs
 
     repo = obj.repo()
+    if pool:
+        from swarm.env.pool import WorktreePool
+
+        removed, problems = WorktreePool(repo).empty()
+        obj.out.print(f"emptied the worktree pool: {removed} worktree(s) removed")
+        if problems:
+            raise SwarmError("some pool worktrees were left:\n  " + "\n  ".join(problems))
+        if not (run_id or all_runs):
+            return
     if all_runs and run_id:
         raise click.UsageError("give a RUN or --all, not both")
     if all_runs:

@@ -35,7 +35,7 @@ from swarm.run import events
 from swarm.run.carry import Carry, carry_from_record, carry_note
 from swarm.run.result import RESULT_FILE, RunResult, SubtaskResult
 from swarm.run.state import SubtaskRun
-from swarm.run.executor import Executor, LocalExecutor, Workspace
+from swarm.run.executor import Executor, Workspace, local_executor
 from swarm.run.worker import first_message, run_agent, run_command
 from swarm.env.python import python_env
 from swarm.env.sandbox import sandbox_note
@@ -50,7 +50,7 @@ class Coordinator:
                  base: str | None = None, executor: Executor | None = None) -> None:
         self.repo = repo
         # Where each subtask's workspace lives (swarm.run.executor): this machine unless told otherwise.
-        self.executor: Executor = executor or LocalExecutor(repo, records=records)
+        self.executor: Executor = executor or local_executor(repo, records, options or RunOptions())
         self._workspaces: dict[str, Workspace] = {}
         self.plan = plan
         self.client = client

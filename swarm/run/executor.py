@@ -6,7 +6,8 @@ subtask) and a way to commit what was done onto the subtask's branch in the
 user's repository. Nothing else in a run knows which executor made it: the
 agent loop, its model calls, records, merge, checks and synthesis are the same.
 
-    local   a worktree of the user's repository on this machine (the default)
+    local   a worktree of the user's repository on this machine (the default), from the pool
+            of reused worktrees (swarm.env.pool) and prepared by the worktree recipe (swarm.env.recipe)
     ray     a repository on a Ray cluster node (swarm/run/ray_executor.py)
 """
 
@@ -17,7 +18,9 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Protocol
 
 from swarm.agent.tools import Toolbox, ToolOutcome
+from swarm.config import RunOptions
 from swarm.env.shell import ShellResult, run_shell
+from swarm.env.pool import PoolSlot, WorktreePool
 from swarm.env.prepare import prepare_worktree
 from swarm.env.python import python_env
 from swarm.env.recipe import WorktreeRecipe, load_recipe
@@ -92,11 +95,12 @@ class LocalExecutor:
 
     name = "local"
 
-    def __init__(self, repo: GitRepo, *, records: RunRecords | None = None,
-                 recipe: WorktreeRecipe | None = None) -> None:
+    def __init__(self, repo: GitRepo, *, records: RunRecords | None = None, recipe: WorktreeRecipe | None = None,
+                 pool: WorktreePool | None = None) -> None:
         self.repo = repo
         self.records = records
         self._recipe = recipe
+        self.pool = pool
 
     @property
     def recipe(self) -> WorktreeRecipe:
@@ -106,18 +110,52 @@ class LocalExecutor:
 
     async def open(self, subtask_id: str, branch: str, start_commit: str, path: Path,
                    env: dict[str, str]) -> LocalWorkspace:
-        await self.repo.add_worktree(path, branch, start_commit)
-        python = await asyncio.to_thread(python_env, self.repo.root, env.get("PATH"))
-        prepared = await prepare_worktree(
-            self.recipe, python, source=self.repo.root, worktree=path, subtask=subtask_id, base_env=env,
-            ports_dir=self.repo.worktrees_home().parent / "_ports", stamp_dir=self.repo.worktrees.admin_dir(path),
-            common_dir=self.repo.common_dir,
-            log=lambda *a: self._log_setup(subtask_id, *a))
+        slot = await self._take(subtask_id, branch, start_commit, path) if self.pool is not None else None
+        where = slot.path if slot is not None else path
+        if slot is None:
+            await self.repo.add_worktree(path, branch, start_commit)
+        try:
+            python = await asyncio.to_thread(python_env, self.repo.root, env.get("PATH"))
+            prepared = await prepare_worktree(
+                self.recipe, python, source=self.repo.root, worktree=where, subtask=subtask_id, base_env=env,
+                ports_dir=self.repo.worktrees_home().parent / "_ports", stamp_dir=self.repo.worktrees.admin_dir(where),
+                common_dir=self.repo.common_dir, log=lambda *a: self._log_setup(subtask_id, *a))
+        except BaseException:
+            if slot is not None:
+                await self._give_back(slot, path)
+            raise
 
         async def release() -> None:
             prepared.release()
+            if slot is not None:
+                await self._give_back(slot, path)
 
-        return LocalWorkspace(self.repo, path, prepared.env, release)
+        return LocalWorkspace(self.repo, where, prepared.env, release)
+
+    async def _take(self, subtask_id: str, branch: str, start: str, path: Path) -> PoolSlot:
+        """A pool slot on `branch` at `start`; the run's path for the subtask links to it while it is held."""
+        assert self.pool is not None
+        if path.is_symlink():
+            path.unlink()
+        elif path.exists():  # a worktree of this subtask from before the pool (a resumed run)
+            await self.repo.aremove_worktree(path)
+        slot = self.pool.acquire()
+        try:
+            await slot.take(branch.split("/")[1] if branch.count("/") >= 2 else "pool", subtask_id, branch, start)
+        except BaseException:
+            await slot.give_back()
+            raise
+        if slot.rescued and self.records is not None:
+            self.records.event(events.SETUP, subtask=subtask_id, command="(pool)", exit_code=0, seconds=0,
+                               detail=f"a dirty pool slot's edits were kept on {slot.rescued} before reuse")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.symlink_to(slot.path, target_is_directory=True)
+        return slot
+
+    async def _give_back(self, slot: PoolSlot, path: Path) -> None:
+        if path.is_symlink():
+            path.unlink()  # never left pointing at a slot another subtask takes next
+        await slot.give_back()
 
     def _log_setup(self, subtask_id: str, command: str, output: str, code: int, seconds: float) -> None:
         if self.records is None:
@@ -130,3 +168,9 @@ class LocalExecutor:
 
     async def shutdown(self) -> None:
         return None
+
+
+def local_executor(repo: GitRepo, records: RunRecords | None, options: RunOptions) -> LocalExecutor:
+    """The local executor a run's settings ask for: pooled worktrees unless `worktree_pool` is off."""
+    pool = WorktreePool(repo, options.pool_disk_mb) if options.worktree_pool else None
+    return LocalExecutor(repo, records=records, pool=pool)
