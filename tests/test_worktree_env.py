@@ -24,8 +24,9 @@ version = "0.1"
 
 
 def _result(repo: Path) -> dict:
-    runs = sorted((repo / ".swarm" / "runs").iterdir())
-    return json.loads((runs[-1] / "result.json").read_text())
+    # the newest run (two runs in the same second sort by their random suffix, not by time)
+    latest = max((repo / ".swarm" / "runs").glob("*/result.json"), key=lambda p: p.stat().st_mtime_ns)
+    return json.loads(latest.read_text())
 
 
 @pytest.fixture

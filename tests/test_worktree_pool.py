@@ -9,8 +9,9 @@ from conftest import git, swarm, write_plan
 
 
 def _result(repo: Path) -> dict:
-    runs = sorted((repo / ".swarm" / "runs").iterdir())
-    return json.loads((runs[-1] / "result.json").read_text())
+    # the newest run (two runs in the same second sort by their random suffix, not by time)
+    latest = max((repo / ".swarm" / "runs").glob("*/result.json"), key=lambda p: p.stat().st_mtime_ns)
+    return json.loads(latest.read_text())
 
 
 def _pool(tmp_path: Path) -> Path:
@@ -63,6 +64,7 @@ def test_a_slot_left_dirty_by_a_killed_run_is_rescued_then_reset(make_repo, tmp_
         {"id": "second", "title": "t", "command": "cat app.py > seen.txt"}]})
     assert swarm(repo, "run", "--plan", str(plan2)).returncode == 0
     two = _result(repo)["subtasks"][0]
+    assert two["state"] == "done", two
     assert git(repo, "show", f"{two['commit']}:seen.txt") == "x = 1"
     rescued = git(repo, "log", "--format=%H", f"refs/swarm-rescue/{run_id}")
     assert any("unsaved work" in git(repo, "show", f"{c}:app.py") for c in rescued.split()
