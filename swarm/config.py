@@ -153,6 +153,8 @@ class RunOptions:
     worktrees: str | None = _setting("worktrees")
     worktree_pool: bool = _setting("worktree_pool")
     pool_disk_mb: int | None = _setting("pool_disk_mb")
+    sparse: str = _setting("sparse")
+    sparse_threshold: int = _setting("sparse_threshold")
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -221,6 +223,8 @@ def run_options(repo_root: Path, base: dict[str, Any] | None = None, **flags: An
     options.sandbox = config.get("sandbox")
     options.worktree_pool = bool(config.get("worktree_pool"))
     options.pool_disk_mb = config.get("pool_disk_mb")
+    options.sparse = config.get("sparse")
+    options.sparse_threshold = config.get("sparse_threshold")
     if options.sandbox == "require" and bwrap_problem():
         raise ConfigError(f"sandbox = require, but {bwrap_problem()}, so the agents' shell cannot be confined; "
                           "`swarm doctor` says more")

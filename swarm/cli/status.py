@@ -62,11 +62,12 @@ def clean(obj: Context, run_id: str | None, all_runs: bool, force: bool, pool: b
     from swarm.review.clean import clean_runs
 
     repo = obj.repo()
-    if pool:
+    if pool or all_runs:  # --all leaves nothing swarm made: the pool's worktrees go too
         from swarm.env.pool import WorktreePool
 
         removed, problems = WorktreePool(repo).empty()
-        obj.out.print(f"emptied the worktree pool: {removed} worktree(s) removed")
+        if removed or pool:
+            obj.out.print(f"emptied the worktree pool: {removed} worktree(s) removed")
         if problems:
             raise SwarmError("some pool worktrees were left:\n  " + "\n  ".join(problems))
         if not (run_id or all_runs):

@@ -26,6 +26,7 @@ import shutil
 from pathlib import Path
 from typing import IO
 
+from swarm.env.sparse import SPARSE, is_sparse, reapply
 from swarm.errors import GitError
 from swarm.git.repo import GitRepo
 from swarm.review.clean import _keep, _snapshot  # the rescue of `swarm clean`, reused
@@ -56,18 +57,24 @@ class PoolSlot:
         self.reused = False
         self.rescued: str | None = None
 
-    async def take(self, run_id: str, subtask_id: str, branch: str, start: str) -> None:
-        """Put the slot on `branch` at `start`, clean but for ignored files; rescue what a killed run left."""
+    async def take(self, run_id: str, subtask_id: str, branch: str, start: str,
+                   sparse: list[str] | None = None) -> None:
+        """Put the slot on `branch` at `start`, clean but for ignored files; rescue what a killed run left.
+
+        `sparse` patterns (swarm.env.sparse) make it hold only what they match.
+        """
         repo = self.pool.repo
         admin = repo.worktrees.admin_dir(self.path) if self.path.is_dir() else None
         if admin is None:
-            await repo.add_worktree(self.path, branch, start)
+            await repo.worktrees.add(self.path, start, branch=branch, sparse=sparse)
         else:
             self.reused = True
             await asyncio.to_thread(self._rescue, admin)
             where = repo.in_worktree(self.path)
-            await where.arun("checkout", "-q", "-f", "--ignore-other-worktrees", "-B", branch, start)
+            flags = SPARSE if is_sparse(admin) else ()
+            await where.arun(*flags, "checkout", "-q", "-f", "--ignore-other-worktrees", "-B", branch, start)
             await where.arun("clean", "-q", "-f", "-d")
+            await reapply(where, admin, sparse)
         admin = repo.worktrees.admin_dir(self.path)
         assert admin is not None
         (admin / HOLDER).write_text(json.dumps({"run_id": run_id, "subtask": subtask_id, "pid": os.getpid()}))

@@ -50,7 +50,7 @@ class Coordinator:
                  base: str | None = None, executor: Executor | None = None) -> None:
         self.repo = repo
         # Where each subtask's workspace lives (swarm.run.executor): this machine unless told otherwise.
-        self.executor: Executor = executor or local_executor(repo, records, options or RunOptions())
+        self.executor: Executor = executor or local_executor(repo, records, options or RunOptions(), plan)
         self._workspaces: dict[str, Workspace] = {}
         self.plan = plan
         self.client = client

@@ -24,7 +24,9 @@ from swarm.env.pool import PoolSlot, WorktreePool
 from swarm.env.prepare import prepare_worktree
 from swarm.env.python import python_env
 from swarm.env.recipe import WorktreeRecipe, load_recipe
+from swarm.env.sparse import SparseTools, count_tracked, sparse_patterns, wants_sparse
 from swarm.git.repo import GitRepo
+from swarm.plan.spec import Plan
 from swarm.run import events
 from swarm.run.records import RunRecords
 
@@ -96,11 +98,29 @@ class LocalExecutor:
     name = "local"
 
     def __init__(self, repo: GitRepo, *, records: RunRecords | None = None, recipe: WorktreeRecipe | None = None,
-                 pool: WorktreePool | None = None) -> None:
+                 pool: WorktreePool | None = None, plan: Plan | None = None, sparse: str = "off",
+                 sparse_threshold: int = 5000) -> None:
         self.repo = repo
         self.records = records
         self._recipe = recipe
         self.pool = pool
+        self.plan = plan
+        self.sparse = sparse
+        self.sparse_threshold = sparse_threshold
+        self._tracked: dict[str, tuple[int, list[str]]] = {}
+
+    async def _sparse_patterns(self, subtask_id: str, start: str) -> list[str] | None:
+        """The sparse set of the subtask's worktree, or None for a full checkout (swarm.env.sparse)."""
+        if self.plan is None or self.sparse == "off":
+            return None
+        if start not in self._tracked:
+            self._tracked[start] = await count_tracked(self.repo.runner, start)
+        count, tracked = self._tracked[start]
+        subtask = next((s for s in self.plan.subtasks if s.id == subtask_id), None)
+        if subtask is None or not subtask.files or not wants_sparse(self.sparse, self.sparse_threshold, count):
+            return None
+        patterns = sparse_patterns(subtask.files, self.plan.shared, tracked)
+        return None if patterns == ["/*"] else patterns
 
     @property
     def recipe(self) -> WorktreeRecipe:
@@ -110,10 +130,11 @@ class LocalExecutor:
 
     async def open(self, subtask_id: str, branch: str, start_commit: str, path: Path,
                    env: dict[str, str]) -> LocalWorkspace:
-        slot = await self._take(subtask_id, branch, start_commit, path) if self.pool is not None else None
+        sparse = await self._sparse_patterns(subtask_id, start_commit)
+        slot = await self._take(subtask_id, branch, start_commit, path, sparse) if self.pool is not None else None
         where = slot.path if slot is not None else path
         if slot is None:
-            await self.repo.add_worktree(path, branch, start_commit)
+            await self.repo.worktrees.add(path, start_commit, branch=branch, sparse=sparse)
         try:
             python = await asyncio.to_thread(python_env, self.repo.root, env.get("PATH"))
             prepared = await prepare_worktree(
@@ -130,9 +151,15 @@ class LocalExecutor:
             if slot is not None:
                 await self._give_back(slot, path)
 
-        return LocalWorkspace(self.repo, where, prepared.env, release)
+        workspace = LocalWorkspace(self.repo, where, prepared.env, release)
+        if sparse:
+            admin = self.repo.worktrees.admin_dir(where)
+            assert admin is not None
+            workspace.tools = SparseTools(workspace.tools, self.repo.in_worktree(where), admin, where.resolve())
+        return workspace
 
-    async def _take(self, subtask_id: str, branch: str, start: str, path: Path) -> PoolSlot:
+    async def _take(self, subtask_id: str, branch: str, start: str, path: Path,
+                    sparse: list[str] | None) -> PoolSlot:
         """A pool slot on `branch` at `start`; the run's path for the subtask links to it while it is held."""
         assert self.pool is not None
         if path.is_symlink():
@@ -141,7 +168,8 @@ class LocalExecutor:
             await self.repo.aremove_worktree(path)
         slot = self.pool.acquire()
         try:
-            await slot.take(branch.split("/")[1] if branch.count("/") >= 2 else "pool", subtask_id, branch, start)
+            await slot.take(branch.split("/")[1] if branch.count("/") >= 2 else "pool", subtask_id, branch, start,
+                            sparse)
         except BaseException:
             await slot.give_back()
             raise
@@ -170,7 +198,10 @@ class LocalExecutor:
         return None
 
 
-def local_executor(repo: GitRepo, records: RunRecords | None, options: RunOptions) -> LocalExecutor:
-    """The local executor a run's settings ask for: pooled worktrees unless `worktree_pool` is off."""
+def local_executor(repo: GitRepo, records: RunRecords | None, options: RunOptions,
+                   plan: Plan | None = None) -> LocalExecutor:
+    """The local executor a run's settings ask for: pooled worktrees unless `worktree_pool` is off,
+    sparse ones from each subtask's scope past `sparse_threshold` files (`sparse`)."""
     pool = WorktreePool(repo, options.pool_disk_mb) if options.worktree_pool else None
-    return LocalExecutor(repo, records=records, pool=pool)
+    return LocalExecutor(repo, records=records, pool=pool, plan=plan, sparse=options.sparse,
+                         sparse_threshold=options.sparse_threshold)
