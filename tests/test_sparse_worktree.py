@@ -24,7 +24,7 @@ def test_a_tracked_file_outside_the_sparse_set_is_read_by_the_file_tools(make_re
         turn(tool("bash", command="cat lib/util.py src/other/b.py > after.txt")),
         turn(text("Done."))]}})
     out = swarm(repo, "run", "--plan", str(plan), "--json", server=server,
-                env={"SWARM_SPARSE_THRESHOLD": "5"})
+                env={"SWARM_SPARSE_THRESHOLD": "5", "SWARM_WORKTREE_POOL": "1"})
     assert out.returncode == 0, out.stdout + out.stderr
     sub = json.loads(out.stdout)["subtasks"][0]
     before = git(repo, "show", f"{sub['commit']}:before.txt").splitlines()
@@ -44,7 +44,7 @@ def test_a_tracked_file_outside_the_sparse_set_is_read_by_the_file_tools(make_re
     # The same pool slot, taken next by a subtask whose scope is the whole tree, holds every file again.
     full = write_plan(tmp_path / "full.json", {"task": "t", "subtasks": [
         {"id": "all", "title": "all", "command": "ls data lib src/other > seen.txt", "files": ["**"]}]})
-    out = swarm(repo, "run", "--plan", str(full), "--json", env={"SWARM_SPARSE_THRESHOLD": "5"})
+    out = swarm(repo, "run", "--plan", str(full), "--json", env={"SWARM_SPARSE_THRESHOLD": "5", "SWARM_WORKTREE_POOL": "1"})
     assert out.returncode == 0, out.stdout + out.stderr
     seen = git(repo, "show", f"{json.loads(out.stdout)['subtasks'][0]['commit']}:seen.txt")
     assert "f7.txt" in seen and "util.py" in seen and "b.py" in seen

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from conftest import git, swarm, write_plan
 
+POOL = {"SWARM_WORKTREE_POOL": "1"}
+
 
 def _result(repo: Path) -> dict:
     # the newest run (two runs in the same second sort by their random suffix, not by time)
@@ -25,7 +27,7 @@ def test_a_slot_is_reused_across_two_runs_keeping_ignored_dependencies_and_dropp
         # an installed dependency (ignored), junk the run leaves untracked outside its change, and its edit
         "command": "mkdir -p deps && echo installed > deps/lib.txt && echo 'x = 2' > app.py && "
                    "echo local > keep.txt"}]})
-    out = swarm(repo, "run", "--plan", str(first))
+    out = swarm(repo, "run", "--plan", str(first), env=POOL)
     assert out.returncode == 0, out.stdout + out.stderr
     one = _result(repo)["subtasks"][0]
     slot = _pool(tmp_path) / "slot-0"
@@ -38,7 +40,7 @@ def test_a_slot_is_reused_across_two_runs_keeping_ignored_dependencies_and_dropp
     second = write_plan(tmp_path / "two.json", {"task": "t", "subtasks": [{
         "id": "second", "title": "look around",
         "command": "ls > seen.txt; cat deps/lib.txt >> seen.txt; cat app.py keep.txt >> seen.txt"}]})
-    out = swarm(repo, "run", "--plan", str(second))
+    out = swarm(repo, "run", "--plan", str(second), env=POOL)
     assert out.returncode == 0, out.stdout + out.stderr
     two = _result(repo)["subtasks"][0]
     seen = git(repo, "show", f"{two['commit']}:seen.txt").splitlines()
@@ -53,7 +55,7 @@ def test_a_slot_left_dirty_by_a_killed_run_is_rescued_then_reset(make_repo, tmp_
     repo = make_repo({"app.py": "x = 1\n"})
     plan = write_plan(tmp_path / "one.json", {"task": "t", "subtasks": [
         {"id": "first", "title": "t", "command": "echo 'x = 5' > app.py"}]})
-    assert swarm(repo, "run", "--plan", str(plan)).returncode == 0
+    assert swarm(repo, "run", "--plan", str(plan), env=POOL).returncode == 0
     run_id = _result(repo)["run_id"]
     slot = _pool(tmp_path) / "slot-0"
     # What a run killed mid-subtask leaves: the slot still on its branch, an edit not committed, the holder noted.
@@ -62,7 +64,7 @@ def test_a_slot_left_dirty_by_a_killed_run_is_rescued_then_reset(make_repo, tmp_
     (admin / "swarm-holder").write_text(json.dumps({"run_id": run_id, "subtask": "first", "pid": 1}))
     plan2 = write_plan(tmp_path / "two.json", {"task": "t", "subtasks": [
         {"id": "second", "title": "t", "command": "cat app.py > seen.txt"}]})
-    assert swarm(repo, "run", "--plan", str(plan2)).returncode == 0
+    assert swarm(repo, "run", "--plan", str(plan2), env=POOL).returncode == 0
     two = _result(repo)["subtasks"][0]
     assert two["state"] == "done", two
     assert git(repo, "show", f"{two['commit']}:seen.txt") == "x = 1"

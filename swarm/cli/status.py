@@ -57,11 +57,14 @@ def clean(obj: Context, run_id: str | None, all_runs: bool, force: bool, pool: b
     then its commits stay reachable from refs/swarm-rescue/<run> for two weeks
     (later cleans prune it): `git branch NAME refs/swarm-rescue/<run>` brings
     them back. A run still running is left alone. Worktrees left by killed
-    runs are swept. Other runs are never touched.
+    runs are swept. Other runs are never touched. --pool (and --all) also
+    empties the pool of reused worktrees.
     """
     from swarm.review.clean import clean_runs
 
     repo = obj.repo()
+    if all_runs and run_id:
+        raise click.UsageError("give a RUN or --all, not both")
     if pool or all_runs:  # --all leaves nothing swarm made: the pool's worktrees go too
         from swarm.env.pool import WorktreePool
 
@@ -72,8 +75,6 @@ def clean(obj: Context, run_id: str | None, all_runs: bool, force: bool, pool: b
             raise SwarmError("some pool worktrees were left:\n  " + "\n  ".join(problems))
         if not (run_id or all_runs):
             return
-    if all_runs and run_id:
-        raise click.UsageError("give a RUN or --all, not both")
     if all_runs:
         ids = list_runs(repo.root)
         # Branches of runs whose records are gone are swept too.

@@ -1,7 +1,7 @@
 """Blocks of TCP ports, one per worktree in use, so parallel dev servers never fight over a port.
 
 A block is `size` consecutive ports from `BASE`. Blocks are held with a lock
-file per block under the worktrees folder (flock: released when the holder
+file per block in a per-user folder (`ports_folder`) (flock: released when the holder
 exits, even when killed), so two runs at once never get the same block; a
 block whose first port something else is listening on is skipped.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import os
 import socket
+import tempfile
 from pathlib import Path
 from typing import IO
 
@@ -30,6 +31,11 @@ class PortBlock:
         if self._handle is not None:
             self._handle.close()  # closing drops the flock
             self._handle = None
+
+
+def ports_folder() -> Path:
+    """Where blocks are held: one folder per user for every repository, so no two swarms share a block."""
+    return Path(tempfile.gettempdir()) / f"swarm-ports-{os.getuid()}"
 
 
 def _free(port: int) -> bool:

@@ -21,6 +21,7 @@ from swarm.agent.tools import Toolbox, ToolOutcome
 from swarm.config import RunOptions
 from swarm.env.shell import ShellResult, run_shell
 from swarm.env.pool import PoolSlot, WorktreePool
+from swarm.env.ports import ports_folder
 from swarm.env.prepare import prepare_worktree
 from swarm.env.python import python_env
 from swarm.env.recipe import WorktreeRecipe, load_recipe
@@ -139,7 +140,7 @@ class LocalExecutor:
             python = await asyncio.to_thread(python_env, self.repo.root, env.get("PATH"))
             prepared = await prepare_worktree(
                 self.recipe, python, source=self.repo.root, worktree=where, subtask=subtask_id, base_env=env,
-                ports_dir=self.repo.worktrees_home().parent / "_ports", stamp_dir=self.repo.worktrees.admin_dir(where),
+                ports_dir=ports_folder(), stamp_dir=self.repo.worktrees.admin_dir(where),
                 common_dir=self.repo.common_dir, log=lambda *a: self._log_setup(subtask_id, *a))
         except BaseException:
             if slot is not None:
