@@ -14,7 +14,7 @@ tests/sdists.py), this measures side by side in one session:
 and prints wall time, ideal, E = ideal / wall, the swarm process's peak memory,
 the worktrees' disk and the time per phase (result.json's timings).
 
-    python scripts/bench_run.py [--n 1,5,16,64] [--repos small,django] [--latency 3]
+    python scripts/bench_run.py [--n 1,5,16,64] [--repos small,django] [--latency 3] [--json FILE]
 """
 
 from __future__ import annotations
@@ -141,6 +141,7 @@ def main() -> int:
     parser.add_argument("--repos", default="small,django")
     parser.add_argument("--latency", type=float, default=3.0)
     parser.add_argument("--modes", default="before,after,warm")
+    parser.add_argument("--json", type=Path, default=None, help="also write every row to this file")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory(prefix="swarm-bench-") as scratch:
@@ -160,7 +161,8 @@ def main() -> int:
                           f"{row['E']:4.2f} | {row['peak_mb']:5.0f} | {row['disk_mb']:7.1f} | "
                           f"{t['worktrees']:5.1f} | {t['agents']:5.1f} | {t['merge']:4.1f} | {t['checks']:4.1f} |",
                           flush=True)
-    (ROOT / ".swarm-bench-run.json").write_text(json.dumps(rows, indent=1))
+    if args.json is not None:
+        args.json.write_text(json.dumps(rows, indent=1))
     return 0
 
 
