@@ -89,6 +89,8 @@ def _apply_table(config: Config, table: Any, source: str) -> None:
         raise ConfigError(f"{source} must be a table of settings")
     for key, raw in table.items():
         name = key.replace("-", "_")
+        if name == "worktree":
+            continue  # the worktree recipe, a table of its own (swarm.env.recipe)
         if name not in SETTINGS:
             raise ConfigError(f"{source}: unknown setting {key!r}; known settings: {', '.join(SETTINGS)}")
         config.set(name, raw, source)
@@ -163,6 +165,10 @@ class RunOptions:
     network: bool = _setting("network")
     sandbox: str = _setting("sandbox")
     worktrees: str | None = _setting("worktrees")
+    worktree_pool: bool = _setting("worktree_pool")
+    pool_disk_mb: int | None = _setting("pool_disk_mb")
+    sparse: str = _setting("sparse")
+    sparse_threshold: int = _setting("sparse_threshold")
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -231,6 +237,10 @@ def run_options(repo_root: Path, base: dict[str, Any] | None = None, **flags: An
     if config.get("worktrees"):
         options.worktrees = str(_writable_folder(Path(config.get("worktrees")), config.source("worktrees")))
     options.sandbox = config.get("sandbox")
+    options.worktree_pool = bool(config.get("worktree_pool"))
+    options.pool_disk_mb = config.get("pool_disk_mb")
+    options.sparse = config.get("sparse")
+    options.sparse_threshold = config.get("sparse_threshold")
     if options.sandbox == "require" and bwrap_problem():
         raise ConfigError(f"sandbox = require, but {bwrap_problem()}, so the agents' shell cannot be confined; "
                           "`swarm doctor` says more")

@@ -175,6 +175,15 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
     Setting("context_threshold", _fraction, 0.5, "a fraction between 0.05 and 0.95",
             "share of the context window past which old tool results are cleared"),
     Setting("worktrees", _path, None, "a folder", "where worktrees live (default: the user cache folder)"),
+    Setting("worktree_pool", _bool, False, "true or false",
+            "keep subtask worktrees in a pool and reuse them across subtasks and runs (installed dependencies "
+            "survive)"),
+    Setting("pool_disk_mb", _optional_int, None, "a number of MB",
+            "the most disk the worktree pool may keep; a slot given back past it is removed"),
+    Setting("sparse", _choice(("auto", "on", "off")), "auto", "auto, on or off",
+            "check out only each subtask's scope (auto: in repositories tracking more than sparse_threshold files)"),
+    Setting("sparse_threshold", _int, 5000, "a whole number >= 1", "tracked files past which `sparse = auto` "
+            "checks out only each subtask's scope"),
     Setting("sandbox", _sandbox, "auto", "auto, require or off",
             "confine the agents' shell with bubblewrap: auto (where it works), require, off"),
     Setting("secrets", _names, [], "names of environment variables",

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Awaitable, Callable
 
 from swarm.env.allowlist import scrubbed_env
+from swarm.env.python import python_env
 from swarm.git.repo import GitRepo
 from swarm.env.shell import run_shell
 from swarm.checks.bisect import bisect
@@ -55,7 +56,12 @@ async def run_tests_at(repo: GitRepo, commit: str, command: str, timeout: float,
     began = time.monotonic()
     try:
         await repo.add_detached_worktree(tree, commit)
-        result = await run_shell(command, tree, scrubbed_env() if env is None else env, timeout)
+        env = scrubbed_env() if env is None else env
+        # The user's editable install of this repository must not stand in for the tree under test.
+        python = await asyncio.to_thread(python_env, repo.root, env.get("PATH"))
+        shadow = python.pythonpath(tree, env.get("PYTHONPATH"))
+        env = {**env, "SWARM_WORKTREE": str(tree), **({"PYTHONPATH": shadow} if shadow else {})}
+        result = await run_shell(command, tree, env, timeout)
         return TestOutcome(result.exit_code, failed_ids(result.output), result.output, result.timed_out,
                            time.monotonic() - began)
     finally:

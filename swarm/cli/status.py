@@ -47,21 +47,34 @@ def status(obj: Context, run_id: str | None, as_json: bool) -> None:
 @click.option("--all", "all_runs", is_flag=True, help="Clean every run of this repository.")
 @click.option("--force", is_flag=True,
               help="Drop work not applied too; a rescue ref refs/swarm-rescue/<run> keeps it for two weeks.")
+@click.option("--pool", "pool", is_flag=True, help="Empty the pool of reused worktrees (edits left in one are kept "
+              "at a rescue ref first).")
 @click.pass_obj
-def clean(obj: Context, run_id: str | None, all_runs: bool, force: bool) -> None:
+def clean(obj: Context, run_id: str | None, all_runs: bool, force: bool, pool: bool) -> None:
     """Remove the worktrees, branches and records of RUN (default: the latest run), or of --all runs.
 
     A run whose work is not applied (`swarm apply`) is kept unless --force;
     then its commits stay reachable from refs/swarm-rescue/<run> for two weeks
     (later cleans prune it): `git branch NAME refs/swarm-rescue/<run>` brings
     them back. A run still running is left alone. Worktrees left by killed
-    runs are swept. Other runs are never touched.
+    runs are swept. Other runs are never touched. --pool (and --all) also
+    empties the pool of reused worktrees.
     """
     from swarm.review.clean import clean_runs
 
     repo = obj.repo()
     if all_runs and run_id:
         raise click.UsageError("give a RUN or --all, not both")
+    if pool or all_runs:  # --all leaves nothing swarm made: the pool's worktrees go too
+        from swarm.env.pool import WorktreePool
+
+        removed, problems = WorktreePool(repo).empty()
+        if removed or pool:
+            obj.out.print(f"emptied the worktree pool: {removed} worktree(s) removed")
+        if problems:
+            raise SwarmError("some pool worktrees were left:\n  " + "\n  ".join(problems))
+        if not (run_id or all_runs):
+            return
     if all_runs:
         ids = list_runs(repo.root)
         # Branches of runs whose records are gone are swept too.

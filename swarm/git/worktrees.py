@@ -103,11 +103,15 @@ class Worktrees:
 
     # -- adding and removing ----------------------------------------------------------------
 
-    async def add(self, path: Path, start: str, *, branch: str | None = None) -> GitRunner:
+    async def add(self, path: Path, start: str, *, branch: str | None = None,
+                  sparse: list[str] | None = None) -> GitRunner:
         """A worktree at `path` holding `start`, on `branch` (created or reset there) or detached.
 
         Only the registration (`worktree add --no-checkout`) is serialized; the
         checkout itself, the slow part on a large repository, runs in parallel.
+        With `sparse` (non-cone sparse-checkout patterns, swarm.env.sparse) only
+        what they match is written; the patterns live in the worktree's own git
+        dir and sparse checkout is switched on per command, never in the config.
         """
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists() or self.admin_dir(path) is not None:  # a retry or a resumed run starts clean
@@ -115,7 +119,13 @@ class Worktrees:
         where = ["-B", branch] if branch else ["--detach"]
         await asyncio.to_thread(self._register, "worktree", "add", "--no-checkout", "-f", *where, str(path), start)
         runner = self.runner(path)
-        await runner.arun("reset", "--hard", "-q", start)
+        if sparse:
+            assert runner.git_dir is not None
+            (runner.git_dir / "info").mkdir(parents=True, exist_ok=True)
+            (runner.git_dir / "info" / "sparse-checkout").write_text("\n".join(sparse) + "\n")
+            await runner.arun("-c", "core.sparseCheckout=true", "reset", "--hard", "-q", start)
+        else:
+            await runner.arun("reset", "--hard", "-q", start)
         return runner
 
     def _register(self, *args: str) -> None:

@@ -35,8 +35,9 @@ from swarm.run import events
 from swarm.run.carry import Carry, carry_from_record, carry_note
 from swarm.run.result import RESULT_FILE, RunResult, SubtaskResult
 from swarm.run.state import SubtaskRun
-from swarm.run.executor import Executor, LocalExecutor, Workspace
+from swarm.run.executor import Executor, Workspace, local_executor
 from swarm.run.worker import first_message, run_agent, run_command
+from swarm.env.python import python_env
 from swarm.env.sandbox import sandbox_note
 
 
@@ -49,7 +50,7 @@ class Coordinator:
                  base: str | None = None, executor: Executor | None = None) -> None:
         self.repo = repo
         # Where each subtask's workspace lives (swarm.run.executor): this machine unless told otherwise.
-        self.executor: Executor = executor or LocalExecutor(repo)
+        self.executor: Executor = executor or local_executor(repo, records, options or RunOptions(), plan)
         self._workspaces: dict[str, Workspace] = {}
         self.plan = plan
         self.client = client
@@ -309,6 +310,8 @@ class Coordinator:
         note = await asyncio.to_thread(sandbox_note)  # the first call probes bwrap
         self.progress.note(f"run {self.run_id}: {len(self.plan.subtasks)} subtasks from {self.base[:10]}, "
                            f"concurrency {self.options.concurrency}; {note}")
+        python = await asyncio.to_thread(python_env, self.repo.root, self.tool_env.get("PATH"))
+        self.progress.note(f"tests use {python.describe()}")
         if not self.prices.known(self.options.model) and any(not s.command for s in self.plan.subtasks):
             self.progress.note(f"warning: swarm has no price for model {self.options.model}, so costs show as $0; "
                                "add one with the `prices` setting (docs/models.md)")

@@ -35,7 +35,7 @@ def execute_plan(repo: GitRepo, plan: Plan, *, client: Any, options: RunOptions,
     # (a context variable, never os.environ); a live table on a terminal, plain lines elsewhere.
     with use_policy(options.env_policy()), Progress(console, quiet=quiet) as progress:
         progress.begin(f"run {run_id}", [s.id for s in plan.subtasks])
-        executor = make_executor(repo, options.executor, address=options.ray_address,
+        executor = make_executor(repo, options, records=records, plan=plan,
                                  hosts=min(options.concurrency, len(plan.subtasks)))
         if options.executor != "local":
             progress.note(f"executor: {options.executor} at {getattr(executor, 'address', '?')}: each subtask's "

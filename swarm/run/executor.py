@@ -6,18 +6,30 @@ subtask) and a way to commit what was done onto the subtask's branch in the
 user's repository. Nothing else in a run knows which executor made it: the
 agent loop, its model calls, records, merge, checks and synthesis are the same.
 
-    local   a worktree of the user's repository on this machine (the default)
+    local   a worktree of the user's repository on this machine (the default), from the pool
+            of reused worktrees (swarm.env.pool) and prepared by the worktree recipe (swarm.env.recipe)
     ray     a repository on a Ray cluster node (swarm/run/ray_executor.py)
 """
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Awaitable, Callable, Protocol
 
 from swarm.agent.tools import Toolbox, ToolOutcome
+from swarm.config import RunOptions
 from swarm.env.shell import ShellResult, run_shell
+from swarm.env.pool import PoolSlot, WorktreePool
+from swarm.env.ports import ports_folder
+from swarm.env.prepare import prepare_worktree
+from swarm.env.python import python_env
+from swarm.env.recipe import WorktreeRecipe, load_recipe
+from swarm.env.sparse import SparseTools, count_tracked, sparse_patterns, wants_sparse
 from swarm.git.repo import GitRepo
+from swarm.plan.spec import Plan
+from swarm.run import events
+from swarm.run.records import RunRecords
 
 
 class Tools(Protocol):
@@ -54,13 +66,15 @@ class Executor(Protocol):
 
 
 class LocalWorkspace:
-    """A worktree of the user's repository, checked out on the subtask's branch."""
+    """A worktree of the user's repository, checked out on the subtask's branch, made a dev environment."""
 
-    def __init__(self, repo: GitRepo, path: Path, env: dict[str, str]) -> None:
+    def __init__(self, repo: GitRepo, path: Path, env: dict[str, str],
+                 on_close: Callable[[], Awaitable[None]] | None = None) -> None:
         self.repo = repo
         self.path = path
         self.env = env
         self.tools: Tools = Toolbox(path, env)
+        self._on_close = on_close
 
     async def run_command(self, command: str, timeout: float) -> ShellResult:
         return await run_shell(command, self.path, self.env, timeout)
@@ -69,32 +83,138 @@ class LocalWorkspace:
         return await self.repo.commit_all(self.path, message)
 
     async def close(self) -> None:
-        """The worktree stays: review, resume and `swarm clean` need it."""
+        """Give back the ports (and the pool slot); the worktree's branch keeps the subtask's commit."""
+        if self._on_close is not None:
+            on_close, self._on_close = self._on_close, None
+            await on_close()
 
 
 class LocalExecutor:
-    """Subtasks as asyncio tasks on this machine, each in its own worktree."""
+    """Subtasks as asyncio tasks on this machine, each in its own worktree, prepared by the worktree recipe.
+
+    `records` (the run's) receive the output of `setup` commands; `recipe` defaults to the repository's
+    `[tool.swarm.worktree]` (swarm.env.recipe).
+    """
 
     name = "local"
 
-    def __init__(self, repo: GitRepo) -> None:
+    def __init__(self, repo: GitRepo, *, records: RunRecords | None = None, recipe: WorktreeRecipe | None = None,
+                 pool: WorktreePool | None = None, plan: Plan | None = None, sparse: str = "off",
+                 sparse_threshold: int = 5000) -> None:
         self.repo = repo
+        self.records = records
+        self._recipe = recipe
+        self.pool = pool
+        self.plan = plan
+        self.sparse = sparse
+        self.sparse_threshold = sparse_threshold
+        self._tracked: dict[str, tuple[int, list[str]]] = {}
+
+    async def _sparse_patterns(self, subtask_id: str, start: str) -> list[str] | None:
+        """The sparse set of the subtask's worktree, or None for a full checkout (swarm.env.sparse)."""
+        if self.plan is None or self.sparse == "off":
+            return None
+        if start not in self._tracked:
+            self._tracked[start] = await count_tracked(self.repo.runner, start)
+        count, tracked = self._tracked[start]
+        subtask = next((s for s in self.plan.subtasks if s.id == subtask_id), None)
+        if subtask is None or not subtask.files or not wants_sparse(self.sparse, self.sparse_threshold, count):
+            return None
+        patterns = sparse_patterns(subtask.files, self.plan.shared, tracked)
+        return None if patterns == ["/*"] else patterns
+
+    @property
+    def recipe(self) -> WorktreeRecipe:
+        if self._recipe is None:
+            self._recipe = load_recipe(self.repo.root)
+        return self._recipe
 
     async def open(self, subtask_id: str, branch: str, start_commit: str, path: Path,
                    env: dict[str, str]) -> LocalWorkspace:
-        await self.repo.add_worktree(path, branch, start_commit)
-        return LocalWorkspace(self.repo, path, env)
+        sparse = await self._sparse_patterns(subtask_id, start_commit)
+        slot = await self._take(subtask_id, branch, start_commit, path, sparse) if self.pool is not None else None
+        where = slot.path if slot is not None else path
+        if slot is None:
+            await self.repo.worktrees.add(path, start_commit, branch=branch, sparse=sparse)
+        try:
+            python = await asyncio.to_thread(python_env, self.repo.root, env.get("PATH"))
+            prepared = await prepare_worktree(
+                self.recipe, python, source=self.repo.root, worktree=where, subtask=subtask_id, base_env=env,
+                ports_dir=ports_folder(), stamp_dir=self.repo.worktrees.admin_dir(where),
+                common_dir=self.repo.common_dir, log=lambda *a: self._log_setup(subtask_id, *a))
+        except BaseException:
+            if slot is not None:
+                await self._give_back(slot, path)
+            raise
+
+        async def release() -> None:
+            prepared.release()
+            if slot is not None:
+                await self._give_back(slot, path)
+
+        workspace = LocalWorkspace(self.repo, where, prepared.env, release)
+        if sparse:
+            admin = self.repo.worktrees.admin_dir(where)
+            assert admin is not None
+            workspace.tools = SparseTools(workspace.tools, self.repo.in_worktree(where), admin, where.resolve())
+        return workspace
+
+    async def _take(self, subtask_id: str, branch: str, start: str, path: Path,
+                    sparse: list[str] | None) -> PoolSlot:
+        """A pool slot on `branch` at `start`; the run's path for the subtask links to it while it is held."""
+        assert self.pool is not None
+        if path.is_symlink():
+            path.unlink()
+        elif path.exists():  # a worktree of this subtask from before the pool (a resumed run)
+            await self.repo.aremove_worktree(path)
+        slot = self.pool.acquire()
+        try:
+            await slot.take(branch.split("/")[1] if branch.count("/") >= 2 else "pool", subtask_id, branch, start,
+                            sparse)
+        except BaseException:
+            await slot.give_back()
+            raise
+        if slot.rescued and self.records is not None:
+            self.records.event(events.SETUP, subtask=subtask_id, command="(pool)", exit_code=0, seconds=0,
+                               detail=f"a dirty pool slot's edits were kept on {slot.rescued} before reuse")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.symlink_to(slot.path, target_is_directory=True)
+        return slot
+
+    async def _give_back(self, slot: PoolSlot, path: Path) -> None:
+        if path.is_symlink():
+            path.unlink()  # never left pointing at a slot another subtask takes next
+        await slot.give_back()
+
+    def _log_setup(self, subtask_id: str, command: str, output: str, code: int, seconds: float) -> None:
+        if self.records is None:
+            return
+        self.records.event(events.SETUP, subtask=subtask_id, command=command, exit_code=code,
+                           seconds=round(seconds, 3))
+        log = self.records.dir / "setup" / f"{subtask_id}.log"
+        previous = log.read_text(encoding="utf-8") if log.exists() else ""
+        self.records.write_text(f"setup/{subtask_id}.log", f"{previous}$ {command}\n{output}\n[exit {code}]\n")
 
     async def shutdown(self) -> None:
         return None
 
 
-def make_executor(repo: GitRepo, name: str, *, address: str | None = None, hosts: int = 1) -> Executor:
-    """The executor the `executor` setting names; `hosts` workspace hosts are started at once on a cluster."""
-    if name == "ray":
+def local_executor(repo: GitRepo, records: RunRecords | None, options: RunOptions,
+                   plan: Plan | None = None) -> LocalExecutor:
+    """The local executor a run's settings ask for: pooled worktrees unless `worktree_pool` is off,
+    sparse ones from each subtask's scope past `sparse_threshold` files (`sparse`)."""
+    pool = WorktreePool(repo, options.pool_disk_mb) if options.worktree_pool else None
+    return LocalExecutor(repo, records=records, pool=pool, plan=plan, sparse=options.sparse,
+                         sparse_threshold=options.sparse_threshold)
+
+
+def make_executor(repo: GitRepo, options: RunOptions, *, records: RunRecords | None = None,
+                  plan: Plan | None = None, hosts: int = 1) -> Executor:
+    """The executor the `executor` setting names; on a cluster, `hosts` workspace hosts are started at once."""
+    if options.executor == "ray":
         from swarm.run.ray_executor import RayExecutor  # Ray itself is imported there, as an optional extra
 
-        executor = RayExecutor(repo, address)
+        executor = RayExecutor(repo, options.ray_address)
         executor.prestart(hosts)
         return executor
-    return LocalExecutor(repo)
+    return local_executor(repo, records, options, plan)

@@ -23,7 +23,7 @@ from swarm.ui.progress import Progress
 from swarm.run.records import new_run_id
 from swarm.testrun.balance import DurationStore
 from swarm.testrun.command import TestCommand
-from swarm.testrun.pool import WorktreePool
+from swarm.testrun.pool import WorktreePool, slot_env
 
 PLUGIN_MODULE = "swarm_test_shard"
 KEEP_RECORDS = 20
@@ -91,6 +91,7 @@ class Invocation:
     async def spawn(self, argv: list[str], cwd: Path, env: dict[str, str], log: Path) -> tuple[int | None, float]:
         """Run one process to its end (or the timeout); return its exit code (None: timed out) and seconds."""
         started = time.monotonic()
+        env = slot_env(self.repo.root, self.pool.dir, cwd, env)
         with open(log, "wb") as out:
             try:
                 proc = await asyncio.create_subprocess_exec(*argv, cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL,

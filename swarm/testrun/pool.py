@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO
 
 from swarm.errors import GitError
+from swarm.env.python import python_env
 from swarm.git.repo import GitRepo
 
 SPARE = ["-e", "__pycache__"]
@@ -105,3 +106,13 @@ class WorktreePool:
                     problems.append(f"{slot_path}: {e}")
                 shutil.rmtree(slot_path, ignore_errors=True)
         return problems
+
+
+def slot_env(repo_root: Path, pool_dir: Path, cwd: Path, env: dict[str, str]) -> dict[str, str]:
+    """`env` for a process run at `cwd` inside a slot: SWARM_WORKTREE, and the slot's code before an editable install."""
+    try:
+        slot = pool_dir / cwd.relative_to(pool_dir).parts[0]
+    except (ValueError, IndexError):
+        return env
+    shadow = python_env(repo_root, env.get("PATH")).pythonpath(slot, env.get("PYTHONPATH"))
+    return {**env, "SWARM_WORKTREE": str(slot), **({"PYTHONPATH": shadow} if shadow else {})}

@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""End-to-end `swarm run --plan` against the scripted server with injected latency.
+
+Each agent makes 3 model calls of 3 s each (write a file, read it, finish), so
+the ideal run is the critical path of the server's log: the longest chain of
+one subtask's calls, 9 s plus the work between them. For N = 1, 5, 16, 64
+subtasks on a small repository and on the Django sdist (6,900 files, through
+tests/sdists.py), this measures side by side in one session:
+
+    before   SWARM_WORKTREE_POOL=0 SWARM_SPARSE=off: a full checkout per subtask
+    after    SWARM_WORKTREE_POOL=1 and sparse past sparse_threshold files (the default `sparse = auto`)
+    warm     the same again: the pool's slots exist from the run before
+
+and prints wall time, ideal, E = ideal / wall, the swarm process's peak memory,
+the worktrees' disk and the time per phase (result.json's timings).
+
+    python scripts/bench_run.py [--n 1,5,16,64] [--repos small,django] [--latency 3] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from swarm.scripted.server import ScriptedServer  # noqa: E402
+
+DJANGO = ("Django", "5.1.4")
+MODES = {"before": {"SWARM_WORKTREE_POOL": "0", "SWARM_SPARSE": "off"}, "after": {"SWARM_WORKTREE_POOL": "1"},
+         "warm": {"SWARM_WORKTREE_POOL": "1"}}
+
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.name=bench", "-c", "user.email=b@b", "-c", "commit.gpgsign=false", *args],
+                   cwd=repo, check=True, capture_output=True)
+
+
+def small_repo(dest: Path) -> Path:
+    dest.mkdir(parents=True)
+    for i in range(40):
+        (dest / "pkg").mkdir(exist_ok=True)
+        (dest / "pkg" / f"m{i}.py").write_text(f"VALUE_{i} = {i}\n")
+    (dest / "README.md").write_text("small\n")
+    git(dest, "init", "-q", "-b", "main")
+    git(dest, "add", "-A")
+    git(dest, "commit", "-q", "-m", "small")
+    return dest
+
+
+def django_repo(dest: Path) -> Path:
+    from sdists import sdist_dir, unpack_into_repo
+
+    return unpack_into_repo(sdist_dir(*DJANGO), dest)
+
+
+def plan_and_script(n: int, latency: float) -> tuple[dict, dict]:
+    ids = [f"s{i:02d}" for i in range(n)]
+    plan = {"task": "bench", "subtasks": [{"id": i, "title": i, "instructions": "write your note",
+                                           "files": [f"bench/{i}.txt"]} for i in ids]}
+    workers = {i: [{"content": [{"type": "tool_use", "name": "write",
+                                 "input": {"file_path": f"bench/{i}.txt", "content": f"{i}\n"}}], "delay": latency},
+                   {"content": [{"type": "tool_use", "name": "read", "input": {"file_path": f"bench/{i}.txt"}}],
+                    "delay": latency},
+                   {"content": [{"type": "text", "text": "Done."}], "delay": latency}] for i in ids}
+    return plan, {"workers": workers}
+
+
+def disk(path: Path) -> int:
+    if not path.exists():
+        return 0
+    out = subprocess.run(["du", "-sb", str(path)], capture_output=True, text=True).stdout.split()
+    return int(out[0]) if out else 0
+
+
+def run_once(repo: Path, cache: Path, n: int, latency: float, mode: str) -> dict:
+    plan, script = plan_and_script(n, latency)
+    plan_file = repo.parent / f"plan-{n}.json"
+    plan_file.write_text(json.dumps(plan))
+    with ScriptedServer(script) as server:
+        env = {**os.environ, "XDG_CACHE_HOME": str(cache), "ANTHROPIC_BASE_URL": server.url,
+               "ANTHROPIC_API_KEY": "sk-bench", **MODES[mode]}
+        began = time.monotonic()
+        proc = subprocess.Popen([sys.executable, "-m", "swarm", "run", "--plan", str(plan_file), "--json",
+                                 "--concurrency", str(n)], cwd=repo, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        out, err = proc.communicate()
+        wall = time.monotonic() - began
+        # the peak resident memory of the swarm process (its children are counted apart by the kernel)
+        peak_kb = _peak_kb(proc.pid)
+        records = server.requests
+    if proc.returncode != 0:
+        raise SystemExit(f"swarm run failed ({mode}, N={n}): {err[-2000:]}")
+    result = json.loads(out)
+    by_key: dict[str, list[dict]] = {}
+    for r in records:
+        if r["role"] == "worker":
+            by_key.setdefault(r["key"], []).append(r)
+    # the critical path: the longest of one subtask's chains, first request's start to last one's end
+    ideal = max(sum(r["end"] - r["start"] for r in rs) for rs in by_key.values())
+    worktrees = cache / "swarm" / "worktrees"
+    return {"mode": mode, "n": n, "wall": wall, "ideal": ideal, "E": ideal / wall, "peak_mb": peak_kb / 1024,
+            "disk_mb": disk(worktrees) / 1e6, "timings": result["timings"]}
+
+
+_PEAKS: dict[int, int] = {}
+
+
+def _peak_kb(pid: int) -> int:
+    return _PEAKS.get(pid, 0)
+
+
+_popen_wait = subprocess.Popen._try_wait  # type: ignore[attr-defined]
+
+
+def _try_wait(self: subprocess.Popen, wait_flags: int) -> tuple[int, int]:
+    # wait4 instead of waitpid: the same reaping, plus the child's own rusage (ru_maxrss, in KB on Linux)
+    try:
+        pid, status, usage = os.wait4(self.pid, wait_flags)
+    except ChildProcessError:
+        return self.pid, 0
+    if pid:
+        _PEAKS[pid] = usage.ru_maxrss
+    return pid, status
+
+
+subprocess.Popen._try_wait = _try_wait  # type: ignore[attr-defined]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", default="1,5,16,64")
+    parser.add_argument("--repos", default="small,django")
+    parser.add_argument("--latency", type=float, default=3.0)
+    parser.add_argument("--modes", default="before,after,warm")
+    parser.add_argument("--json", type=Path, default=None, help="also write every row to this file")
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="swarm-bench-") as scratch:
+        for name in args.repos.split(","):
+            for n in (int(x) for x in args.n.split(",")):
+                for mode in args.modes.split(","):
+                    # a fresh repository and cache for `before` and `after`; `warm` reuses the one before it
+                    where = Path(scratch) / f"{name}-{n}-{'after' if mode == 'warm' else mode}"
+                    if mode != "warm":
+                        shutil.rmtree(where, ignore_errors=True)
+                        (small_repo if name == "small" else django_repo)(where / "repo")
+                    row = run_once(where / "repo", where / "cache", n, args.latency, mode)
+                    row["repo"] = name
+                    rows.append(row)
+                    t = row["timings"]
+                    print(f"| {name:6} | {n:3} | {mode:6} | {row['wall']:6.1f} | {row['ideal']:5.1f} | "
+                          f"{row['E']:4.2f} | {row['peak_mb']:5.0f} | {row['disk_mb']:7.1f} | "
+                          f"{t['worktrees']:5.1f} | {t['agents']:5.1f} | {t['merge']:4.1f} | {t['checks']:4.1f} |",
+                          flush=True)
+    if args.json is not None:
+        args.json.write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    print("| repo   |   N | mode   | wall s | ideal |    E | MB    | disk MB | wt s  | agt s | mrg  | chk  |")
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""The worktree pool: subtask worktrees kept and reused across subtasks and runs.
+
+Slot k is `<worktrees home>/_pool/slot-<k>`, held by one process at a time
+through a lock file beside it (flock: a killed holder releases it). Taking a
+slot moves it to the subtask's branch at its start commit, which rewrites
+only the files that differ, resets tracked changes and removes untracked
+files while keeping ignored ones (installed dependencies, build output).
+So a checkout is paid once per slot, not once per subtask; the pool grows to
+the number of slots in use at once (the concurrency).
+
+A slot left dirty by a killed run is rescued first: its edits are committed to
+that run's rescue ref (swarm.review.clean), then reset. Giving a slot back
+detaches it, so the subtask's branch stays at its commit and free for review
+or another slot; past the `pool_disk_mb` cap a slot given back is removed.
+The run's own path for the subtask (`<home>/<run-id>/<subtask>`) is a
+symlink to the slot while the subtask holds it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import os
+from pathlib import Path
+from typing import IO
+
+from swarm.env.sparse import SPARSE, is_sparse, reapply
+from swarm.errors import GitError
+from swarm.git.repo import GitRepo
+from swarm.review.clean import _keep, _snapshot  # the rescue of `swarm clean`, reused
+
+HOLDER = "swarm-holder"  # in the slot's git admin folder, where no agent can write: who held it last
+
+
+def disk_usage(path: Path) -> int:
+    """Bytes of the files below `path` (symlinks not followed)."""
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+class PoolSlot:
+    """One pooled worktree, held by this process until `give_back`."""
+
+    def __init__(self, pool: "WorktreePool", index: int, lock: IO[str]) -> None:
+        self.pool = pool
+        self.index = index
+        self.path = pool.dir / f"slot-{index}"
+        self._lock: IO[str] | None = lock
+        self.reused = False
+        self.rescued: str | None = None
+
+    async def take(self, run_id: str, subtask_id: str, branch: str, start: str,
+                   sparse: list[str] | None = None) -> None:
+        """Put the slot on `branch` at `start`, clean but for ignored files; rescue what a killed run left.
+
+        `sparse` patterns (swarm.env.sparse) make it hold only what they match.
+        """
+        repo = self.pool.repo
+        admin = repo.worktrees.admin_dir(self.path) if self.path.is_dir() else None
+        if admin is None:
+            await repo.worktrees.add(self.path, start, branch=branch, sparse=sparse)
+        else:
+            self.reused = True
+            await asyncio.to_thread(self._rescue, admin)
+            where = repo.in_worktree(self.path)
+            flags = SPARSE if is_sparse(admin) else ()
+            await where.arun(*flags, "checkout", "-q", "-f", "--ignore-other-worktrees", "-B", branch, start)
+            await where.arun("clean", "-q", "-f", "-d")
+            await reapply(where, admin, sparse)
+        admin = repo.worktrees.admin_dir(self.path)
+        assert admin is not None
+        (admin / HOLDER).write_text(json.dumps({"run_id": run_id, "subtask": subtask_id, "pid": os.getpid()}))
+
+    def _rescue(self, admin: Path) -> None:
+        repo = self.pool.repo
+        repo.worktrees.restore_git_file(self.path)
+        try:
+            holder = json.loads((admin / HOLDER).read_text())
+        except (OSError, ValueError):
+            return  # given back properly (or never held): nothing of anyone's is here
+        run_id = holder.get("run_id") or "pool"
+        commit = _snapshot(self.path, admin, f"swarm rescue: uncommitted edits of {run_id}/{holder.get('subtask')}")
+        if commit:
+            self.rescued = _keep(repo, run_id, {f"uncommitted edits of {holder.get('subtask')}": commit},
+                                 "left in a pool slot by a run that did not finish")
+
+    async def give_back(self) -> None:
+        """Detach the slot (its branch keeps the commit) and let another subtask take it."""
+        repo = self.pool.repo
+        try:
+            admin = repo.worktrees.admin_dir(self.path)
+            if admin is not None:
+                await repo.in_worktree(self.path).arun("checkout", "-q", "--detach", check=False)
+                (admin / HOLDER).unlink(missing_ok=True)
+            cap = self.pool.disk_cap_mb
+            if cap is not None and await asyncio.to_thread(disk_usage, self.pool.dir) > cap * 1_000_000:
+                await repo.aremove_worktree(self.path)
+        finally:
+            if self._lock is not None:
+                self._lock.close()
+                self._lock = None
+
+
+class WorktreePool:
+    """The pool of one repository's subtask worktrees."""
+
+    def __init__(self, repo: GitRepo, disk_cap_mb: int | None = None) -> None:
+        self.repo = repo
+        self.dir = repo.worktrees_home() / "_pool"
+        self.disk_cap_mb = disk_cap_mb
+
+    def acquire(self) -> PoolSlot:
+        """The lowest-numbered slot no process holds (a new one when all are held)."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        index = 0
+        while True:
+            handle = open(self.dir / f"slot-{index}.lock", "w")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                index += 1
+                continue
+            return PoolSlot(self, index, handle)
+
+    def empty(self) -> tuple[int, list[str]]:
+        """Remove every slot no process holds, rescuing edits first; return how many went and the errors."""
+        removed, errors = 0, []
+        if not self.dir.is_dir():
+            return 0, []
+        for lock in sorted(self.dir.glob("slot-*.lock")):
+            handle = open(lock, "w")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                errors.append(f"{lock.stem} is in use by a running swarm; left in place")
+                continue
+            slot = PoolSlot(self, int(lock.stem.split("-")[1]), handle)
+            try:
+                admin = self.repo.worktrees.admin_dir(slot.path) if slot.path.exists() else None
+                if admin is not None:
+                    slot._rescue(admin)
+                if slot.path.exists() or admin is not None:
+                    self.repo.remove_worktree(slot.path)
+                    removed += 1
+            except (GitError, OSError) as e:
+                errors.append(f"{slot.path}: {e}")
+            finally:
+                handle.close()
+                lock.unlink(missing_ok=True)
+        return removed, errors

@@ -1,0 +1,172 @@
+"""Sparse worktrees for large repositories: only what a subtask's scope needs is on disk.
+
+A worktree is sparse when the `sparse` setting says so (`auto`: the repository
+tracks more files than `sparse_threshold`). What is checked out: the folders
+of the subtask's scope (`src/core/**` -> `src/core/`), every top-level file,
+and every tracked path the plan's `shared` text names. Everything else keeps
+its index entry with git's skip-worktree bit, so it is neither a deletion in
+the subtask's commit nor a conflict.
+
+The patterns live in the worktree's own git dir (`<admin>/info/sparse-checkout`)
+and git is told `core.sparseCheckout=true` on the command line only, so the
+user's repository configuration is never changed. `SparseTools` materialises a
+tracked path a file tool touches before the tool runs, so an agent never meets
+"no such file" for a file the repository has; its bash asks for more by
+writing paths or globs, one a line, to `.swarm-want` in the worktree.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from swarm.git.runner import GitRunner
+
+WANT_FILE = ".swarm-want"
+SPARSE = ("-c", "core.sparseCheckout=true")
+_GLOB_CHARS = re.compile(r"[*?\[]")
+_PATHISH = re.compile(r"[A-Za-z0-9_.\-]+(?:/[A-Za-z0-9_.\-]+)+/?|[A-Za-z0-9_\-]+\.[A-Za-z0-9]+")
+
+
+def wants_sparse(mode: str, threshold: int, tracked_files: int) -> bool:
+    """Whether a subtask's worktree is sparse: `on`, or `auto` past the threshold."""
+    return mode == "on" or (mode == "auto" and tracked_files > threshold)
+
+
+def sparse_patterns(scope: list[str], shared: str | None, tracked: list[str]) -> list[str]:
+    """Non-cone sparse-checkout patterns: top-level files, scope folders, tracked paths `shared` names."""
+    patterns = ["/*", "!/*/"]  # every top-level file, no folder
+    for glob in scope:
+        match = _GLOB_CHARS.search(glob)
+        if match is None:
+            patterns.append("/" + glob.strip("/"))  # a file or a folder, named as it is
+            continue
+        literal = glob[:match.start()]
+        folder = literal.rsplit("/", 1)[0] if "/" in literal else ""
+        if folder:
+            patterns.append(f"/{folder.lstrip('/')}/")
+        elif glob.startswith("**"):
+            return ["/*"]  # a scope anywhere in the tree: nothing to leave out
+    names = set(_PATHISH.findall(shared or ""))
+    if names:
+        folders = {p.rsplit("/", 1)[0] for p in tracked if "/" in p}
+        for name in sorted(names):
+            clean = name.rstrip(".,;:").strip("/")
+            if clean in tracked:
+                patterns.append("/" + clean)
+            elif clean in folders:
+                patterns.append(f"/{clean}/")
+    return list(dict.fromkeys(patterns))
+
+
+def write_patterns(admin: Path, patterns: list[str]) -> None:
+    info = admin / "info"
+    info.mkdir(parents=True, exist_ok=True)
+    (info / "sparse-checkout").write_text("\n".join(patterns) + "\n")
+
+
+def is_sparse(admin: Path) -> bool:
+    return (admin / "info" / "sparse-checkout").is_file()
+
+
+async def reapply(runner: GitRunner, admin: Path, patterns: list[str] | None) -> None:
+    """Make a clean worktree hold exactly `patterns` (None: everything, and no longer sparse)."""
+    if patterns is None:
+        if not is_sparse(admin):
+            return
+        write_patterns(admin, ["/*"])
+        await runner.arun(*SPARSE, "read-tree", "-mu", "HEAD")
+        (admin / "info" / "sparse-checkout").unlink()
+        return
+    write_patterns(admin, patterns)
+    await runner.arun(*SPARSE, "read-tree", "-mu", "HEAD")
+
+
+async def materialise(runner: GitRunner, admin: Path, paths: list[str]) -> list[str]:
+    """Check out the tracked files at or below `paths` (globs too) that the sparse set left out; return them."""
+    if not paths or not is_sparse(admin):
+        return []
+    specs = [f":(glob){p}" if _GLOB_CHARS.search(p) else p for p in paths]
+    # `ls-files -t` marks skip-worktree entries with S: exactly the tracked files not on disk.
+    listed = (await runner.arun("ls-files", "-t", "-z", "--", *specs, check=False)).raw
+    missing = [entry[2:] for entry in listed.split("\0") if entry.startswith("S ")]
+    missing += [] if missing else await _below(runner, paths)
+    if not missing:
+        return []
+    pattern_file = admin / "info" / "sparse-checkout"
+    lines = pattern_file.read_text().splitlines()
+    pattern_file.write_text("\n".join(dict.fromkeys([*lines, *(f"/{m}" for m in missing)])) + "\n")
+    await runner.arun("checkout-index", "--ignore-skip-worktree-bits", "-f", "--", *missing)
+    await runner.arun("update-index", "--no-skip-worktree", "--", *missing)
+    return missing
+
+
+async def _below(runner: GitRunner, paths: list[str]) -> list[str]:
+    """Skip-worktree entries inside the folders `paths` name (a plain folder is no pathspec match for `-t`)."""
+    out: list[str] = []
+    for path in paths:
+        folder = path.strip("/")
+        if not folder or _GLOB_CHARS.search(folder):
+            continue
+        listed = (await runner.arun("ls-files", "-t", "-z", "--", f":(glob){folder}/**", check=False)).raw
+        out += [entry[2:] for entry in listed.split("\0") if entry.startswith("S ")]
+    return out
+
+
+class SparseTools:
+    """A worktree's tools, materialising what the agent reaches for outside the sparse set first."""
+
+    def __init__(self, tools: Any, runner: GitRunner, admin: Path, workdir: Path) -> None:
+        self.tools = tools
+        self.runner = runner
+        self.admin = admin
+        self.workdir = workdir
+
+    def definitions(self) -> list[dict[str, Any]]:
+        return self.tools.definitions()
+
+    def _paths(self, name: str, tool_input: Any) -> list[str]:
+        if not isinstance(tool_input, dict):
+            return []
+        found = []
+        for key in ("file_path", "path") if name in ("read", "write", "edit", "grep", "glob") else ():
+            value = tool_input.get(key)
+            if isinstance(value, str) and value and ".git" not in Path(value).parts:
+                path = Path(value)
+                if path.is_absolute():
+                    try:
+                        path = path.relative_to(self.workdir)
+                    except ValueError:
+                        continue
+                found.append(path.as_posix())
+        if name == "glob" and isinstance(tool_input.get("pattern"), str):
+            base = tool_input.get("path") or ""
+            found.append(f"{base.rstrip('/')}/{tool_input['pattern']}".lstrip("/") if base else tool_input["pattern"])
+        return [p for p in found if p not in (".", "")]
+
+    async def call(self, name: str, tool_input: Any) -> Any:
+        paths = self._paths(name, tool_input)
+        if paths:
+            await materialise(self.runner, self.admin, paths)
+        outcome = await self.tools.call(name, tool_input)
+        want = self.workdir / WANT_FILE
+        if want.is_file():  # written by bash (or any tool): consumed at once, never part of a change
+            asked = [line.strip() for line in want.read_text(errors="replace").splitlines() if line.strip()]
+            want.unlink()
+            brought = await materialise(self.runner, self.admin, asked)
+            note = f"\n[swarm: checked out {len(brought)} file(s) you asked for in {WANT_FILE}]"
+            if isinstance(outcome.content, str):
+                outcome.content += note
+        return outcome
+
+
+async def count_tracked(runner: GitRunner, commit: str) -> tuple[int, list[str]]:
+    """How many files `commit` tracks, and their paths."""
+    out = (await runner.arun("ls-tree", "-r", "-z", "--name-only", commit)).raw
+    paths = [p for p in out.split("\0") if p]
+    return len(paths), paths
+
+
+__all__ = ["SparseTools", "count_tracked", "materialise", "reapply", "sparse_patterns", "wants_sparse",
+           "write_patterns"]

@@ -1,0 +1,78 @@
+"""The worktree pool: slots reused across runs keep ignored dependencies, lose untracked junk, rescue edits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import git, swarm, write_plan
+
+POOL = {"SWARM_WORKTREE_POOL": "1"}
+
+
+def _result(repo: Path) -> dict:
+    # the newest run (two runs in the same second sort by their random suffix, not by time)
+    latest = max((repo / ".swarm" / "runs").glob("*/result.json"), key=lambda p: p.stat().st_mtime_ns)
+    return json.loads(latest.read_text())
+
+
+def _pool(tmp_path: Path) -> Path:
+    return next((tmp_path / "xdg-cache" / "swarm" / "worktrees").glob("repo-*/_pool"))
+
+
+def test_a_slot_is_reused_across_two_runs_keeping_ignored_dependencies_and_dropping_junk(make_repo, tmp_path):
+    repo = make_repo({".gitignore": "deps/\n", "app.py": "x = 1\n", "keep.txt": "base\n"})
+    first = write_plan(tmp_path / "one.json", {"task": "t", "subtasks": [{
+        "id": "first", "title": "install and edit",
+        # an installed dependency (ignored), junk the run leaves untracked outside its change, and its edit
+        "command": "mkdir -p deps && echo installed > deps/lib.txt && echo 'x = 2' > app.py && "
+                   "echo local > keep.txt"}]})
+    out = swarm(repo, "run", "--plan", str(first), env=POOL)
+    assert out.returncode == 0, out.stdout + out.stderr
+    one = _result(repo)["subtasks"][0]
+    slot = _pool(tmp_path) / "slot-0"
+    assert (slot / "deps" / "lib.txt").read_text() == "installed\n"
+    assert git(repo, "rev-parse", one["branch"]) == one["commit"]  # the branch ends at its commit
+    run_path = slot.parent.parent / _result(repo)["run_id"] / "first"
+    assert not run_path.exists() and not run_path.is_symlink()  # linked to the slot only while it held it
+    (slot / "junk.tmp").write_text("left behind\n")  # untracked, not ignored: must not reach the next subtask
+
+    second = write_plan(tmp_path / "two.json", {"task": "t", "subtasks": [{
+        "id": "second", "title": "look around",
+        "command": "ls > seen.txt; cat deps/lib.txt >> seen.txt; cat app.py keep.txt >> seen.txt"}]})
+    out = swarm(repo, "run", "--plan", str(second), env=POOL)
+    assert out.returncode == 0, out.stdout + out.stderr
+    two = _result(repo)["subtasks"][0]
+    seen = git(repo, "show", f"{two['commit']}:seen.txt").splitlines()
+    assert "junk.tmp" not in seen and "deps" in seen  # same slot: dependency kept, junk removed
+    assert seen[-3:] == ["installed", "x = 1", "base"]  # at its own start commit, not the last run's edits
+    assert two["files_changed"] == ["seen.txt"]
+    assert sorted(p.name for p in _pool(tmp_path).iterdir() if p.is_dir()) == ["slot-0"]
+    assert git(repo, "rev-parse", one["branch"]) == one["commit"]
+
+
+def test_a_slot_left_dirty_by_a_killed_run_is_rescued_then_reset(make_repo, tmp_path):
+    repo = make_repo({"app.py": "x = 1\n"})
+    plan = write_plan(tmp_path / "one.json", {"task": "t", "subtasks": [
+        {"id": "first", "title": "t", "command": "echo 'x = 5' > app.py"}]})
+    assert swarm(repo, "run", "--plan", str(plan), env=POOL).returncode == 0
+    run_id = _result(repo)["run_id"]
+    slot = _pool(tmp_path) / "slot-0"
+    # What a run killed mid-subtask leaves: the slot still on its branch, an edit not committed, the holder noted.
+    admin = repo / ".git" / "worktrees" / "slot-0"
+    (slot / "app.py").write_text("x = 'unsaved work'\n")
+    (admin / "swarm-holder").write_text(json.dumps({"run_id": run_id, "subtask": "first", "pid": 1}))
+    plan2 = write_plan(tmp_path / "two.json", {"task": "t", "subtasks": [
+        {"id": "second", "title": "t", "command": "cat app.py > seen.txt"}]})
+    assert swarm(repo, "run", "--plan", str(plan2), env=POOL).returncode == 0
+    two = _result(repo)["subtasks"][0]
+    assert two["state"] == "done", two
+    assert git(repo, "show", f"{two['commit']}:seen.txt") == "x = 1"
+    rescued = git(repo, "log", "--format=%H", f"refs/swarm-rescue/{run_id}")
+    assert any("unsaved work" in git(repo, "show", f"{c}:app.py") for c in rescued.split()
+               if c and "app.py" in git(repo, "ls-tree", "--name-only", c))
+
+    out = swarm(repo, "clean", "--pool")
+    assert out.returncode == 0 and "1 worktree(s) removed" in out.stdout
+    assert not slot.exists()
+    assert "slot-0" not in git(repo, "worktree", "list")
