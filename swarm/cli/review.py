@@ -102,9 +102,8 @@ def review(obj: Context, run_id: str | None, subtasks: tuple[str, ...], files: t
         obj.out.print(f"result: [bold]{built.branch}[/bold] ({built.commit[:10]}); "
                       f"next: `git diff {rv.base[:10]} {built.branch}` or `swarm apply {rid}`")
     if html_file:
-        from swarm.run.history import transcript_entries
 
-        told = {s.id: transcript_entries(records, s.id) for s in rv.result.subtasks}
+        told = {s.id: records.transcript_entries(s.id) for s in rv.result.subtasks}
         Path(html_file).write_text(render_html(rv, selection, reviewed, told), encoding="utf-8")
         obj.out.print(f"wrote {html_file}")
     if not choosing and not html_file:

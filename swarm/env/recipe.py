@@ -153,9 +153,7 @@ def copy_and_link(recipe: WorktreeRecipe, source: Path, worktree: Path, common_d
 
 def _ignored_files(root: Path) -> list[str]:
     """Ignored files of the user's checkout, as repository paths (never `.git` or `.swarm`)."""
-    import subprocess
+    from swarm.git.runner import GitRunner
 
-    proc = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "--others", "--ignored", "--exclude-standard"],
-                          capture_output=True, check=False)
-    return [p for p in proc.stdout.decode(errors="surrogateescape").split("\0")
-            if p and not p.startswith((".swarm/", ".git/"))]
+    out = GitRunner(root).run("ls-files", "-z", "--others", "--ignored", "--exclude-standard", check=False)
+    return [p for p in out.raw.split("\0") if p and not p.startswith((".swarm/", ".git/"))]

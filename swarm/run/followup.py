@@ -29,7 +29,6 @@ from swarm.plan.spec import Plan, Subtask
 from swarm.run import events
 from swarm.run.carry import Carry
 from swarm.run.coordinator import Coordinator
-from swarm.run.history import transcript_entries
 from swarm.run.records import RunRecords, utc_now
 from swarm.run.result import RunResult, SubtaskResult
 from swarm.run.state import SubtaskRun
@@ -149,7 +148,7 @@ def continue_subtask(repo: GitRepo, records: RunRecords, plan: Plan, followup: F
     record = before.subtask(subtask.id)
     history = None
     if not followup.fresh:
-        history = conversation(transcript_entries(records, subtask.id))
+        history = conversation(records.transcript_entries(subtask.id))
         if not history or history[-1]["role"] != "assistant":
             raise PlanError(f"subtask {subtask.id} has no finished conversation to continue; "
                             f"`swarm continue --fresh {rid} {subtask.id} TEXT` starts it over")
