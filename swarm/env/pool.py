@@ -108,6 +108,21 @@ class PoolSlot:
                 self._lock = None
 
 
+def lowest_free(folder: Path, prefix: str) -> tuple[int, IO[str]]:
+    """The lowest k whose `<prefix>-k.lock` in `folder` no process holds, and that lock, now held."""
+    folder.mkdir(parents=True, exist_ok=True)
+    index = 0
+    while True:
+        handle = open(folder / f"{prefix}-{index}.lock", "w")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            index += 1
+            continue
+        return index, handle
+
+
 class WorktreePool:
     """The pool of one repository's subtask worktrees."""
 
@@ -118,17 +133,8 @@ class WorktreePool:
 
     def acquire(self) -> PoolSlot:
         """The lowest-numbered slot no process holds (a new one when all are held)."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        index = 0
-        while True:
-            handle = open(self.dir / f"slot-{index}.lock", "w")
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.close()
-                index += 1
-                continue
-            return PoolSlot(self, index, handle)
+        index, handle = lowest_free(self.dir, "slot")
+        return PoolSlot(self, index, handle)
 
     def empty(self) -> tuple[int, list[str]]:
         """Remove every slot no process holds, rescuing edits first; return how many went and the errors."""

@@ -21,6 +21,7 @@ from typing import IO
 
 from swarm.errors import GitError
 from swarm.env.python import python_env
+from swarm.env.pool import lowest_free
 from swarm.git.repo import GitRepo
 
 SPARE = ["-e", "__pycache__"]
@@ -77,17 +78,8 @@ class WorktreePool:
 
     def acquire(self) -> Slot:
         """The lowest-numbered slot no other process (or caller) holds."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        index = 0
-        while True:
-            handle = open(self.dir / f"shard-{index}.lock", "w")
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.close()
-                index += 1
-                continue
-            return Slot(self.repo, index, self.dir / f"shard-{index}", handle)
+        index, handle = lowest_free(self.dir, "shard")
+        return Slot(self.repo, index, self.dir / f"shard-{index}", handle)
 
     def remove(self) -> list[str]:
         """Remove every slot no one holds; return what could not be removed."""
