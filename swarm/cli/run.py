@@ -98,6 +98,7 @@ def run(obj: Context, task: str | None, plan_file: str | None, each: str | None,
     merged, 1 when any failed or conflicted, 2 on bad input, 130 when
     interrupted (continue with `swarm resume`).
     """
+    import_sdk_in_background()
     repo = obj.repo()
     if not repo.has_commits():
         raise ConfigError("the repository has no commits yet; commit your files first")
@@ -110,13 +111,25 @@ def run(obj: Context, task: str | None, plan_file: str | None, each: str | None,
     if dry_run:
         print_plan(obj.out, plan, options.model, prices=price_table(options))
         return
-    client = need_client(plan)
+    # The first line before the model client (and its SDK, over a second to import) is ready.
+    obj.err.print(f"swarm: {len(plan.subtasks)} subtask(s) of \"{safe(plan.task[:60])}\"; preparing the run ...")
     for note in repo_notes(repo, options.base):
         obj.err.print(f"note: {safe(note)}")
+    client = need_client(plan)
     json_out = keep_stdout_for_json() if as_json and options.executor == "ray" else None
     result = execute_plan(repo, plan, client=client, options=options, console=obj.err,
                           planning=(plan_seconds, plan_usage))
     finish(obj, repo, result, as_json, json_out)
+
+
+def import_sdk_in_background() -> None:
+    """Start importing the model SDK on a thread: it takes over a second, and the plan and the repository
+    can be read meanwhile (the import lock makes a later `import anthropic` wait for this one)."""
+    import importlib
+    import threading
+
+    threading.Thread(target=importlib.import_module, args=("anthropic",), daemon=True,
+                     name="swarm-import-sdk").start()
 
 
 def finish(obj: Context, repo: GitRepo, result: RunResult, as_json: bool, json_out: Any = None) -> None:

@@ -16,14 +16,15 @@ from swarm.plan.spec import Plan, load_plan
 def make_plan(repo: GitRepo, task: str | None, plan_file: str | None, each: str | None, chunks: int, model: str,
               *, say: Callable[[str], Any] = print, options: Any = None) -> tuple[Plan, float, Usage | None]:
     """Returns (plan, seconds spent planning, the planner's usage)."""
-    from swarm.plan.planner import Planner, fork_join
-
     if plan_file and (task or each):
         raise PlanError("give either TASK or --plan FILE, not both")
     if plan_file:
         return load_plan(plan_file), 0.0, None
     if not task:
         raise PlanError("give a TASK (planned by the model, or split with --each GLOB) or --plan FILE")
+    # The planner brings in the model SDK (over a second): a plan file never needs it.
+    from swarm.plan.planner import Planner, fork_join
+
     commit = repo.resolve("HEAD")
     if each:
         return fork_join(repo, commit, task, each, chunks), 0.0, None

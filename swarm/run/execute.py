@@ -16,7 +16,6 @@ from swarm.env.policy import use_policy
 from swarm.git.repo import GitRepo
 from swarm.model.usage import Usage
 from swarm.plan.spec import Plan
-from swarm.run.executor import make_executor
 from swarm.run.records import RunRecords, new_run_id
 from swarm.run.result import RunResult, SubtaskResult
 from swarm.ui.progress import Progress
@@ -27,7 +26,9 @@ def execute_plan(repo: GitRepo, plan: Plan, *, client: Any, options: RunOptions,
                  planning: tuple[float, Usage | None] | None = None,
                  previous: dict[str, SubtaskResult] | None = None, base: str | None = None) -> RunResult:
     """Run a plan (or resume a run, with `previous` and `base`) and return its result.json record."""
+    # The coordinator and the executors bring in the model SDK (over a second): only a run imports them.
     from swarm.run.coordinator import Coordinator
+    from swarm.run.executor import make_executor
 
     run_id = run_id or new_run_id()
     records = RunRecords(repo.root, run_id, secrets=options.secrets)
