@@ -109,7 +109,10 @@ def run(obj: Context, task: str | None, plan_file: str | None, each: str | None,
                                                options=options)
     plan.test_command = test_cmd or plan.test_command or options.test_command
     if dry_run:
-        print_plan(obj.out, plan, options.model, prices=price_table(options))
+        from swarm.plan.planner import tracked_sizes
+
+        print_plan(obj.out, plan, options.model, prices=price_table(options),
+                   sizes=dict(tracked_sizes(repo, repo.resolve(base))))
         return
     # The first line before the model client (and its SDK, over a second to import) is ready.
     obj.err.print(f"swarm: {len(plan.subtasks)} subtask(s) of \"{safe(plan.task[:60])}\"; preparing the run ...")

@@ -19,7 +19,7 @@ from swarm.git.repo import GitRepo
 from swarm.model.catalog import PriceTable, model_info, request_params
 from swarm.model.gate import ModelGate
 from swarm.model.usage import Usage, cost_of
-from swarm.plan.scopes import each, scope_overlaps
+from swarm.plan.scopes import claimed, each, scope_overlaps
 from swarm.plan.spec import Plan, Subtask, plan_from_dict
 from swarm.agent.prompts import render
 
@@ -54,7 +54,8 @@ IDENT_RE = re.compile(r"`([^`]+)`|\b([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z
                       r"|[A-Z][a-z0-9]+[A-Z][A-Za-z0-9]*)\b")  # CamelCase
 
 
-def _sizes(repo: GitRepo, commit: str) -> list[tuple[str, int]]:
+def tracked_sizes(repo: GitRepo, commit: str) -> list[tuple[str, int]]:
+    """Every tracked file of `commit` with its size in bytes."""
     files = []
     for line in repo.git("ls-tree", "-r", "-l", "--full-tree", commit).splitlines():
         meta, _, path = line.partition("\t")
@@ -74,7 +75,7 @@ def _grouped(files: list[tuple[str, int]], depth: int) -> dict[str, list[int]]:
 
 def repo_tree(repo: GitRepo, commit: str, limit: int = TREE_LIMIT) -> str:
     """Tracked files with sizes; when there are too many, folders are summarized."""
-    files = _sizes(repo, commit)
+    files = tracked_sizes(repo, commit)
     if len(files) <= limit:
         return "\n".join(f"{path} {size}" for path, size in files)
     groups = _grouped(files, 1)
@@ -209,7 +210,7 @@ class Planner:
 
 def fork_join(repo: GitRepo, commit: str, task: str, pattern: str, chunks: int) -> Plan:
     """The same instruction applied to N groups of the files matching `pattern`, balanced by size."""
-    files = each(pattern, _sizes(repo, commit))
+    files = each(pattern, tracked_sizes(repo, commit))
     if not files:
         raise PlanError(f"no tracked file matches {pattern!r}")
     chunks = max(1, min(chunks, len(files)))
@@ -231,16 +232,34 @@ def fork_join(repo: GitRepo, commit: str, task: str, pattern: str, chunks: int) 
                        f"{task}\nStay consistent with the siblings: same names, same style, same structure.")
 
 
-def estimate(plan: Plan, model: str, *, turns_per_agent: int = 10, context_tokens: int = 12_000,
-             prices: PriceTable | None = None) -> dict[str, Any]:
-    """A rough forecast of model calls and cost, for --dry-run (cost None when the model has no price)."""
-    agents = sum(1 for s in plan.subtasks if not s.command)
-    calls = agents * turns_per_agent
+def estimate(plan: Plan, model: str, *, prices: PriceTable | None = None,
+             sizes: dict[str, int] | None = None, max_turns: int = 100) -> dict[str, Any]:
+    """A rough forecast of model calls and cost, for --dry-run (cost None when the model has no price).
+
+    With `sizes` (the base's tracked files and their bytes) each agent's share follows its scope: it
+    reads its files once (about 4 bytes a token) and carries them in its context from then on, and
+    takes more turns the more files it has. Without, every agent is guessed at 10 turns of 12k tokens.
+    """
     price = (prices or PriceTable()).price(model)
-    # The context grows turn by turn; the shared prefix is mostly read from the cache.
-    input_tokens = calls * context_tokens
-    output_tokens = calls * 600
+    agents = [s for s in plan.subtasks if not s.command]
+    calls = input_tokens = output_tokens = 0
+    scope_files = scope_bytes = 0
+    for sub in agents:
+        if sizes is None:
+            turns, context = 10, 12_000
+        else:
+            # An unscoped agent reads what it needs: the 20 largest files at the most, as a guess.
+            mine = claimed(sub.files, sizes) if sub.files else set(sorted(sizes, key=sizes.get)[-20:])
+            nbytes = sum(sizes[p] for p in mine if p in sizes)
+            scope_files, scope_bytes = scope_files + len(mine), scope_bytes + nbytes
+            turns = min(max_turns, 4 + 2 * len(mine))
+            context = 8_000 + nbytes // 8  # the prompt prefix, plus half the scope on average over the turns
+        calls += turns
+        input_tokens += turns * context
+        output_tokens += turns * 600
+    # The shared prefix and the growing history are mostly read from the cache.
     cost = cost_of(price, input_tokens=input_tokens // 2, cache_read=input_tokens // 2, output_tokens=output_tokens)
-    return {"agents": agents, "commands": len(plan.subtasks) - agents, "model_calls": calls,
-            "input_tokens": input_tokens, "output_tokens": output_tokens,
-            "cost_usd": round(cost, 2) if price is not None else None, "layers": plan.layers()}
+    return {"agents": len(agents), "commands": len(plan.subtasks) - len(agents), "model_calls": calls,
+            "input_tokens": input_tokens, "output_tokens": output_tokens, "scope_files": scope_files,
+            "scope_bytes": scope_bytes, "cost_usd": round(cost, 2) if price is not None else None,
+            "layers": plan.layers()}

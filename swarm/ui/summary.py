@@ -37,11 +37,12 @@ def print_summary(console: Console, result: RunResult) -> None:
                   "(or --branch NAME)")
 
 
-def print_plan(console: Console, plan: Plan, model: str, prices: Any = None) -> None:
+def print_plan(console: Console, plan: Plan, model: str, prices: Any = None,
+               sizes: dict[str, int] | None = None) -> None:
     """The plan by layer, with a rough forecast of model calls and cost."""
     from swarm.plan.planner import estimate
 
-    forecast = estimate(plan, model, prices=prices)
+    forecast = estimate(plan, model, prices=prices, sizes=sizes)
     table = Table(title=f"plan: {safe(plan.task)}", title_justify="left")
     for column in ("layer", "subtask", "title", "files", "depends on"):
         table.add_column(column)
@@ -53,6 +54,8 @@ def print_plan(console: Console, plan: Plan, model: str, prices: Any = None) -> 
     console.print(table)
     if plan.shared:
         console.print(f"shared contract: {safe(plan.shared)}")
+    if sizes is not None:
+        console.print(f"the agents' scopes: {forecast['scope_files']} file(s), {forecast['scope_bytes']:,} bytes")
     console.print(f"estimate (rough): {forecast['agents']} agent(s), {forecast['commands']} command(s), "
                   f"about {forecast['model_calls']} model calls, {forecast['input_tokens']:,} input and "
                   f"{forecast['output_tokens']:,} output tokens, "
