@@ -146,3 +146,27 @@ def text(value: str) -> dict[str, Any]:
 
 def tool(name: str, **inputs: Any) -> dict[str, Any]:
     return {"type": "tool_use", "name": name, "input": inputs}
+
+
+# A src-layout package setuptools can install editable (tests of worktrees shadowing an editable install).
+EDITABLE_PYPROJECT = """[build-system]
+requires = ["setuptools>=64"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "shadowpkg"
+version = "0.1"
+"""
+
+
+def load_corpus() -> Any:
+    """scripts/corpus.py as a module (once per test session): the planted cases and how to run them."""
+    import importlib.util
+
+    if "corpus" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("corpus", Path(__file__).resolve().parents[1] / "scripts"
+                                                      / "corpus.py")
+        assert spec and spec.loader
+        sys.modules["corpus"] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules["corpus"])
+    return sys.modules["corpus"]

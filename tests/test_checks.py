@@ -9,15 +9,13 @@ must never get a finding. The focused tests below pin each check's rules.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import git
+from conftest import git, load_corpus
 from swarm.checks import KINDS, SubtaskChange, TestOutcome, run_checks
 from swarm.checks.config import flatten, reads
 from swarm.checks.link import links, target
@@ -26,11 +24,7 @@ from swarm.checks.test import failed_ids
 from swarm.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("corpus", ROOT / "scripts" / "corpus.py")
-assert _spec and _spec.loader
-corpus = importlib.util.module_from_spec(_spec)
-sys.modules["corpus"] = corpus
-_spec.loader.exec_module(corpus)
+corpus = load_corpus()
 
 CASES = corpus.load_cases()
 

@@ -10,23 +10,16 @@ case must never get a finding. Skipped only when PyPI cannot be reached.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from conftest import load_corpus
+
 from swarm.checks.names import shaped, tokens
 from swarm.checks.parse import problems
 
-ROOT = Path(__file__).resolve().parents[1]
-if "corpus" not in sys.modules:
-    _spec = importlib.util.spec_from_file_location("corpus", ROOT / "scripts" / "corpus.py")
-    assert _spec and _spec.loader
-    sys.modules["corpus"] = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(sys.modules["corpus"])
-corpus = sys.modules["corpus"]
+corpus = load_corpus()
 
 CASES = corpus.load_cases(corpus.REAL)
 BY_NAME = {c.name: c for c in CASES}

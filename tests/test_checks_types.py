@@ -4,21 +4,16 @@ name and a new caller uses the renamed class's instance; without pyright the che
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
+from conftest import load_corpus
+
 from swarm.checks.types import find_pyright
 
 ROOT = Path(__file__).resolve().parents[1]
-if "corpus" not in sys.modules:
-    _spec = importlib.util.spec_from_file_location("corpus", ROOT / "scripts" / "corpus.py")
-    assert _spec and _spec.loader
-    sys.modules["corpus"] = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(sys.modules["corpus"])
-corpus = sys.modules["corpus"]
+corpus = load_corpus()
 
 CASE = {c.name: c for c in corpus.load_cases(corpus.REAL)}["click_instance_method_renamed_other_class_keeps_name"]
 

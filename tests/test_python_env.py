@@ -9,17 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import git
+from conftest import EDITABLE_PYPROJECT, git
 from swarm.env.python import python_env
 
-PYPROJECT = """[build-system]
-requires = ["setuptools>=64"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "shadowpkg"
-version = "0.1"
-"""
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +19,7 @@ def editable(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A src-layout package committed in a repository and installed editable in its own venv."""
     repo = tmp_path_factory.mktemp("editable") / "repo"
     (repo / "src" / "shadowpkg").mkdir(parents=True)
-    (repo / "pyproject.toml").write_text(PYPROJECT)
+    (repo / "pyproject.toml").write_text(EDITABLE_PYPROJECT)
     (repo / "src" / "shadowpkg" / "__init__.py").write_text("WHERE = 'user checkout'\n")
     git(repo.parent, "init", "-q", "-b", "main", str(repo))
     git(repo, "add", "-A")

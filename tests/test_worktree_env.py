@@ -11,16 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import git, swarm, write_plan
+from conftest import EDITABLE_PYPROJECT, git, swarm, write_plan
 
-PYPROJECT = """[build-system]
-requires = ["setuptools>=64"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "shadowpkg"
-version = "0.1"
-"""
 
 
 def _result(repo: Path) -> dict:
@@ -32,7 +24,7 @@ def _result(repo: Path) -> dict:
 @pytest.fixture
 def editable(make_repo, tmp_path) -> tuple[Path, str]:
     """A src-layout package with a test, installed editable in a venv that can run pytest; PATH for that venv."""
-    repo = make_repo({"pyproject.toml": PYPROJECT, "src/shadowpkg/__init__.py": "def value():\n    return 1\n",
+    repo = make_repo({"pyproject.toml": EDITABLE_PYPROJECT, "src/shadowpkg/__init__.py": "def value():\n    return 1\n",
                       "tests/test_value.py": "import shadowpkg\n\n\ndef test_value():\n    assert shadowpkg.value() == 1\n"})
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
