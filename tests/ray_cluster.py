@@ -19,19 +19,43 @@ LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 os.environ.update(LOOPBACK_ENV)  # read when Ray is imported
 
 
+_HANDED_OUT: set[int] = set()
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free loopback ports, never one handed out before in this process.
+
+    The sockets stay bound until all are chosen: a port closed at once can come back
+    from the next bind, and Ray refuses two components on one port.
+    """
+    held: list[socket.socket] = []
+    ports: list[int] = []
+    try:
+        while len(ports) < count:
+            s = socket.socket()
+            held.append(s)
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+            if port not in _HANDED_OUT:
+                _HANDED_OUT.add(port)
+                ports.append(port)
+    finally:
+        for s in held:
+            s.close()
+    return ports
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
 
 
 def node_ports() -> dict[str, Any]:
     """Every port a node opens, chosen free on loopback (Ray's defaults collide between clusters)."""
     # Worker ports below the ephemeral range, so they never meet the free ports picked for the rest.
     low = random.randrange(10_000, 30_000, 250)
-    return {"node_ip_address": "127.0.0.1", "node_manager_port": free_port(), "object_manager_port": free_port(),
-            "dashboard_agent_listen_port": free_port(), "runtime_env_agent_port": free_port(),
-            "metrics_agent_port": free_port(), "metrics_export_port": free_port(), "dashboard_port": free_port(),
+    names = ("node_manager_port", "object_manager_port", "dashboard_agent_listen_port", "runtime_env_agent_port",
+             "metrics_agent_port", "metrics_export_port", "dashboard_port")
+    return {"node_ip_address": "127.0.0.1", **dict(zip(names, free_ports(len(names)))),
             "min_worker_port": low, "max_worker_port": low + 200}
 
 
