@@ -175,7 +175,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
     Setting("context_threshold", _fraction, 0.5, "a fraction between 0.05 and 0.95",
             "share of the context window past which old tool results are cleared"),
     Setting("worktrees", _path, None, "a folder", "where worktrees live (default: the user cache folder)"),
-    Setting("worktree_pool", _bool, False, "true or false",
+    Setting("worktree_pool", _bool, True, "true or false",
             "keep subtask worktrees in a pool and reuse them across subtasks and runs (installed dependencies "
             "survive)"),
     Setting("pool_disk_mb", _optional_int, None, "a number of MB",

@@ -144,7 +144,8 @@ def test_apply_merges_onto_a_branch_that_moved_or_refuses_on_conflict(make_repo,
     assert (repo2 / "b.py").read_text() == FILES["b.py"]  # nothing half-applied
 
 
-def test_clean_refuses_unapplied_work_and_force_keeps_a_rescue_ref(make_repo, tmp_path):
+def test_clean_refuses_unapplied_work_and_force_keeps_a_rescue_ref(make_repo, tmp_path, monkeypatch):
+    monkeypatch.setenv("SWARM_WORKTREE_POOL", "0")  # a worktree folder per subtask, kept after the run
     repo = make_repo(FILES)
     first = run_plan(repo, tmp_path)
     second = run_plan(repo, tmp_path, [{"id": "solo", "title": "Edit c", "command": "echo x >> c.py"}],
@@ -177,7 +178,8 @@ def test_clean_refuses_unapplied_work_and_force_keeps_a_rescue_ref(make_repo, tm
     assert len(git(repo, "for-each-ref", "refs/swarm-rescue/").splitlines()) == 2
 
 
-def test_later_cleans_prune_old_rescue_refs_and_sweep_killed_runs(make_repo, tmp_path):
+def test_later_cleans_prune_old_rescue_refs_and_sweep_killed_runs(make_repo, tmp_path, monkeypatch):
+    monkeypatch.setenv("SWARM_WORKTREE_POOL", "0")  # a worktree folder per subtask, as a killed run leaves it
     repo = make_repo(FILES)
     head = git(repo, "rev-parse", "HEAD")
     tree = git(repo, "rev-parse", "HEAD^{tree}")

@@ -297,8 +297,13 @@ def test_status_then_clean(make_repo, scripted, tmp_path):
     cleaned = swarm(repo, "clean", run_id, "--force")
     assert cleaned.returncode == 0, cleaned.stderr
     assert git(repo, "branch", "--list", "swarm/*") == ""
-    assert len(git(repo, "worktree", "list").splitlines()) == 1
     assert list((Path(os.environ["XDG_CACHE_HOME"]) / "swarm" / "worktrees").glob("*/" + run_id)) == []
+    # What is left are the pool's slots, detached, for the next run; `clean --pool` empties it.
+    slots = git(repo, "worktree", "list", "--porcelain").split("\n\n")[1:]
+    assert slots and all("/_pool/slot-" in s and "detached" in s for s in slots)
+    emptied = swarm(repo, "clean", "--pool")
+    assert emptied.returncode == 0 and f"{len(slots)} worktree(s) removed" in emptied.stdout, emptied.stderr
+    assert len(git(repo, "worktree", "list").splitlines()) == 1
     missing = swarm(repo, "status", run_id)
     assert missing.returncode == 2 and "no swarm runs" in missing.stderr
 

@@ -68,9 +68,11 @@ def clean(obj: Context, run_id: str | None, all_runs: bool, force: bool, pool: b
     if pool or all_runs:  # --all leaves nothing swarm made: the pool's worktrees go too
         from swarm.env.pool import WorktreePool
 
-        removed, problems = WorktreePool(repo).empty()
+        removed, busy, problems = WorktreePool(repo).empty()
         if removed or pool:
             obj.out.print(f"emptied the worktree pool: {removed} worktree(s) removed")
+        if busy:
+            obj.out.print(f"left {len(busy)} pool worktree(s) a running swarm holds ({', '.join(busy)})")
         if problems:
             raise SwarmError("some pool worktrees were left:\n  " + "\n  ".join(problems))
         if not (run_id or all_runs):

@@ -28,6 +28,7 @@ from typing import IO
 from swarm.env.sparse import SPARSE, is_sparse, reapply
 from swarm.errors import GitError
 from swarm.git.repo import GitRepo
+from swarm.git.worktrees import POOL_DIR
 from swarm.review.clean import _keep, _snapshot  # the rescue of `swarm clean`, reused
 
 HOLDER = "swarm-holder"  # in the slot's git admin folder, where no agent can write: who held it last
@@ -128,7 +129,7 @@ class WorktreePool:
 
     def __init__(self, repo: GitRepo, disk_cap_mb: int | None = None) -> None:
         self.repo = repo
-        self.dir = repo.worktrees_home() / "_pool"
+        self.dir = repo.worktrees_home() / POOL_DIR
         self.disk_cap_mb = disk_cap_mb
 
     def acquire(self) -> PoolSlot:
@@ -136,18 +137,20 @@ class WorktreePool:
         index, handle = lowest_free(self.dir, "slot")
         return PoolSlot(self, index, handle)
 
-    def empty(self) -> tuple[int, list[str]]:
-        """Remove every slot no process holds, rescuing edits first; return how many went and the errors."""
-        removed, errors = 0, []
+    def empty(self) -> tuple[int, list[str], list[str]]:
+        """Remove every slot no process holds, rescuing edits first.
+
+        Returns how many went, the slots a running swarm holds (left in place) and the errors."""
+        removed, busy, errors = 0, [], []
         if not self.dir.is_dir():
-            return 0, []
+            return 0, [], []
         for lock in sorted(self.dir.glob("slot-*.lock")):
             handle = open(lock, "w")
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 handle.close()
-                errors.append(f"{lock.stem} is in use by a running swarm; left in place")
+                busy.append(lock.stem)
                 continue
             slot = PoolSlot(self, int(lock.stem.split("-")[1]), handle)
             try:
@@ -162,4 +165,4 @@ class WorktreePool:
             finally:
                 handle.close()
                 lock.unlink(missing_ok=True)
-        return removed, errors
+        return removed, busy, errors

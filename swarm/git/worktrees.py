@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Iterator
 
 from swarm.errors import GitError
+
+POOL_DIR = "_pool"  # below a repository's worktrees home: the pool of reused subtask worktrees (swarm.env.pool)
 from swarm.git.runner import GitRunner
 
 # What running code leaves behind (bytecode, test caches) is never part of an agent's change.

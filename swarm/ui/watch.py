@@ -12,6 +12,7 @@ event with state done, failed or interrupted), or on Ctrl-C.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 import watchfiles
 
 from swarm.git.repo import GitRepo
+from swarm.git.worktrees import POOL_DIR
 from swarm.ui.progress import Progress
 from swarm.run.events import EventFold
 from swarm.run.records import RunRecords
@@ -124,14 +126,34 @@ class RunWatcher:
                 self.seen[(sid, path)] = word
                 self.progress.file(sid, word, path)
 
-    def changes(self, batch: set[tuple[watchfiles.Change, str]]) -> None:
-        by_subtask: dict[str, list[str]] = {}
-        for _, path in batch:
+    def _slots(self) -> dict[Path, str]:
+        """Pool slots held by this run's subtasks: the run's path for a subtask links to its slot."""
+        held: dict[Path, str] = {}
+        for sid in self.ids:
+            link = self.home / sid
+            if link.is_symlink():
+                held[Path(os.path.realpath(link))] = sid
+        return held
+
+    def _relative(self, path: str, slots: dict[Path, str]) -> Path | None:
+        """`<subtask>/<path in its worktree>` for a changed path, in the run's folder or in a slot it holds."""
+        try:
+            return Path(path).relative_to(self.home)
+        except ValueError:
+            pass
+        for slot, sid in slots.items():
             try:
-                rel = Path(path).relative_to(self.home)
+                return Path(sid) / Path(path).relative_to(slot)
             except ValueError:
                 continue
-            if len(rel.parts) < 2 or rel.parts[0] not in self.ids:
+        return None
+
+    def changes(self, batch: set[tuple[watchfiles.Change, str]]) -> None:
+        by_subtask: dict[str, list[str]] = {}
+        slots = self._slots()
+        for _, path in batch:
+            rel = self._relative(path, slots)
+            if rel is None or len(rel.parts) < 2 or rel.parts[0] not in self.ids:
                 continue
             # Before "running" the worktree is being checked out: those writes are not the agent's.
             if self.progress.board.row(rel.parts[0]).state != "running":
@@ -155,7 +177,9 @@ class RunWatcher:
             if self.progress.board.row(sid).state == "running":
                 self.report(sid)
         self.home.mkdir(parents=True, exist_ok=True)
-        for batch in watchfiles.watch(self.records.dir, self.home, watch_filter=self._keep, stop_event=stop,
+        pool = self.home.parent / POOL_DIR  # pooled worktrees: the run's folder holds only links to them
+        pool.mkdir(parents=True, exist_ok=True)
+        for batch in watchfiles.watch(self.records.dir, self.home, pool, watch_filter=self._keep, stop_event=stop,
                                       yield_on_timeout=True, rust_timeout=int(tick * 1000), debounce=400, step=50,
                                       raise_interrupt=False):
             for event in self.tail.read():
