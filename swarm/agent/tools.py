@@ -25,6 +25,7 @@ Every result, of every tool, passes through `redact` before the model sees it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,6 +122,15 @@ def _guard(workdir: Path, name: str, tool_input: Any) -> None:
         if name in _WRITERS and real.is_file() and real.stat().st_nlink > 1:
             raise ToolError(f"{name}: {value!r} is a hard link (the same file has another name, maybe outside "
                             "the worktree); writing through it is refused: delete it and write a new file")
+
+
+@functools.cache
+def tool_definitions() -> tuple[dict[str, Any], ...]:
+    """What every Toolbox's `definitions()` says, known before any worktree exists (they name no path)."""
+    ctx = AgentToolContext(workdir="/", env={})
+    tools = [beta_read_tool(ctx), beta_write_tool(ctx), beta_edit_tool(ctx), beta_glob_tool(ctx),
+             beta_grep_tool(ctx), _bash_tool(Path("/"), {}, None)]
+    return tuple(dict(tool.to_dict()) for tool in tools)
 
 
 class Toolbox:

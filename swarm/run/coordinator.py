@@ -35,7 +35,7 @@ from swarm.run import events
 from swarm.run.carry import Carry, carry_from_record, carry_note
 from swarm.run.result import RESULT_FILE, RunResult, SubtaskResult
 from swarm.run.state import SubtaskRun
-from swarm.run.executor import Executor, Workspace, local_executor
+from swarm.run.executor import Executor, OpeningTools, Tools, Workspace, local_executor
 from swarm.run.worker import first_message, run_agent, run_command
 from swarm.env.python import python_env
 from swarm.env.sandbox import sandbox_note
@@ -175,26 +175,35 @@ class Coordinator:
 
     async def _attempt(self, subtask: Subtask, st: SubtaskRun, agent_slots: asyncio.Semaphore,
                        checkout_slots: asyncio.Semaphore) -> bool:
-        """One try at a subtask, from its start commit or its work so far; False when it ran out of turns."""
+        """One try at a subtask, from its start commit or its work so far; False when it ran out of turns.
+
+        The worktree is prepared while the agent's first model call is in flight: no checkout is on
+        the critical path. The agent's first tool call (a command subtask's command) waits for it.
+        """
         assert st.start_commit is not None
         carried = self._carry.get(subtask.id)
         complete = True
-        async with checkout_slots:
-            # From the work so far, the branch keeps that commit in its history: nothing is orphaned.
-            self._workspaces[subtask.id] = await self.executor.open(
-                subtask.id, st.branch, carried.commit if carried else st.start_commit, st.worktree, self.tool_env)
-        self._mark("worktrees")
         async with agent_slots:
             if self.stop_reason:
                 raise asyncio.CancelledError
+            # From the work so far, the branch keeps that commit in its history: nothing is orphaned.
+            opening = asyncio.create_task(self._open(subtask, st, carried.commit if carried else st.start_commit,
+                                                     checkout_slots), name=f"{subtask.id}:worktree")
             self._set(st, "running", f"command: {subtask.command}" if subtask.command else "")
             began = time.monotonic()
             self._mark("agents")
             try:
                 if subtask.command:
+                    await opening
                     await self._run_command(subtask, st)
                 else:
-                    complete = await self._run_agent(subtask, st, carried.note if carried else None)
+                    complete = await self._run_agent(subtask, st, OpeningTools(opening, self._workspaces, subtask.id),
+                                                     carried.note if carried else None)
+                await opening  # the commit below needs it, even when the agent never called a tool
+            except BaseException:
+                opening.cancel()
+                await asyncio.gather(opening, return_exceptions=True)
+                raise
             finally:
                 st.seconds = time.monotonic() - began
                 self._mark("agents")
@@ -202,6 +211,13 @@ class Coordinator:
         await self._commit(subtask, st, title if complete else f"{title} (incomplete: out of turns)")
         await self._close(subtask.id)
         return complete
+
+    async def _open(self, subtask: Subtask, st: SubtaskRun, start: str, checkout_slots: asyncio.Semaphore) -> None:
+        async with checkout_slots:
+            workspace = await self.executor.open(subtask.id, st.branch, start, st.worktree, self.tool_env)
+        self._workspaces[subtask.id] = workspace
+        self._mark("worktrees")
+        self.records.event(events.WORKSPACE, subtask=subtask.id, path=str(st.worktree))
 
     async def _close(self, subtask_id: str) -> None:
         workspace = self._workspaces.pop(subtask_id, None)
@@ -239,7 +255,7 @@ class Coordinator:
             raise SwarmError(f"its dependencies conflict with each other in {files}")
         return folded.commit
 
-    async def _run_agent(self, subtask: Subtask, st: SubtaskRun, carried: str | None = None) -> bool:
+    async def _run_agent(self, subtask: Subtask, st: SubtaskRun, tools: Tools, carried: str | None = None) -> bool:
         """Run the subtask's agent; False when it ran out of turns (its summary is kept either way)."""
         if self.client is None:
             raise SwarmError("no model client: set ANTHROPIC_API_KEY (or ANTHROPIC_BASE_URL for a local endpoint)")
@@ -251,7 +267,7 @@ class Coordinator:
                 st.turns += 1
 
         st.summary, complete = await run_agent(
-            self._client_no_retries, self._workspaces[subtask.id].tools, first_message(self.plan, subtask, carried),
+            self._client_no_retries, tools, first_message(self.plan, subtask, carried),
             options=self.options, prices=self.prices, gate=self.gate, usage=st.usage, events=on_event,
             transcript=lambda entry: self.records.transcript(subtask.id, entry))
         return complete

@@ -13,6 +13,7 @@ Every event is `{"ts": ..., "type": KIND, ...}`; those about one subtask carry `
     resolution  the resolver's outcome on a conflict
     merge       the merged commit and the subtasks in it
     synthesis   the synthesis pass's edit commits and contradictions
+    workspace   a subtask's worktree is ready (`path`): its files change only by its agent from here
     setup       one `setup` command of the worktree recipe: `command`, `exit_code`, `seconds`
     review      a review's kept subtasks; applied: `swarm apply` took the result
 
@@ -39,6 +40,7 @@ SYNTHESIS = "synthesis"
 REVIEW = "review"
 APPLIED = "applied"
 SETUP = "setup"
+WORKSPACE = "workspace"
 # Keys of a `state` event copied onto the subtask's record.
 STATE_FIELDS = ("commit", "files_changed", "summary", "start_commit")
 

@@ -17,7 +17,7 @@ import asyncio
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Protocol
 
-from swarm.agent.tools import Toolbox, ToolOutcome
+from swarm.agent.tools import Toolbox, ToolOutcome, tool_definitions
 from swarm.config import RunOptions
 from swarm.env.shell import ShellResult, run_shell
 from swarm.env.pool import PoolSlot, WorktreePool
@@ -38,6 +38,26 @@ class Tools(Protocol):
     def definitions(self) -> list[dict[str, Any]]: ...
 
     async def call(self, name: str, tool_input: Any) -> ToolOutcome: ...
+
+
+class OpeningTools:
+    """An agent's tools while its workspace is still being made: its first model call need not wait.
+
+    The definitions are known without a worktree; a tool call waits for the workspace (and fails the
+    subtask with the workspace's error, a failed `setup` say, when it could not be made).
+    """
+
+    def __init__(self, opening: "asyncio.Task[None]", workspaces: dict[str, "Workspace"], subtask_id: str) -> None:
+        self._opening = opening
+        self._workspaces = workspaces
+        self._subtask = subtask_id
+
+    def definitions(self) -> list[dict[str, Any]]:
+        return [dict(d) for d in tool_definitions()]
+
+    async def call(self, name: str, tool_input: Any) -> ToolOutcome:
+        await asyncio.shield(self._opening)  # a cancelled call leaves the opening to its owner
+        return await self._workspaces[self._subtask].tools.call(name, tool_input)
 
 
 class Workspace(Protocol):

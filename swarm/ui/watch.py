@@ -22,6 +22,7 @@ import watchfiles
 from swarm.git.repo import GitRepo
 from swarm.git.worktrees import POOL_DIR
 from swarm.ui.progress import Progress
+from swarm.run import events
 from swarm.run.events import EventFold
 from swarm.run.records import RunRecords
 
@@ -88,6 +89,7 @@ class RunWatcher:
         # The same fold as `swarm status`; it tells the progress display each change as it folds it.
         self.fold = EventFold(records.run_id, self.ids, listener=progress)
         self.seen: dict[tuple[str, str], str] = {}
+        self.ready: set[Any] = set()  # subtasks whose worktree is made: a change there is their agent's
 
     # -- events --------------------------------------------------------------------------
 
@@ -98,6 +100,11 @@ class RunWatcher:
 
     def feed(self, event: dict[str, Any]) -> None:
         already = self.fold.ended
+        kind, sid = event.get("type"), event.get("subtask")
+        if kind == events.WORKSPACE:
+            self.ready.add(sid)
+        elif kind == events.RETRY or (kind == events.STATE and event.get("state") != "running"):
+            self.ready.discard(sid)
         self.fold.feed(event)
         if self.fold.ended and not already:
             self.progress.board.finish(self.fold.ended)
@@ -155,8 +162,8 @@ class RunWatcher:
             rel = self._relative(path, slots)
             if rel is None or len(rel.parts) < 2 or rel.parts[0] not in self.ids:
                 continue
-            # Before "running" the worktree is being checked out: those writes are not the agent's.
-            if self.progress.board.row(rel.parts[0]).state != "running":
+            # Until its `workspace` event the worktree is being checked out: those writes are not the agent's.
+            if rel.parts[0] not in self.ready or self.progress.board.row(rel.parts[0]).state != "running":
                 continue
             by_subtask.setdefault(rel.parts[0], []).append(str(Path(*rel.parts[1:])))
         for sid, paths in by_subtask.items():
@@ -174,7 +181,7 @@ class RunWatcher:
         if self.ended:
             return self.ended
         for sid in self.ids:
-            if self.progress.board.row(sid).state == "running":
+            if sid in self.ready and self.progress.board.row(sid).state == "running":
                 self.report(sid)
         self.home.mkdir(parents=True, exist_ok=True)
         pool = self.home.parent / POOL_DIR  # pooled worktrees: the run's folder holds only links to them
