@@ -49,3 +49,133 @@ def test_six_pages_linking_to_a_renamed_page_are_one_finding_with_every_place(ma
     assert report.count("**link**") == 1
     shown = cli(repo, "review", "--no-pager").output
     assert shown.count("docs/setup.md is not in the merged tree") == 1
+
+
+# -- conflicts: the resolver's refused attempt, and resolving by hand -------------------------------------------
+
+CALC = {"pkg/__init__.py": "", "pkg/calc.py": "def total(items):\n    result = 0\n    for item in items:\n"
+                                              "        result += item\n    return result\n"}
+CALC_PLAN = {"task": "Improve total", "subtasks": [
+    {"id": "doc", "instructions": "Document total.", "files": ["pkg/calc.py"]},
+    {"id": "fast", "instructions": "Use sum().", "files": ["pkg/calc.py"]}]}
+
+
+def submit(summary: str) -> dict:
+    return tool("submit_synthesis", summary=summary, contradictions=[])
+
+
+def calc_script(resolver: list) -> dict:
+    return {"workers": {
+        "doc": [turn(tool("edit", file_path="pkg/calc.py", old_string="def total(items):\n",
+                          new_string='def total(items):\n    """Add up the items."""\n')), turn(text("Doc."))],
+        "fast": [turn(tool("write", file_path="pkg/calc.py", content="def total(items):\n    return sum(items)\n")),
+                 turn(text("Fast."))]},
+        "resolver": resolver, "synthesizer": [turn(submit("Nothing to fix."))]}
+
+
+def test_a_refused_resolution_is_kept_and_the_finding_says_why_and_where(make_repo, scripted, tmp_path):
+    repo = make_repo(CALC)
+    broken = 'def total(items):\n    """Add up the items."""\n    return sum(items\n'
+    server = scripted(calc_script([turn(tool("write", file_path="pkg/calc.py", content=broken)),
+                                   turn(submit("Combined both."))]))
+    result = run_json(repo, tmp_path, CALC_PLAN, server)
+    [conflict] = result["conflicts"]
+    assert conflict["resolved"] is False and conflict["subtasks"] == ["doc", "fast"]
+    assert conflict["rejected"].startswith("pkg/calc.py: does not parse")
+    branch = f"swarm/{result['run_id']}/_resolver-fast"
+    assert conflict["attempt_branch"] == branch and git(repo, "rev-parse", branch) == conflict["attempt"]
+    assert git(repo, "show", f"{branch}:pkg/calc.py") + "\n" == broken
+    assert len(git(repo, "log", "-1", "--format=%P", branch).split()) == 2  # a merge of both sides, as tried
+    [finding] = [f for f in result["findings"] if f["kind"] == "conflict"]
+    assert finding["rejected"] == conflict["rejected"] and finding["attempt_branch"] == branch
+    for words in ("the resolver's attempt was refused (pkg/calc.py: does not parse", f"kept on {branch}",
+                  "swarm review --keep resolver:pkg/calc.py", "swarm review --resolve pkg/calc.py"):
+        assert words in finding["message"], finding["message"]
+    # The merged branch holds no broken file; the review shows the attempt and why it was refused.
+    assert "sum(items\n" not in git(repo, "show", f"{result['merged_branch']}:pkg/calc.py")
+    shown = cli(repo, "review", "--no-pager")
+    assert shown.exit_code == 0, shown.output
+    assert "the resolver's refused attempts" in shown.output
+    assert "pkg/calc.py: refused because pkg/calc.py: does not parse" in shown.output
+    assert "+    return sum(items" in shown.output
+
+    # Taking the attempt puts it in the reviewed result, with fast's work; the re-run checks say it does not parse.
+    taken = cli(repo, "review", "--keep", "resolver:pkg/calc.py")
+    assert taken.exit_code == 0, taken.output
+    reviewed = f"swarm/{result['run_id']}/reviewed"
+    assert git(repo, "show", f"{reviewed}:pkg/calc.py") + "\n" == broken
+    assert "pkg/calc.py as the resolver left it" in taken.output and "parse" in taken.output
+    review_json = json.loads((repo / ".swarm" / "runs" / result["run_id"] / "review.json").read_text())
+    assert review_json["kept"] == ["doc", "fast"] and review_json["taken"][0]["from"] == "resolver"
+
+
+def test_a_markdown_heading_the_verifier_mistook_for_a_marker_can_be_taken(make_repo, scripted, tmp_path):
+    repo = make_repo({"README.md": "# pkg\n\nInstall it.\n", "a.txt": "a\n"})
+    resolution = "# pkg\n\nInstall\n=======\n\nWith pip or conda.\n"
+    server = scripted({"resolver": [turn(tool("write", file_path="README.md", content=resolution)),
+                                    turn(submit("Both ways."))],
+                       "synthesizer": [turn(submit("Nothing to fix."))]})
+    result = run_json(repo, tmp_path, {"task": "Docs", "subtasks": [
+        {"id": "pip", "command": "printf '# pkg\\n\\nInstall with pip.\\n' > README.md"},
+        {"id": "conda", "command": "printf '# pkg\\n\\nInstall with conda.\\n' > README.md && echo b > a.txt"}]},
+        server)
+    assert result["conflicts"][0]["rejected"] == "README.md: conflict markers are still there"
+    taken = cli(repo, "review", "--keep", "resolver:README.md")
+    assert taken.exit_code == 0, taken.output
+    reviewed = f"swarm/{result['run_id']}/reviewed"
+    assert git(repo, "show", f"{reviewed}:README.md") + "\n" == resolution
+    assert git(repo, "show", f"{reviewed}:a.txt") == "b"  # conda's other change comes with it
+    applied = cli(repo, "apply")
+    assert applied.exit_code == 0, applied.output
+    assert (repo / "README.md").read_text() == resolution
+
+
+def test_a_conflict_resolved_by_hand_goes_into_the_reviewed_result_and_applies(make_repo, scripted, tmp_path):
+    repo = make_repo(CALC)
+    server = scripted(calc_script([turn(submit("These cannot be combined."))]))
+    result = run_json(repo, tmp_path, CALC_PLAN, server)
+    assert result["conflicts"][0]["rejected"] == "pkg/calc.py: conflict markers are still there"
+    [finding] = [f for f in result["findings"] if f["kind"] == "conflict"]
+    assert finding["resolve_by_hand"] == "swarm review --resolve pkg/calc.py"
+
+    made = cli(repo, "review", "--resolve", "pkg/calc.py")
+    assert made.exit_code == 0, made.output
+    folder = Path(made.stdout.splitlines()[0])
+    assert folder.is_dir() and not folder.is_relative_to(repo)
+    marked = (folder / "pkg/calc.py").read_text()
+    assert "<<<<<<<" in marked and '"""Add up the items."""' in marked and "return sum(items)" in marked
+
+    # Not edited yet: refused in one line, saying what to do.
+    early = cli(repo, "review", "--keep", "hand:pkg/calc.py")
+    assert early.exit_code == 2 and "conflict markers are still there" in early.output
+    assert "Traceback" not in early.output and len(early.output.strip().splitlines()) == 1
+    # Asking again finds the same worktree and leaves it as it is.
+    (folder / "pkg/calc.py").write_text('def total(items):\n    """Add up the items."""\n    return sum(items)\n')
+    again = cli(repo, "review", "--resolve", "pkg/calc.py")
+    assert again.exit_code == 0 and Path(again.stdout.splitlines()[0]) == folder
+    assert "return sum(items)\n" in (folder / "pkg/calc.py").read_text() and "<<<" not in (folder / "pkg/calc.py").read_text()
+
+    kept = cli(repo, "review", "--keep", "hand:pkg/calc.py")
+    assert kept.exit_code == 0, kept.output
+    assert "pkg/calc.py resolved by hand" in kept.output
+    head = git(repo, "rev-parse", "HEAD")
+    applied = cli(repo, "apply")
+    assert applied.exit_code == 0, applied.output
+    assert git(repo, "rev-parse", "HEAD^") == head
+    assert (repo / "pkg/calc.py").read_text() == 'def total(items):\n    """Add up the items."""\n    return sum(items)\n'
+    cleaned = cli(repo, "clean")
+    assert cleaned.exit_code == 0, cleaned.output
+    assert not folder.exists()
+
+
+def test_bad_conflict_choices_are_one_line_errors(make_repo, scripted, tmp_path):
+    repo = make_repo(CALC)
+    server = scripted(calc_script([turn(submit("These cannot be combined."))]))
+    run_json(repo, tmp_path, CALC_PLAN, server)
+    for args, words in ((["--resolve", "pkg/nothing.py"], "no open conflict"),
+                        (["--keep", "hand:pkg/calc.py"], "swarm review --resolve pkg/calc.py"),
+                        (["--keep", "resolver:pkg/__init__.py"], "no open conflict"),
+                        (["--keep", "resolver:pkg/calc.py", "--drop", "fast"], "contradict")):
+        out = cli(repo, "review", *args)
+        assert out.exit_code == 2, (args, out.output)
+        assert words in out.output and len(out.output.strip().splitlines()) == 1, out.output
