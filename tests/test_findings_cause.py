@@ -96,7 +96,7 @@ def test_a_refused_resolution_is_kept_and_the_finding_says_why_and_where(make_re
     shown = cli(repo, "review", "--no-pager")
     assert shown.exit_code == 0, shown.output
     assert "the resolver's refused attempts" in shown.output
-    assert "pkg/calc.py: refused because pkg/calc.py: does not parse" in shown.output
+    assert "pkg/calc.py: refused: does not parse" in shown.output
     assert "+    return sum(items" in shown.output
 
     # Taking the attempt puts it in the reviewed result, with fast's work; the re-run checks say it does not parse.
@@ -129,6 +129,16 @@ def test_a_markdown_heading_the_verifier_mistook_for_a_marker_can_be_taken(make_
     assert applied.exit_code == 0, applied.output
     assert (repo / "README.md").read_text() == resolution
 
+    # By hand, a heading's underline is no marker: only the lines that open or close a side are.
+    repo = make_repo({"README.md": "# pkg\n\nInstall it.\n", "a.txt": "a\n"}, name="by-hand")
+    result = run_json(repo, tmp_path, json.loads((tmp_path / "plan.json").read_text()), server)
+    folder = Path(cli(repo, "review", "--resolve", "README.md").stdout.splitlines()[0])
+    assert "<<<<<<< " in (folder / "README.md").read_text()
+    (folder / "README.md").write_text(resolution)
+    kept = cli(repo, "review", "--keep", "hand:README.md")
+    assert kept.exit_code == 0, kept.output
+    assert git(repo, "show", f"swarm/{result['run_id']}/reviewed:README.md") + "\n" == resolution
+
 
 def test_a_conflict_resolved_by_hand_goes_into_the_reviewed_result_and_applies(make_repo, scripted, tmp_path):
     repo = make_repo(CALC)
@@ -149,6 +159,9 @@ def test_a_conflict_resolved_by_hand_goes_into_the_reviewed_result_and_applies(m
     early = cli(repo, "review", "--keep", "hand:pkg/calc.py")
     assert early.exit_code == 2 and "conflict markers are still there" in early.output
     assert "Traceback" not in early.output and len(early.output.strip().splitlines()) == 1
+    (folder / "pkg/calc.py").write_text("def total(items):\n    return sum(items\n")
+    broken = cli(repo, "review", "--keep", "hand:pkg/calc.py")
+    assert broken.exit_code == 2 and "pkg/calc.py: does not parse" in broken.output, broken.output
     # Asking again finds the same worktree and leaves it as it is.
     (folder / "pkg/calc.py").write_text('def total(items):\n    """Add up the items."""\n    return sum(items)\n')
     again = cli(repo, "review", "--resolve", "pkg/calc.py")

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import click
+from rich.console import Group
 from rich.table import Table
 
 from swarm.ui.progress import Progress
@@ -135,11 +136,9 @@ def review(obj: Context, run_id: str | None, subtasks: tuple[str, ...], files: t
         if obj.out.is_terminal and not no_pager:
             os.environ.setdefault("LESS", "FRX")  # colours through less, as git does
             with obj.out.pager(styles=True):
-                obj.out.print(view)
-                obj.out.print(*attempts)
+                obj.out.print(Group(view, *attempts))
         else:
-            obj.out.print(view)
-            obj.out.print(*attempts)
+            obj.out.print(Group(view, *attempts))
 
 
 def _attempts(rv: Any, diff: Callable[[dict[str, Any]], str]) -> list[Any]:
@@ -155,7 +154,8 @@ def _attempts(rv: Any, diff: Callable[[dict[str, Any]], str]) -> list[Any]:
     out: list[Any] = [Rule("the resolver's refused attempts", align="left", style="bold red")]
     for c in refused:
         path = str(c["file"])
-        out.append(Text(f"  {safe_line(path)}: refused because {safe_line(str(c['rejected']))}", style="bold"))
+        reason = str(c["rejected"]).removeprefix(f"{path}: ")
+        out.append(Text(f"  {safe_line(path)}: refused: {safe_line(reason)}", style="bold"))
         if c.get("attempt_branch"):
             out.append(Text(f"    kept on {c['attempt_branch']}; `swarm review {rv.run_id} --keep resolver:{path}` "
                             f"takes it, `swarm review {rv.run_id} --resolve {path}` resolves it by hand", style="dim"))

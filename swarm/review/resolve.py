@@ -12,17 +12,21 @@ takes that.
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from swarm.errors import SelectionError
 from swarm.git.repo import GitRepo
-from swarm.merge.synthesis import verify_resolution
 from swarm.review.selection import RunReview
 
 SOURCES = ("resolver", "hand")
+# In a hand resolution only the markers that open or close a side count: a person may well keep a line
+# of seven `=` (a Markdown heading's underline), which the resolver's stricter check refuses.
+_OPEN_MARKER = re.compile(r"^(<{7} |>{7} |\|{7} )", re.MULTILINE)
 
 
 @dataclass
@@ -96,7 +100,7 @@ def take(repo: GitRepo, review: RunReview, name: str) -> Taken:
     if not folder.is_dir() or repo.worktrees.admin_dir(folder) is None:
         raise SelectionError(f"--keep {name}: no hand resolution of {path} yet; run `swarm review --resolve {path}`, "
                              f"edit the file it names, then this again")
-    problems = verify_resolution(folder, [path])
+    problems = _hand_problems(folder, path)
     if problems:
         raise SelectionError(f"--keep {name}: {'; '.join(problems)} in {folder / path}; finish the edit there, "
                              f"then run this again")
@@ -105,6 +109,23 @@ def take(repo: GitRepo, review: RunReview, name: str) -> Taken:
                              f"--drop {subtask}` to leave {subtask} out")
     blob = repo.git("hash-object", "-w", "--", str(folder / path))
     return Taken(path, source, subtask, blob)
+
+
+def _hand_problems(folder: Path, path: str) -> list[str]:
+    """What is still wrong with a file resolved by hand: markers opening or closing a side, Python that does
+    not parse."""
+    file = folder / path
+    if not file.is_file():
+        return []
+    text = file.read_text(errors="replace")
+    if _OPEN_MARKER.search(text):
+        return [f"{path}: conflict markers are still there"]
+    if path.endswith(".py"):
+        try:
+            ast.parse(text)
+        except SyntaxError as e:
+            return [f"{path}: does not parse ({e.msg}, line {e.lineno})"]
+    return []
 
 
 def attempt_diff(repo: GitRepo, review: RunReview, conflict: dict[str, Any]) -> str:
