@@ -25,9 +25,10 @@ class Finding:
     line: int | None = None
     symbol: str | None = None
     severity: str = "error"
+    extra: dict[str, Any] = field(default_factory=dict)  # more keys for result.json (a check's own details)
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"kind": self.kind, "subtasks": self.subtasks, "files": self.files,
+        data: dict[str, Any] = {**self.extra, "kind": self.kind, "subtasks": self.subtasks, "files": self.files,
                                 "message": self.message, "severity": self.severity}
         if self.line is not None:
             data["line"] = self.line

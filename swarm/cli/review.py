@@ -6,8 +6,10 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any, Callable
 
 import click
+from rich.console import Group
 from rich.table import Table
 
 from swarm.ui.progress import Progress
@@ -25,7 +27,13 @@ from swarm.ui.safe import safe
 @click.option("--drop", multiple=True, metavar="ID|PATH",
               help="Leave out a subtask's changes, or a file's (a path, folder or glob). Repeatable.")
 @click.option("--keep", multiple=True, metavar="ID|PATH",
-              help="Keep only these subtasks or files (a subtask left out by a conflict can be kept). Repeatable.")
+              help="Keep only these subtasks or files (a subtask left out by a conflict can be kept). "
+                   "`resolver:FILE` takes the resolver's refused attempt at a conflicted FILE, `hand:FILE` your "
+                   "own resolution from `--resolve FILE` (the left-out subtask comes in with either). Repeatable.")
+@click.option("--resolve", "resolve_file", metavar="FILE",
+              help="Resolve an open conflict in FILE by hand: makes (or finds) a worktree holding the merged "
+                   "result with the left-out subtask merged in and FILE's conflict markers, and prints its path; "
+                   "edit FILE there, then `swarm review --keep hand:FILE`.")
 @click.option("-i", "--interactive", is_flag=True,
               help="Walk the hunks one by one, like `git add -p`: y keep, n drop, q stop (the rest is kept).")
 @click.option("--html", "html_file", type=click.Path(dir_okay=False), metavar="FILE",
@@ -37,8 +45,8 @@ from swarm.ui.safe import safe
 @click.option("--no-pager", is_flag=True, help="Print straight to the terminal instead of through a pager.")
 @click.pass_obj
 def review(obj: Context, run_id: str | None, subtasks: tuple[str, ...], files: tuple[str, ...],
-           drop: tuple[str, ...], keep: tuple[str, ...], interactive: bool, html_file: str | None, reset: bool,
-           run_tests: bool, no_pager: bool) -> None:
+           drop: tuple[str, ...], keep: tuple[str, ...], resolve_file: str | None, interactive: bool,
+           html_file: str | None, reset: bool, run_tests: bool, no_pager: bool) -> None:
     """Review RUN (default: the latest): findings and checks, then the merged diff by subtask and file.
 
     Every hunk is labelled with the subtask that made it ("synthesis" for the
@@ -54,10 +62,17 @@ def review(obj: Context, run_id: str | None, subtasks: tuple[str, ...], files: t
       swarm review --drop 'tests/**'     everything but the tests
       swarm review -i --subtask core     decide hunk by hunk for subtask core
       swarm review --html review.html    a page to read in a browser
+
+    \b
+    An open conflict (a subtask left out because it changed the same lines):
+      swarm review --keep resolver:FILE  take the resolver's refused attempt at FILE
+      swarm review --resolve FILE        a worktree with FILE's conflict markers; edit FILE there, then
+      swarm review --keep hand:FILE      take your resolution into the reviewed result
     """
     from swarm.errors import SelectionError
     from swarm.review.rebuild import build_reviewed, load_reviewed, reset_review
     from swarm.ui.html import render_html
+    from swarm.review.resolve import attempt_diff, is_taking, prepare_hand, take
     from swarm.review.selection import Selection, load_review, select, warnings
     from swarm.ui.terminal import render_review, walk
 
@@ -71,6 +86,14 @@ def review(obj: Context, run_id: str | None, subtasks: tuple[str, ...], files: t
         if not (drop or keep or interactive or html_file):
             return
     rv = load_review(repo, records)
+    if resolve_file:
+        folder, made = prepare_hand(repo, rv, resolve_file)
+        click.echo(str(folder))  # alone on stdout: `cd "$(swarm review --resolve FILE)"`
+        obj.err.print(f"{'made this worktree' if made else 'this worktree was already there'}: edit "
+                      f"{safe(resolve_file)} there (its conflict markers are at the merged result), then "
+                      f"`swarm review {rid} --keep hand:{safe(resolve_file)}` takes it into the reviewed result "
+                      f"and `swarm apply {rid}` applies that")
+        return
     unknown = [s for s in subtasks if s not in rv.owners]
     if unknown:
         raise SelectionError(f"--subtask {', '.join(unknown)}: not a subtask with changes in run {rid}; "
@@ -79,7 +102,8 @@ def review(obj: Context, run_id: str | None, subtasks: tuple[str, ...], files: t
     choosing = bool(drop or keep or interactive)
     selection: Selection | None = Selection.from_dict(reviewed) if reviewed else None
     if choosing:
-        chosen = select(rv, list(drop), list(keep))
+        taken = [take(repo, rv, k).to_dict() for k in keep if is_taking(k)]
+        chosen = select(rv, list(drop), [k for k in keep if not is_taking(k)], taken)
         if interactive:
             def ask(prompt: str) -> str:
                 try:
@@ -108,12 +132,37 @@ def review(obj: Context, run_id: str | None, subtasks: tuple[str, ...], files: t
         obj.out.print(f"wrote {html_file}")
     if not choosing and not html_file:
         view = render_review(rv, selection=selection, subtasks=subtasks, files=files, reviewed=reviewed)
+        attempts = _attempts(rv, lambda c: attempt_diff(repo, rv, c))
         if obj.out.is_terminal and not no_pager:
             os.environ.setdefault("LESS", "FRX")  # colours through less, as git does
             with obj.out.pager(styles=True):
-                obj.out.print(view)
+                obj.out.print(Group(view, *attempts))
         else:
-            obj.out.print(view)
+            obj.out.print(Group(view, *attempts))
+
+
+def _attempts(rv: Any, diff: Callable[[dict[str, Any]], str]) -> list[Any]:
+    """Each refused resolver attempt: why it was refused, where it is kept, its diff from the merged result."""
+    from rich.rule import Rule
+    from rich.text import Text
+
+    from swarm.ui.safe import safe_line
+
+    refused = [c for c in rv.result.conflicts if not c.get("resolved") and c.get("rejected")]
+    if not refused:
+        return []
+    out: list[Any] = [Rule("the resolver's refused attempts", align="left", style="bold red")]
+    for c in refused:
+        path = str(c["file"])
+        reason = str(c["rejected"]).removeprefix(f"{path}: ")
+        out.append(Text(f"  {safe_line(path)}: refused: {safe_line(reason)}", style="bold"))
+        if c.get("attempt_branch"):
+            out.append(Text(f"    kept on {c['attempt_branch']}; `swarm review {rv.run_id} --keep resolver:{path}` "
+                            f"takes it, `swarm review {rv.run_id} --resolve {path}` resolves it by hand", style="dim"))
+        for line in diff(c).splitlines():
+            style = {"+": "green", "-": "red", "@": "cyan"}.get(line[:1], "")
+            out.append(Text("    " + safe_line(line), style=style))
+    return out
 
 
 @click.command("apply")

@@ -3,6 +3,8 @@
     swarm/<run>/<subtask>    one branch per subtask
     swarm/<run>/merged       the integration result
     swarm/<run>/reviewed     what a review kept
+    swarm/<run>/_resolver-<subtask>  a resolver's refused attempt at a conflict
+    swarm/<run>/_hand-<subtask>      a conflict resolved by hand (`swarm review --resolve`)
     refs/swarm-rescue/<run>  work `swarm clean --force` keeps reachable
 """
 
@@ -25,6 +27,16 @@ def merged_branch(run_id: str) -> str:
 def reviewed_branch(run_id: str) -> str:
     """The branch holding what a review of the run kept."""
     return f"{BRANCH_ROOT}/{run_id}/reviewed"
+
+
+def resolver_branch(run_id: str, subtask_id: str) -> str:
+    """The branch keeping a resolver's refused attempt at merging `subtask_id` (ids never start with `_`)."""
+    return f"{BRANCH_ROOT}/{run_id}/_resolver-{subtask_id}"
+
+
+def hand_branch(run_id: str, subtask_id: str) -> str:
+    """The branch keeping a conflict with `subtask_id` resolved by hand."""
+    return f"{BRANCH_ROOT}/{run_id}/_hand-{subtask_id}"
 
 
 def run_branches(run_id: str) -> str:

@@ -16,12 +16,33 @@ from swarm.git.repo import GitRepo
 
 @dataclass
 class Conflict:
+    """A file two or more subtasks changed on the same lines; the last of `subtasks` is the one merged last.
+
+    When a resolver tried and its result was refused, `rejected` says why and
+    `attempt` is the commit (on the branch `attempt_branch`) holding what it left.
+    """
+
     file: str
     subtasks: list[str]
     resolved: bool = False
+    rejected: str | None = None
+    attempt: str | None = None
+    attempt_branch: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"file": self.file, "subtasks": self.subtasks, "resolved": self.resolved}
+        data: dict[str, Any] = {"file": self.file, "subtasks": self.subtasks, "resolved": self.resolved}
+        if self.rejected is not None:
+            data.update(rejected=self.rejected, attempt=self.attempt, attempt_branch=self.attempt_branch)
+        return data
+
+
+@dataclass
+class Rejected:
+    """A resolver's result that verification refused: why, and the commit keeping what it left."""
+
+    reason: str
+    attempt: str | None = None
+    branch: str | None = None
 
 
 @dataclass
@@ -31,7 +52,7 @@ class FoldResult:
     conflicts: list[Conflict] = field(default_factory=list)
 
 
-Resolver = Callable[[str, str, str, list[str], list[str]], Awaitable[str | None]]
+Resolver = Callable[[str, str, str, list[str], list[str]], Awaitable["str | Rejected | None"]]
 
 
 async def fold(repo: GitRepo, base: str, branches: list[tuple[str, str]],
@@ -42,8 +63,9 @@ async def fold(repo: GitRepo, base: str, branches: list[tuple[str, str]],
     `touched` maps subtask ids to the files they changed, to name which merged
     subtasks a conflict involves besides the one that could not merge. With
     `resolve(current, subtask, commit, files, others)`, a conflict is handed to
-    a resolver first; the merge commit it returns is taken, and None leaves the
-    conflict reported and the subtask out.
+    a resolver first; the merge commit it returns is taken, and None (or a
+    `Rejected` attempt, recorded on the conflicts) leaves the conflict reported
+    and the subtask out.
     """
     touched = touched or {}
     result = FoldResult(commit=base)
@@ -60,6 +82,11 @@ async def fold(repo: GitRepo, base: str, branches: list[tuple[str, str]],
             if resolve is not None:
                 others = sorted({s for c in conflicts for s in c.subtasks if s != sid})
                 resolved = await resolve(result.commit, sid, commit, files, others)
+            if isinstance(resolved, Rejected):
+                for conflict in conflicts:
+                    conflict.rejected = _reason_for(resolved.reason, conflict.file)
+                    conflict.attempt, conflict.attempt_branch = resolved.attempt, resolved.branch
+                resolved = None
             for conflict in conflicts:
                 conflict.resolved = resolved is not None
             result.conflicts.extend(conflicts)
@@ -77,3 +104,9 @@ async def fold(repo: GitRepo, base: str, branches: list[tuple[str, str]],
         result.merged.append(sid)
     return result
 
+
+
+def _reason_for(reason: str, path: str) -> str:
+    """The parts of a rejection that are about `path` (all of it when none names it)."""
+    parts = [p for p in reason.split("; ") if p.startswith(f"{path}:")]
+    return "; ".join(parts) or reason

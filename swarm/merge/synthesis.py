@@ -4,7 +4,8 @@ Both are agents with the worktree file tools plus `submit_synthesis`, which
 ends their pass. They work in an integration worktree outside the user's
 checkout. The resolver's result is verified before it is merged (no conflict
 marker left, Python files parse); a failed resolution leaves the conflict
-reported, never a broken file. The synthesizer's edits become their own commit
+reported, never a broken file; the refused attempt is kept as a commit on
+`swarm/<run>/_resolver-<subtask>` so review can show it and take it. The synthesizer's edits become their own commit
 on the merged branch (`swarm synthesis: ...`), so the user sees exactly what
 synthesis changed; the checks then run again, up to K rounds.
 """
@@ -23,7 +24,9 @@ from swarm.agent.loop import Agent, AgentSettings
 from swarm.agent.stops import OutOfTurns, Submitted
 from swarm.errors import AgentStopped, SwarmError
 from swarm.model.catalog import PriceTable
+from swarm.git.refs import resolver_branch
 from swarm.merge.diffs import parse_patches
+from swarm.merge.fold import Rejected
 from swarm.model.gate import ModelGate
 from swarm.git.repo import GitRepo
 from swarm.model.usage import Usage
@@ -169,8 +172,10 @@ class Integrator:
 
     # -- conflicts ----------------------------------------------------------------------
 
-    async def resolve(self, current: str, sid: str, commit: str, files: list[str], others: list[str]) -> str | None:
-        """Merge `commit` onto `current` with a resolver agent; the verified merge commit, or None."""
+    async def resolve(self, current: str, sid: str, commit: str, files: list[str],
+                      others: list[str]) -> str | Rejected:
+        """Merge `commit` onto `current` with a resolver agent: the verified merge commit, or why it was
+        refused and the commit keeping the attempt."""
         path = self.home / f"_resolve-{sid}"
         ids = [*others, sid]
         await self.repo.add_detached_worktree(path, current)
@@ -186,8 +191,7 @@ class Integrator:
             try:
                 submitted = await agent.submission(first)
             except (SwarmError, AgentStopped) as e:
-                self.events("resolution", subtask=sid, files=files, ok=False, reason=str(e))
-                return None
+                return await self._refuse(path, sid, ids, files, f"the resolver stopped: {e}")
             problems = verify_resolution(path, files)
             tampered = self.repo.worktrees.restore_git_file(path)
             if tampered:
@@ -196,8 +200,7 @@ class Integrator:
             unmerged = (await where.arun("diff", "--name-only", "-z", "--diff-filter=U")).raw
             problems += [f"{f}: still unmerged" for f in unmerged.split("\0") if f]
             if problems:
-                self.events("resolution", subtask=sid, files=files, ok=False, reason="; ".join(problems))
-                return None
+                return await self._refuse(path, sid, ids, files, "; ".join(problems))
             summary = str(submitted.get("summary", ""))
             await where.arun("commit", "-q", "--no-verify", "-F", "-",
                              input=f"swarm: resolve conflict between {' and '.join(ids)} in {', '.join(files)}\n\n"
@@ -207,6 +210,22 @@ class Integrator:
             return head
         finally:
             await self.repo.aremove_worktree(path)
+
+    async def _refuse(self, path: Path, sid: str, ids: list[str], files: list[str], reason: str) -> Rejected:
+        """Keep what the resolver left as a commit on its own branch, and say why it is not merged."""
+        where = self.repo.in_worktree(path)
+        self.repo.worktrees.restore_git_file(path)
+        await where.arun("add", "-A", "--", ".", *self.repo.junk_pathspecs(), check=False)
+        done = await where.arun("commit", "-q", "--no-verify", "--allow-empty", "-F", "-", check=False,
+                                input=f"swarm: refused resolution of {', '.join(files)} ({' and '.join(ids)})\n\n"
+                                      f"Not merged: {reason}")
+        attempt, branch = None, None
+        if done.code == 0:
+            attempt = (await where.arun("rev-parse", "HEAD")).text.strip()
+            branch = resolver_branch(self.run_id, sid)
+            await self.repo.aupdate_branch(branch, attempt)
+        self.events("resolution", subtask=sid, files=files, ok=False, reason=reason, attempt=attempt)
+        return Rejected(reason, attempt, branch)
 
     # -- synthesis ----------------------------------------------------------------------
 

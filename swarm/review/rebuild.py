@@ -57,8 +57,18 @@ def _dropped_part(change: Change, selection: Selection) -> str:
 
 
 def _kept_part(change: Change, selection: Selection) -> str:
+    """The patch of what the selection keeps of a change, less the conflicted files it takes whole."""
+    taken = selection.taken_paths()
     return "".join(fp.text(selection.kept_hunks(change, fp)) for fp in change.files
-                   if selection.keeps_file(change.owner, fp.path))
+                   if selection.keeps_file(change.owner, fp.path) and fp.path not in taken)
+
+
+def _put_taken(repo: GitRepo, index: ScratchIndex, review: RunReview, selection: Selection) -> None:
+    """Each conflicted file taken whole (a resolver's attempt, a hand resolution) into the index."""
+    for t in selection.taken:
+        entry = repo.git("ls-tree", review.tip, "--", t["path"], check=False).split(" ", 1)
+        mode = entry[0] if entry[0] in ("100644", "100755") else "100644"
+        repo.runner.run("update-index", "--add", "--cacheinfo", f"{mode},{t['blob']},{t['path']}", index=index.path)
 
 
 def _later(review: RunReview, owner: str) -> list[str]:
@@ -111,9 +121,12 @@ def _build_tree(repo: GitRepo, review: RunReview, selection: Selection) -> str:
                 conflicted = [e.stderr.splitlines()[0] if e.stderr else str(e)]
             if conflicted:
                 others = sorted({s for c in change.conflicts for s in c["subtasks"] if s != change.owner})
+                by_hand = " ".join(f"`swarm review --resolve {shlex.quote(f)}`" for f in conflicted)
                 raise ReviewConflict(f"{change.owner} still conflicts with what is kept, in "
                                      f"{', '.join(conflicted)}; drop {', '.join(others) or 'the other side'} "
-                                     f"to keep {change.owner}: {_drop_command(review, selection, others, keep_form=True)}")
+                                     f"to keep {change.owner}: {_drop_command(review, selection, others, keep_form=True)}"
+                                     f", or resolve it by hand: {by_hand}")
+        _put_taken(repo, index, review, selection)
         return index.write_tree()
 
 

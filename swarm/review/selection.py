@@ -154,6 +154,11 @@ class Selection:
     owners: list[str]  # subtasks (and "synthesis") kept, in review order
     dropped_files: set[tuple[str, str]] = field(default_factory=set)  # (owner, path)
     dropped_hunks: set[str] = field(default_factory=set)  # hunk keys
+    # conflicted files taken whole from a resolution: {"path", "from" (resolver | hand), "subtask", "blob"}
+    taken: list[dict[str, str]] = field(default_factory=list)
+
+    def taken_paths(self) -> set[str]:
+        return {t["path"] for t in self.taken}
 
     def keeps_owner(self, owner: str) -> bool:
         return owner in self.owners
@@ -170,13 +175,13 @@ class Selection:
     def to_dict(self) -> dict[str, Any]:
         return {"kept": self.owners,
                 "dropped_files": [{"subtask": o, "path": p} for o, p in sorted(self.dropped_files)],
-                "dropped_hunks": sorted(self.dropped_hunks)}
+                "dropped_hunks": sorted(self.dropped_hunks), "taken": self.taken}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Selection":
         return cls(owners=list(data.get("kept", [])),
                    dropped_files={(d["subtask"], d["path"]) for d in data.get("dropped_files", [])},
-                   dropped_hunks=set(data.get("dropped_hunks", [])))
+                   dropped_hunks=set(data.get("dropped_hunks", [])), taken=list(data.get("taken", [])))
 
 
 def default_selection(review: RunReview) -> Selection:
@@ -186,7 +191,7 @@ def default_selection(review: RunReview) -> Selection:
 
 def is_default(review: RunReview, selection: Selection) -> bool:
     return (selection.owners == default_selection(review).owners and not selection.dropped_files
-            and not selection.dropped_hunks)
+            and not selection.dropped_hunks and not selection.taken)
 
 
 def path_matches(pattern: str, path: str) -> bool:
@@ -213,18 +218,27 @@ def _resolve(review: RunReview, names: list[str], flag: str) -> tuple[list[str],
     return owners, patterns
 
 
-def select(review: RunReview, drop: list[str], keep: list[str]) -> Selection:
+def select(review: RunReview, drop: list[str], keep: list[str],
+           taken: list[dict[str, str]] | None = None) -> Selection:
     """The selection --drop and --keep describe, starting from the merged result.
 
     `--keep` names what stays (subtasks, files or globs; a subtask left out by a
     conflict can be kept this way); `--drop` then removes subtasks or files.
+    `taken` (swarm.review.resolve) are conflicted files whose resolution is
+    taken: the subtask each conflict left out comes in with them.
     """
+    taken = list(taken or [])
     keep_owners, keep_paths = _resolve(review, keep, "--keep")
     drop_owners, drop_paths = _resolve(review, drop, "--drop")
+    dropped_takers = sorted({t["subtask"] for t in taken} & set(drop_owners))
+    if dropped_takers:
+        raise SelectionError(f"--drop {', '.join(dropped_takers)} and --keep of its conflict's resolution "
+                             "contradict each other: choose one")
     base = default_selection(review).owners
-    owners = [o for o in review.owners if (o in keep_owners if keep_owners else o in base)]
+    joined = {t["subtask"] for t in taken}
+    owners = [o for o in review.owners if (o in keep_owners if keep_owners else o in base) or o in joined]
     owners = [o for o in owners if o not in drop_owners]
-    selection = Selection(owners=owners)
+    selection = Selection(owners=owners, taken=taken)
     for change in review.changes:
         for fp in change.files:
             paths = fp.paths
@@ -250,6 +264,9 @@ def describe(review: RunReview, selection: Selection) -> str:
     hunks = [k for k in selection.dropped_hunks if k.split(":", 1)[0] in selection.owners]
     if hunks:
         parts.append(f"dropped {len(hunks)} hunk(s)")
+    for t in selection.taken:
+        how = "as the resolver left it" if t["from"] == "resolver" else "resolved by hand"
+        parts.append(f"{t['path']} {how}")
     return "; ".join(parts)
 
 

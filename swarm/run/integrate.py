@@ -19,7 +19,7 @@ from swarm.config import RunOptions, agent_settings, price_table
 from swarm.errors import AgentStopped, SwarmError
 from swarm.git.refs import merged_branch
 from swarm.git.repo import GitRepo
-from swarm.merge.fold import FoldResult, fold
+from swarm.merge.fold import FoldResult, Rejected, fold
 from swarm.merge.synthesis import Integrator, contradiction_records
 from swarm.model.gate import ModelGate
 from swarm.plan.spec import Plan
@@ -121,7 +121,8 @@ class Integration:
     async def merge(self, integrator: Integrator | None) -> FoldResult:
         done = [s for s in self.plan.subtasks if self.states[s.id].state == "done"]
         touched = {sid: st.files_changed for sid, st in self.states.items()}
-        async def resolve(current: str, sid: str, commit: str, files: list[str], others: list[str]) -> str | None:
+        async def resolve(current: str, sid: str, commit: str, files: list[str],
+                          others: list[str]) -> str | Rejected | None:
             assert integrator is not None
             self.progress.state(sid, "conflict", f"{', '.join(files)} with {', '.join(others)}; resolving")
             return await integrator.resolve(current, sid, commit, files, others)
