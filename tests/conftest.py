@@ -120,7 +120,7 @@ def swarm(repo: Path, *args: str, server: ScriptedServer | None = None, env: dic
         os.chdir(here)
         signal.signal(signal.SIGINT, sigint)
     stderr = result.stderr
-    if result.exc_info is not None and not isinstance(result.exception, SystemExit):
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
         stderr += "".join(traceback.format_exception(*result.exc_info))
     return subprocess.CompletedProcess(["swarm", *args], result.exit_code, result.stdout, stderr)
 

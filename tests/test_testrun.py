@@ -83,7 +83,7 @@ def test_shards_run_in_their_own_worktrees_and_add_up(make_repo, tmp_path):
     pool = Path(os.environ["XDG_CACHE_HOME"]) / "swarm" / "worktrees"
     worktrees = {Path(s["worktree"]) for s in shards}
     assert len(worktrees) == 2 and all(pool in w.parents and w.parent.name == "_test" for w in worktrees)
-    assert "collecting the tests" in proc.stderr and "shard 2/2" in proc.stderr
+    assert "test files dealt out by size (a first run" in proc.stderr and "shard 2/2" in proc.stderr
 
     # One JUnit file with every test once, and totals that add up.
     cases = junit_cases(junit)
@@ -336,3 +336,22 @@ def test_a_test_relying_on_another_files_imports_passes_in_its_shard(make_repo):
     [report] = reports_of(proc)
     assert report["totals"]["passed"] == 2
     assert [s["tests"] for s in report["shards"]] == [1, 1]
+
+
+def test_a_first_run_deals_out_the_test_files_pytest_would_find_without_collecting():
+    from swarm.testrun.balance import size_plan, test_files
+
+    tracked = [("pyproject.toml", 10), ("src/pkg/test_helpers.py", 5), ("tests/test_a.py", 900),
+               ("tests/test_b.py", 300), ("tests/sub/c_test.py", 600), ("tests/conftest.py", 50),
+               ("tests/.hidden/test_x.py", 10), ("build/test_old.py", 10), ("docs/test_doc.py", 10),
+               ("web/pytest.ini", 1), ("web/tests/test_w.py", 40)]
+    everything = test_files(tracked, "", [])
+    assert sorted(everything) == ["docs/test_doc.py", "src/pkg/test_helpers.py", "tests/sub/c_test.py",
+                                  "tests/test_a.py", "tests/test_b.py", "web/tests/test_w.py"]
+    assert sorted(test_files(tracked, "", ["-q", "tests", "-k", "x"])) == ["tests/sub/c_test.py", "tests/test_a.py",
+                                                                           "tests/test_b.py"]
+    assert list(test_files(tracked, "", ["tests/test_b.py::test_one"])) == ["tests/test_b.py"]
+    # From a folder with its own pytest.ini, ids (and so the plan's files) are relative to it.
+    assert list(test_files(tracked, "web", [])) == ["tests/test_w.py"]
+    plan = size_plan(test_files(tracked, "", ["tests"]), 2)
+    assert plan.files == {"tests/test_a.py": [0], "tests/sub/c_test.py": [1], "tests/test_b.py": [1]}

@@ -224,3 +224,13 @@ class GitRepo:
             base = Path(cache) / "swarm" / "worktrees"
         digest = hashlib.sha1(str(self.root).encode()).hexdigest()[:8]
         return base / f"{self.root.name}-{digest}"
+
+
+def tracked_sizes(repo: GitRepo, commit: str) -> list[tuple[str, int]]:
+    """Every tracked file of `commit` with its size in bytes."""
+    files = []
+    for line in repo.git("ls-tree", "-r", "-l", "--full-tree", commit).splitlines():
+        meta, _, path = line.partition("\t")
+        size = meta.split()[3]
+        files.append((path, int(size) if size.isdigit() else 0))
+    return files

@@ -15,7 +15,7 @@ from anthropic import AsyncAnthropic
 
 from swarm.agent.loop import AgentSettings
 from swarm.errors import InvalidPlan, PlanError
-from swarm.git.repo import GitRepo
+from swarm.git.repo import GitRepo, tracked_sizes  # noqa: F401  (tracked_sizes: also imported from here)
 from swarm.model.catalog import PriceTable, model_info, request_params
 from swarm.model.gate import ModelGate
 from swarm.model.usage import Usage, cost_of
@@ -52,16 +52,6 @@ TREE_LIMIT = 300
 IDENT_RE = re.compile(r"`([^`]+)`|\b([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+"  # dotted.names
                       r"|_?[A-Za-z][A-Za-z0-9]*_[A-Za-z0-9_]+"  # snake_case and UPPER_CASE
                       r"|[A-Z][a-z0-9]+[A-Z][A-Za-z0-9]*)\b")  # CamelCase
-
-
-def tracked_sizes(repo: GitRepo, commit: str) -> list[tuple[str, int]]:
-    """Every tracked file of `commit` with its size in bytes."""
-    files = []
-    for line in repo.git("ls-tree", "-r", "-l", "--full-tree", commit).splitlines():
-        meta, _, path = line.partition("\t")
-        size = meta.split()[3]
-        files.append((path, int(size) if size.isdigit() else 0))
-    return files
 
 
 def _grouped(files: list[tuple[str, int]], depth: int) -> dict[str, list[int]]:

@@ -9,8 +9,11 @@ only), longest first onto the least loaded shard; then the heaviest files
 are split test by test where that lowers the slowest shard, paying their
 collection once more in each shard that gets a part.
 
-Without history, test times are a guess (`DEFAULT_TEST_SECONDS` each), so a
-first run balances by the number of tests per file.
+Without history a first run is cut without collecting anything first
+(`size_plan`): the test files pytest would find, by its default names, are
+dealt out by size in bytes; a test in a file the plan does not name goes to
+one shard by a stable hash (shard_plugin.py), so every test still runs once.
+That run's ids and durations balance the next one.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import fcntl
 import heapq
 import json
 import os
+import re
 import statistics
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -100,6 +104,61 @@ def make_plan(ids: list[str], shards: int, durations: dict[str, float], collect:
         if max(trial.loads) < max(best.loads) * 0.98:
             best, split = trial, split | {file}
     return best
+
+
+_TEST_FILE = re.compile(r"(?:^|/)(?:test_[^/]*|[^/]*_test)\.py$")
+_NO_RECURSE = {"build", "dist", "node_modules", "venv", "site-packages", "__pycache__", "_darcs", "CVS", "{arch}"}
+_ROOT_FILES = ("pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg")
+
+
+def test_files(tracked: list[tuple[str, int]], cwd: str, args: list[str]) -> dict[str, int]:
+    """The tracked files a pytest command in `cwd` would collect by pytest's default names, with their sizes.
+
+    Paths are relative to the folder pytest would take as its rootdir (the nearest one, from `cwd` up,
+    holding an ini file), as its node ids are; positional `args` that name tracked paths narrow the set.
+    """
+    paths = {p for p, _ in tracked}
+    folder = cwd.strip("/")
+    root = folder
+    while True:
+        if any((f"{root}/{name}" if root else name) in paths for name in _ROOT_FILES) or not root:
+            break
+        root = root.rsplit("/", 1)[0] if "/" in root else ""
+    here = f"{folder}/" if folder else ""
+    wanted = []
+    for word in args:
+        if word.startswith("-"):
+            continue
+        target = (here + word.split("::", 1)[0]).strip("/")
+        if target in paths or any(p.startswith(target + "/") for p in paths):
+            wanted.append(target)
+    prefix = f"{root}/" if root else ""
+    found = {}
+    for path, size in tracked:
+        if not path.startswith(prefix) or not _TEST_FILE.search(path):
+            continue
+        if wanted and not any(path == w or path.startswith(w + "/") for w in wanted):
+            continue
+        if not wanted and not path.startswith(here):
+            continue
+        parts = path.split("/")[:-1]
+        if any(part.startswith(".") or part in _NO_RECURSE or part.endswith(".egg") for part in parts):
+            continue
+        found[path[len(prefix):]] = size
+    return found
+
+
+def size_plan(sizes: dict[str, int], shards: int) -> ShardPlan:
+    """Whole files onto the least loaded shard, largest first: the first run's plan, nothing collected yet."""
+    shards = max(1, min(shards, len(sizes)))
+    heap = [(0, k) for k in range(shards)]
+    plan = ShardPlan(shards, loads=[0.0] * shards, counts=[])
+    for file, size in sorted(sizes.items(), key=lambda item: (-item[1], item[0])):
+        load, k = heapq.heappop(heap)
+        heapq.heappush(heap, (load + size, k))
+        plan.files[file] = [k]
+        plan.loads[k] = float(load + size)
+    return plan
 
 
 class DurationStore:

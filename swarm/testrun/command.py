@@ -56,6 +56,12 @@ class TestCommand:
         """What the durations file keys this command's suite by."""
         return f"{self.cwd or '.'}: {self.text}"
 
+    @property
+    def pytest_args(self) -> list[str]:
+        """The words after the one that names pytest (empty for another runner)."""
+        end = self._pytest_end()
+        return self.argv[end:] if end is not None else []
+
     def _pytest_end(self) -> int | None:
         """The index just past the word that names pytest, or None for another runner."""
         for i, word in enumerate(self.argv):

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any, Coroutine, TypeVar
 
 from swarm.errors import TestCommandError
-from swarm.testrun.balance import ShardPlan, make_plan
+from swarm.git.repo import tracked_sizes
+from swarm.testrun.balance import ShardPlan, make_plan, size_plan, test_files
 from swarm.testrun.command import TestCommand
 from swarm.testrun.invocation import Invocation, Tail
 from swarm.testrun.junit import Case, read_junit
@@ -65,7 +66,7 @@ class CommandRun:
                 count = plan.shards
             shards = [ShardRun(k, count, self.command.label, slots[k].path, self._path(f"shard-{k + 1}.log"),
                                self._path(f"shard-{k + 1}.xml") if self._reads_junit() else None,
-                               planned=plan.counts[k] if plan else None) for k in range(count)]
+                               planned=plan.counts[k] if plan and plan.counts else None) for k in range(count)]
             self.tails = {k: Tail(self._path(f"shard-{k + 1}.events.jsonl")) for k in range(count)}
             done = asyncio.Event()
             watcher = asyncio.create_task(self._watch(shards, done))
@@ -109,6 +110,16 @@ class CommandRun:
         ids = self.s.store.suite(self.command.key)
         collect = self.s.store.collect_costs()
         if ids is None:
+            sized = test_files(await asyncio.to_thread(tracked_sizes, self.s.repo, self.s.commit),
+                               self.command.cwd, self.command.pytest_args)
+            if len(sized) > 1:
+                # A first run: no collection pass before the shards, whose own collection records the suite.
+                plan = size_plan(sized, count)
+                self._path("plan.json").write_text(json.dumps(plan.to_json()), encoding="utf-8")
+                self.s.progress.note(f"{self.command.label + ': ' if self.command.label else ''}{plan.shards} "
+                                     f"shard(s), {len(sized)} test files dealt out by size (a first run: no "
+                                     "durations recorded yet)")
+                return plan
             await ready
             ids, measured = await self._collect(slot)
             collect.update(measured)
