@@ -7,14 +7,20 @@ one subtask's calls, 9 s plus the work between them. For N = 1, 5, 16, 64
 subtasks on a small repository and on the Django sdist (6,900 files, through
 tests/sdists.py), this measures side by side in one session:
 
-    before   SWARM_WORKTREE_POOL=0 SWARM_SPARSE=off: a full checkout per subtask
-    after    SWARM_WORKTREE_POOL=1 and sparse past sparse_threshold files (the default `sparse = auto`)
+    before   SWARM_WORKTREE_POOL=0 SWARM_SPARSE=off: a full checkout per subtask; with
+             `--before-src DIR` the swarm package of DIR (an older checkout of this
+             repository, e.g. `git worktree add /tmp/old <rev>`) runs it, so one
+             session compares the code before a change with the code after it
+    after    the defaults: pooled worktrees, sparse past sparse_threshold files, cold pool
     warm     the same again: the pool's slots exist from the run before
 
-and prints wall time, ideal, E = ideal / wall, the swarm process's peak memory,
-the worktrees' disk and the time per phase (result.json's timings).
+and prints wall time, ideal, E = ideal / wall, E_run = ideal / the run's own
+total (result.json: from the coordinator's start, so without the interpreter's
+and the SDK's start-up), `first` = launch to the first model request, the
+swarm process's peak memory, the worktrees' disk and the time per phase.
+`--svg FILE` draws E against N.
 
-    python scripts/bench_run.py [--n 1,5,16,64] [--repos small,django] [--latency 3] [--json FILE]
+    python scripts/bench_run.py [--n 1,5,16,64] [--repos small,django] [--latency 3] [--json FILE] [--svg FILE]
 """
 
 from __future__ import annotations
@@ -35,8 +41,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from swarm.scripted.server import ScriptedServer  # noqa: E402
 
 DJANGO = ("Django", "5.1.4")
-MODES = {"before": {"SWARM_WORKTREE_POOL": "0", "SWARM_SPARSE": "off"}, "after": {"SWARM_WORKTREE_POOL": "1"},
-         "warm": {"SWARM_WORKTREE_POOL": "1"}}
+MODES = {"before": {"SWARM_WORKTREE_POOL": "0", "SWARM_SPARSE": "off"}, "after": {}, "warm": {}}
 
 
 def git(repo: Path, *args: str) -> None:
@@ -81,13 +86,15 @@ def disk(path: Path) -> int:
     return int(out[0]) if out else 0
 
 
-def run_once(repo: Path, cache: Path, n: int, latency: float, mode: str) -> dict:
+def run_once(repo: Path, cache: Path, n: int, latency: float, mode: str, before_src: Path | None = None) -> dict:
     plan, script = plan_and_script(n, latency)
     plan_file = repo.parent / f"plan-{n}.json"
     plan_file.write_text(json.dumps(plan))
     with ScriptedServer(script) as server:
         env = {**os.environ, "XDG_CACHE_HOME": str(cache), "ANTHROPIC_BASE_URL": server.url,
                "ANTHROPIC_API_KEY": "sk-bench", **MODES[mode]}
+        if mode == "before" and before_src is not None:
+            env["PYTHONPATH"] = str(before_src)
         began = time.monotonic()
         proc = subprocess.Popen([sys.executable, "-m", "swarm", "run", "--plan", str(plan_file), "--json",
                                  "--concurrency", str(n)], cwd=repo, env=env, stdout=subprocess.PIPE,
@@ -106,8 +113,10 @@ def run_once(repo: Path, cache: Path, n: int, latency: float, mode: str) -> dict
             by_key.setdefault(r["key"], []).append(r)
     # the critical path: the longest of one subtask's chains, first request's start to last one's end
     ideal = max(sum(r["end"] - r["start"] for r in rs) for rs in by_key.values())
+    first = min(r["start"] for rs in by_key.values() for r in rs) - began  # the server's clock is ours
     worktrees = cache / "swarm" / "worktrees"
-    return {"mode": mode, "n": n, "wall": wall, "ideal": ideal, "E": ideal / wall, "peak_mb": peak_kb / 1024,
+    return {"mode": mode, "n": n, "wall": wall, "ideal": ideal, "E": ideal / wall,
+            "E_run": ideal / result["timings"]["total"], "first": first, "peak_mb": peak_kb / 1024,
             "disk_mb": disk(worktrees) / 1e6, "timings": result["timings"]}
 
 
@@ -142,6 +151,9 @@ def main() -> int:
     parser.add_argument("--latency", type=float, default=3.0)
     parser.add_argument("--modes", default="before,after,warm")
     parser.add_argument("--json", type=Path, default=None, help="also write every row to this file")
+    parser.add_argument("--svg", type=Path, default=None, help="draw E against N to this file")
+    parser.add_argument("--before-src", type=Path, default=None,
+                        help="run `before` with the swarm package of this older checkout")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory(prefix="swarm-bench-") as scratch:
@@ -153,19 +165,55 @@ def main() -> int:
                     if mode != "warm":
                         shutil.rmtree(where, ignore_errors=True)
                         (small_repo if name == "small" else django_repo)(where / "repo")
-                    row = run_once(where / "repo", where / "cache", n, args.latency, mode)
+                    row = run_once(where / "repo", where / "cache", n, args.latency, mode, args.before_src)
                     row["repo"] = name
                     rows.append(row)
                     t = row["timings"]
                     print(f"| {name:6} | {n:3} | {mode:6} | {row['wall']:6.1f} | {row['ideal']:5.1f} | "
-                          f"{row['E']:4.2f} | {row['peak_mb']:5.0f} | {row['disk_mb']:7.1f} | "
+                          f"{row['E']:4.2f} | {row['E_run']:5.2f} | {row['first']:5.2f} | "
+                          f"{row['peak_mb']:5.0f} | {row['disk_mb']:7.1f} | "
                           f"{t['worktrees']:5.1f} | {t['agents']:5.1f} | {t['merge']:4.1f} | {t['checks']:4.1f} |",
                           flush=True)
     if args.json is not None:
         args.json.write_text(json.dumps(rows, indent=1))
+    if args.svg is not None:
+        args.svg.write_text(svg_plot(rows), encoding="utf-8")
     return 0
 
 
+def svg_plot(rows: list[dict]) -> str:
+    """E against N (log scale), one line per repository and mode, as a self-contained SVG."""
+    width, height, left, bottom, top, right = 640, 360, 60, 40, 20, 150
+    ns = sorted({r["n"] for r in rows})
+    xs = {n: left + (width - left - right) * (i / max(len(ns) - 1, 1)) for i, n in enumerate(ns)}
+
+    def y(e: float) -> float:
+        return top + (height - top - bottom) * (1 - max(0.0, min(e, 1.0)))
+
+    colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
+           'font-size="12"><rect width="100%" height="100%" fill="white"/>']
+    for e in (0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 1.0):
+        out.append(f'<line x1="{left}" x2="{width - right}" y1="{y(e):.1f}" y2="{y(e):.1f}" stroke="#ddd"/>'
+                   f'<text x="{left - 8}" y="{y(e) + 4:.1f}" text-anchor="end">{e:.1f}</text>')
+    for n, x in xs.items():
+        out.append(f'<text x="{x:.1f}" y="{height - bottom + 16}" text-anchor="middle">{n}</text>')
+    out.append(f'<text x="{(left + width - right) / 2:.0f}" y="{height - 6}" text-anchor="middle">N (subtasks, '
+               'all at once)</text><text x="14" y="{0}" transform="rotate(-90 14 {0})" text-anchor="middle">'
+               'E = ideal / wall</text>'.format((top + height - bottom) / 2))
+    series = sorted({(r["repo"], r["mode"]) for r in rows})
+    for i, (repo, mode) in enumerate(series):
+        points = sorted((r["n"], r["E"]) for r in rows if (r["repo"], r["mode"]) == (repo, mode))
+        colour = colours[i % len(colours)]
+        path = " ".join(f"{xs[n]:.1f},{y(e):.1f}" for n, e in points)
+        out.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        out += [f'<circle cx="{xs[n]:.1f}" cy="{y(e):.1f}" r="3" fill="{colour}"/>' for n, e in points]
+        out.append(f'<text x="{width - right + 10}" y="{top + 16 * i + 10}" fill="{colour}">{repo} {mode}</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
 if __name__ == "__main__":
-    print("| repo   |   N | mode   | wall s | ideal |    E | MB    | disk MB | wt s  | agt s | mrg  | chk  |")
+    print("| repo   |   N | mode   | wall s | ideal |    E | E_run | first | MB    | disk MB | wt s  | agt s | mrg  | "
+          "chk  |")
     sys.exit(main())
