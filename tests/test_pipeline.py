@@ -147,7 +147,11 @@ def test_conflicting_subtask_is_left_out_and_reported(make_repo, scripted, tmp_p
     states = {s["id"]: s for s in result["subtasks"]}
     assert states["left"]["merged"] and states["other"]["merged"]
     assert not states["right"]["merged"] and states["right"]["state"] == "done"
-    assert result["conflicts"] == [{"file": "pkg/mod0.py", "subtasks": ["left", "right"], "resolved": False}]
+    [conflict] = result["conflicts"]
+    assert {k: conflict[k] for k in ("file", "subtasks", "resolved")} == \
+        {"file": "pkg/mod0.py", "subtasks": ["left", "right"], "resolved": False}
+    # The scripted resolver leaves the markers: its attempt is kept, with why it was refused.
+    assert "markers" in conflict["rejected"] and conflict["attempt_branch"].endswith("/_resolver-right")
     assert result["findings"][0]["kind"] == "conflict"
     merged = result["merged_branch"]
     assert "return 10" in git(repo, "show", f"{merged}:pkg/mod0.py")

@@ -14,7 +14,10 @@ from typing import Any
 import click
 
 from swarm.cli.context import Context
+from swarm.env.reaper import use_pidfd_reaper
 from swarm.errors import SwarmError
+
+use_pidfd_reaper()  # children reaped by pidfds on the loop, not a thread each (swarm.env.reaper)
 
 # No auto_envvar_prefix: the documented SWARM_<SETTING> variables are read by swarm.config, and no
 # undocumented SWARM_<COMMAND>_<FLAG> variable changes a command behind the user's back.

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 from swarm.env.policy import current_policy
 
@@ -86,9 +86,30 @@ def _looks_secret(name: str, value: str, named: set[str]) -> bool:
             and any(c.isalpha() for c in value) and any(c.isdigit() for c in value))
 
 
+_LAST: list[Any] = [None, []]  # the key of the last withheld_values() of os.environ, and its answer
+
+
 def withheld_values(source: Mapping[str, str] | None = None) -> list[str]:
-    """The values redact removes: of withheld variables that look like secrets, longest first."""
-    source = os.environ if source is None else source
+    """The values redact removes: of withheld variables that look like secrets, longest first.
+
+    For os.environ the answer is kept until the environment or the run's settings change: every
+    tool result and record line is redacted, and scanning the environment each time was the
+    biggest CPU cost of a run with many agents.
+    """
+    if source is None:
+        raw = getattr(os.environ, "_data", None)  # CPython's bytes mapping: hashing it needs no decoding
+        key = (current_policy().secrets, current_policy().pass_env, frozenset(raw.items())) if raw is not None \
+            else None
+        if key is not None and _LAST[0] == key:
+            return list(_LAST[1])
+        values = _withheld(os.environ)
+        if key is not None:
+            _LAST[:] = [key, values]
+        return values
+    return _withheld(source)
+
+
+def _withheld(source: Mapping[str, str]) -> list[str]:
     named = set(secret_names())
     passed = set(pass_env_names())
     values = {v for k, v in source.items()
