@@ -301,13 +301,16 @@ class Progress:
 
 def checks_phase(kinds: Iterable[str], test_command: str | None, running: Iterable[str] = (),
                  waiting: bool = False) -> str:
-    """The status line while the checks run: "checks: symbol, names, test (running the base's tests)…"."""
-    names = [k for k in kinds if k != "test" or test_command]
+    """The status line while the checks run: "checks: test (running the merged tests: pytest), symbol, …".
+
+    The tests come first when they run: they are what takes the time.
+    """
+    names = [k for k in kinds if k != "test"]
     doing = sorted(running, key=lambda at: at != "base")
     if doing:
-        what = f"running {' and '.join(f'the {at} tests' for at in doing)}: {test_command}"
+        names.insert(0, f"test (running the {' and the '.join(doing)} tests: {test_command})")
     elif waiting:
-        what = f"waiting for the base's tests: {test_command}"
-    else:
-        what = ""
-    return f"checks: {', '.join(names)}" + (f" (test: {what})" if what else "") + "…"
+        names.insert(0, f"test (waiting for the base's tests: {test_command})")
+    elif test_command:
+        names.append("test")
+    return f"checks: {', '.join(names)}…"
