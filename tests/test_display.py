@@ -149,3 +149,31 @@ def test_the_live_table_fits_80_columns_with_no_empty_column():
     assert lines[-1].endswith("…")
     assert "total 3 running · 1 incomplete" in "\n".join(lines)
     assert "tokens 22,134 in · 123,456 cached · 5,768 out · $0.1334" in "\n".join(lines)
+
+
+LONG_PATH = "src/" + "a_rather_long_folder_name/" * 3 + "and_a_module_whose_name_is_long_too.py"
+LONG_TASK = "Add the module at a path so long that it does not fit in eighty columns, nor does this task"
+
+
+def test_piped_output_keeps_every_line_whole(make_repo, tmp_path):
+    repo = make_repo(FILES)
+    plan = {"task": LONG_TASK, "subtasks": [
+        {"id": "the-subtask-that-writes-the-long-module", "title": "Write the module whose name is very long",
+         "command": f"mkdir -p $(dirname {LONG_PATH}) && echo 'X = 1' > {LONG_PATH}"}]}
+    run = swarm_process(repo, "run", "--plan", str(write_plan(tmp_path / "plan.json", plan)))
+    assert run.returncode == 0, run.stderr
+    review = swarm_process(repo, "review")
+    status = swarm_process(repo, "status")
+    for proc in (run, review, status):
+        assert proc.returncode == 0, proc.stderr
+        assert "…" not in proc.stdout, proc.stdout  # nothing was cut to fit 80 columns
+    # The summary and the status name the subtask whole, on one line of their table.
+    for out in (run.stdout, status.stdout):
+        assert any("the-subtask-that-writes-the-long-module" in line and "done" in line for line in out.splitlines())
+    lines = review.stdout.splitlines()
+    assert f"task: {LONG_TASK}" in lines
+    assert any(line.strip().startswith(LONG_PATH) and "added" in line for line in lines)
+    assert any("Write the module whose name is very long" in line for line in lines)
+    assert any(line.rstrip().endswith(f"> {LONG_PATH}` exited 0") for line in lines)  # the summary column whole
+    # The rules under headings stay a terminal's width, not the pipe's.
+    assert max(len(line) for line in lines if "───" in line) <= 120
