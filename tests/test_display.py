@@ -177,3 +177,17 @@ def test_piped_output_keeps_every_line_whole(make_repo, tmp_path):
     assert any(line.rstrip().endswith(f"> {LONG_PATH}` exited 0") for line in lines)  # the summary column whole
     # The rules under headings stay a terminal's width, not the pipe's.
     assert max(len(line) for line in lines if "───" in line) <= 120
+
+
+def test_the_end_of_a_run_suggests_swarm_review_and_apply_not_git(make_repo, tmp_path):
+    repo = make_repo(FILES)
+    plan = {"task": "Bump", "subtasks": [{"id": "bump", "title": "Bump", "command": "sed -i 's/0/5/' m0.py"}]}
+    run = swarm_process(repo, "run", "--plan", str(write_plan(tmp_path / "plan.json", plan)))
+    assert run.returncode == 0, run.stderr
+    rid = re.search(r"run (\d{8}-\d{6}-\w+)", run.stdout).group(1)
+    assert f"next: swarm review {rid}" in run.stdout and f"swarm apply {rid}" in run.stdout
+    report = (repo / ".swarm" / "runs" / rid / "report.md").read_text()
+    following = report.split("## Next")[1]
+    assert f"`swarm review {rid}`" in following and f"`swarm apply {rid}`" in following
+    for text_ in (run.stdout, run.stderr, following):
+        assert not re.search(r"`?git (diff|merge|checkout|cherry-pick)", text_), text_

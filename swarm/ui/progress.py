@@ -1,9 +1,10 @@
 """Progress while a run goes, on stderr: a live table on a terminal, plain lines elsewhere. Never both.
 
-On a terminal, one row per subtask (state, turns, last tool, files changed,
-tokens, cost, elapsed) with the run's totals below, redrawn in place; notes
-print above it; the table goes away when the run ends and the summary takes
-its place. Without a terminal (CI logs, pipes): one plain line per state
+On a terminal, one row per subtask (state, turns, files changed, tokens in/out
+and cached, cost, time, what it does) and one for the synthesis pass, with the
+run's totals and what runs now (the checks, the synthesis) below, redrawn in
+place and never wider than the terminal; notes print above it; the table goes
+away when the run ends and the summary takes its place. Without a terminal (CI logs, pipes): one plain line per state
 change. stdout stays free for `--json`. The console is passed in, so tests
 capture either form.
 
