@@ -101,12 +101,14 @@ class Board:
         return subtask if not self.planned or subtask in self.planned else SYNTHESIS
 
     def row(self, subtask: str) -> Row:
+        """The row of `subtask` (the synthesis row for an agent outside the plan), made on first use."""
+        key = self._key(subtask)
         with self._lock:
-            return self.rows.setdefault(subtask, Row(subtask))
+            return self.rows.setdefault(key, Row(key))
 
     def state(self, subtask: str, state: str, detail: str = "", at: float | None = None, **data: Any) -> None:
         at = self.clock() if at is None else at
-        row = self.row(self._key(subtask))
+        row = self.row(subtask)
         with self._lock:
             if state == "running" and row.state != "running":
                 row.started, row.ended = at, None
@@ -117,10 +119,9 @@ class Board:
                 row.files = set(data["files_changed"])
 
     def activity(self, subtask: str, kind: str, **data: Any) -> None:
-        key = self._key(subtask)
-        row = self.row(key)
+        row = self.row(subtask)
         with self._lock:
-            if key == SYNTHESIS and kind in ("turn", "tool"):
+            if row.id == SYNTHESIS and kind in ("turn", "tool"):
                 # The synthesis pass records no state of its own: its agents' work says it runs, and which.
                 if row.state != "running":
                     row.state, row.started, row.ended = "running", self.clock(), None
