@@ -113,6 +113,13 @@ def test_one_run_shows_the_same_tokens_in_the_live_table_status_summary_report_a
         assert in_out in live and in_out in shown, (live, shown)
         assert f"${st['usage']['cost_usd']:.4f}" in live and f"${st['usage']['cost_usd']:.4f}" in shown
 
+    # The synthesis pass's row: the same tokens and cost live, in status and in the summary's table.
+    def counts(cells: list[str]) -> list[str]:
+        return [c for c in cells if "/" in c or c.startswith("$")]
+
+    live, shown, summed = (counts(row(t, "synthesis")) for t in ("\n".join(lines), status, out))
+    assert live and live == shown == summed, (live, shown, summed)
+
 
 def test_the_live_table_fits_80_columns_with_no_empty_column():
     screen = io.StringIO()

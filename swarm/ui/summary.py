@@ -7,7 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from swarm.model.usage import compact_tokens, token_cell, token_line
+from swarm.model.usage import Usage, compact_tokens, token_cell, token_line
 from swarm.plan.spec import Plan
 from swarm.run.result import RunResult
 from swarm.ui.safe import safe
@@ -23,6 +23,15 @@ def print_summary(console: Console, result: RunResult) -> None:
         table.add_row(safe(st.id), safe(st.state), "yes" if st.merged else "no", str(len(st.files_changed)),
                       str(st.turns), token_cell(st.usage), compact_tokens(st.usage.tokens_cached),
                       f"{st.seconds:.1f}s", f"${st.usage.cost_usd:.4f}")
+    # What the subtasks' rows leave of the total is the synthesis pass's (and the planner's, when one ran):
+    # a row of its own, so the rows add up to the total line below.
+    told = Usage()
+    for st in result.subtasks:
+        told.add(st.usage)
+    rest = result.usage.minus(told)
+    if rest.tokens:
+        table.add_row("synthesis" + (", planner" if result.timings.get("plan") else ""), "", "", "", "",
+                      token_cell(rest), compact_tokens(rest.tokens_cached), "", f"${rest.cost_usd:.4f}")
     console.print(table)
     for st in result.subtasks:
         if st.error:
