@@ -43,9 +43,11 @@ def status(obj: Context, run_id: str | None, as_json: bool) -> None:
                       f"{st.seconds:.1f}s")
     # The synthesis pass and the planner are not subtasks, but their tokens are the run's: shown, so the rows
     # add up to the total below (the same total as the live table's, the summary's and the report's).
+    failed = bool((data.synthesis or {}).get("error"))
+    states = {"synthesis": "running" if status_.live else "failed" if failed else "done", "planner": "done"}
     for name in ("synthesis", "planner"):
         if parts[name].tokens:
-            table.add_row(name, "", "", "", *cells(parts[name]), "")
+            table.add_row(name, states[name], "", "", *cells(parts[name]), "")
     obj.out.print(table)
     obj.out.print(f"tokens {token_line(data.usage)} · ${data.usage.cost_usd:.4f}")
     if data.state == "interrupted" and data.stop_reason:
