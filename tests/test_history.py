@@ -35,7 +35,7 @@ def test_runs_lists_runs_newest_first_with_state_cost_and_applied(make_repo, tmp
     table = swarm(repo, "runs")
     assert table.returncode == 0
     lines = table.stdout.splitlines()
-    assert lines[0].split() == ["run", "task", "state", "age", "subtasks", "cost", "applied"]
+    assert lines[0].split() == ["run", "task", "state", "age", "subtasks", "in/out", "cached", "cost", "applied"]
     assert lines[1].startswith(ids[1]) and lines[2].startswith(ids[0])
     assert "…" in lines[1] and "1/2" in lines[1] and lines[1].rstrip().endswith("no")
     assert "1/1" in lines[2] and lines[2].rstrip().endswith("yes")

@@ -42,9 +42,9 @@ def test_a_terminal_gets_a_live_table_and_a_pipe_gets_plain_lines():
         progress.note("merging")
         progress._display.refresh()  # type: ignore[union-attr]
     shown = screen.getvalue()
-    for header in ("subtask", "state", "turns", "last tool", "files", "tokens in/out", "cost", "elapsed"):
+    for header in ("subtask", "state", "turns", "files", "in/out", "cached", "cost", "time", "doing"):
         assert header in shown
-    assert "edit" in shown and "read" in shown and "$0.0048" in shown and "1200/80" in shown
+    assert "tool: read" in shown and "$0.0048" in shown and "1200/80" in shown
     assert "total" in shown and "1 done" in shown and "1 running" in shown
     assert "merging" in shown
     # No plain state lines on a terminal.
@@ -56,7 +56,7 @@ def test_a_terminal_gets_a_live_table_and_a_pipe_gets_plain_lines():
         feed(progress)
     lines = log.getvalue().splitlines()
     assert [line.split()[1:3] for line in lines] == [["core", "running"], ["docs", "running"], ["core", "done"]]
-    assert "last tool" not in log.getvalue()
+    assert "in/out" not in log.getvalue()
 
 
 def test_swarm_run_in_a_terminal_draws_the_table(make_repo, tmp_path):
@@ -86,7 +86,7 @@ def test_swarm_run_in_a_terminal_draws_the_table(make_repo, tmp_path):
     os.close(master)
     screen = seen.decode(errors="replace")
     assert proc.returncode == 0, screen
-    assert "last tool" in screen and "gen" in screen and "running" in screen
+    assert "in/out" in screen and "gen" in screen and "running" in screen
     assert json.loads(out)["state"] == "done"  # stdout stays JSON
 
 
@@ -125,7 +125,7 @@ def test_watch_follows_a_run_from_another_process_until_it_ends(make_repo, scrip
     assert ".log" not in shown  # ignored files are not reported
     assert ".git" not in shown.replace(".gitignore", "")
     assert f"run {run_id} done" in shown
-    assert "last tool" in shown and "edit" in shown  # the final table
+    assert "in/out" in shown and "synthesis" in shown  # the final table, with the synthesis pass
 
 
 def test_watch_of_a_finished_run_prints_it_and_ends(make_repo, tmp_path):

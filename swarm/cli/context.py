@@ -10,6 +10,7 @@ from rich.console import Console
 
 from swarm.config import load_config
 from swarm.git.repo import GitRepo, worktrees_folder
+from swarm.ui.width import whole_lines
 
 
 class Context:
@@ -17,8 +18,9 @@ class Context:
 
     def __init__(self, repo_path: str) -> None:
         self.repo_path = repo_path
-        self.out = Console(highlight=False, soft_wrap=True)
-        self.err = Console(file=sys.stderr, highlight=False, soft_wrap=True)
+        # Piped or redirected, a line is printed whole, never cut to 80 columns.
+        self.out = whole_lines(Console(highlight=False, soft_wrap=True))
+        self.err = whole_lines(Console(file=sys.stderr, highlight=False, soft_wrap=True))
 
     def repo(self) -> GitRepo:
         """The repository, with its `worktrees` setting (files or SWARM_WORKTREES) passed in as a value."""

@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from swarm.cli.context import Context
 from swarm.errors import SelectionError
+from swarm.model.usage import compact_tokens
 from swarm.run.history import age, list_summaries
 from swarm.run.records import RunRecords, resolve_run
 from swarm.run.status import run_status
@@ -29,13 +30,14 @@ def runs(obj: Context, as_json: bool) -> None:
         obj.out.print("no runs in this repository yet; start one with `swarm run \"TASK\"`")
         return
     rows = [(s.run_id, " ".join(s.task.split()), s.state, age(s.started), f"{s.done}/{s.subtasks}",
-             f"${s.cost_usd:.2f}", "yes" if s.applied else "no") for s in summaries]
-    header = ("run", "task", "state", "age", "subtasks", "cost", "applied")
+             f"{compact_tokens(s.tokens_in)}/{compact_tokens(s.tokens_out)}", compact_tokens(s.tokens_cached),
+             f"${s.cost_usd:.4f}", "yes" if s.applied else "no") for s in summaries]
+    header = ("run", "task", "state", "age", "subtasks", "in/out", "cached", "cost", "applied")
     widths = [max(len(header[i]), *(len(row[i]) for row in rows)) for i in range(len(header))]
     # Every column but the task keeps its width; on a terminal the task gives way, piped it is cut at 60.
     room = (obj.out.width if obj.out.is_terminal else 200) - sum(widths) + widths[1] - 2 * (len(header) - 1)
     widths[1] = max(len("task"), min(widths[1], 60, room))
-    right = {3, 4, 5}
+    right = {3, 4, 5, 6, 7}
 
     def line(cells: tuple[str, ...]) -> str:
         out = []

@@ -11,7 +11,8 @@ from swarm.cli.context import Context
 from swarm.errors import CleanRefused, SwarmError
 from swarm.git.refs import run_branches
 from swarm.run.records import RunRecords, list_runs, resolve_run
-from swarm.run.status import run_status
+from swarm.model.usage import Usage, compact_tokens, token_cell, token_line
+from swarm.run.status import run_status, usage_parts
 from swarm.ui.safe import safe
 
 
@@ -28,14 +29,27 @@ def status(obj: Context, run_id: str | None, as_json: bool) -> None:
         click.echo(json.dumps(status_.to_dict(), indent=2))
         return
     data = status_.result
+    parts = usage_parts(RunRecords(repo.root, rid), data)
     table = Table(title=f"run {rid}: {safe(data.state)}", title_justify="left")
-    for column in ("subtask", "state", "files", "turns", "tokens in/out", "cost", "time"):
-        table.add_column(column)
+    numeric = ("files", "turns", "in/out", "cached", "cost", "time")
+    for column in ("subtask", "state", *numeric):
+        table.add_column(column, justify="right" if column in numeric else "left")
+
+    def cells(usage: Usage) -> tuple[str, str, str]:
+        return token_cell(usage), compact_tokens(usage.tokens_cached), f"${usage.cost_usd:.4f}"
+
     for st in data.subtasks:
-        table.add_row(safe(st.id), safe(st.state), str(len(st.files_changed)), str(st.turns),
-                      f"{st.usage.input_tokens}/{st.usage.output_tokens}", f"${st.usage.cost_usd:.4f}",
+        table.add_row(safe(st.id), safe(st.state), str(len(st.files_changed)), str(st.turns), *cells(st.usage),
                       f"{st.seconds:.1f}s")
+    # The synthesis pass and the planner are not subtasks, but their tokens are the run's: shown, so the rows
+    # add up to the total below (the same total as the live table's, the summary's and the report's).
+    failed = bool((data.synthesis or {}).get("error"))
+    states = {"synthesis": "running" if status_.live else "failed" if failed else "done", "planner": "done"}
+    for name in ("synthesis", "planner"):
+        if parts[name].tokens:
+            table.add_row(name, states[name], "", "", *cells(parts[name]), "")
     obj.out.print(table)
+    obj.out.print(f"tokens {token_line(data.usage)} · ${data.usage.cost_usd:.4f}")
     if data.state == "interrupted" and data.stop_reason:
         obj.out.print(f"run {rid} was interrupted: {safe(data.stop_reason)}")
     if data.merged_branch:

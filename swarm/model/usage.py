@@ -7,7 +7,7 @@ from typing import Any
 
 from swarm.model.catalog import DEFAULT_MODEL, Price
 
-__all__ = ["DEFAULT_MODEL", "Usage", "cost_of"]
+__all__ = ["DEFAULT_MODEL", "Usage", "compact_tokens", "cost_of", "token_cell", "token_line"]
 
 
 def cost_of(price: Price | None, *, input_tokens: int = 0, output_tokens: int = 0, cache_read: int = 0,
@@ -45,6 +45,20 @@ class Usage:
         return turn
 
     @property
+    def tokens_in(self) -> int:
+        """What every display calls "in": the input not read from the cache (fresh input and cache writes).
+
+        Cache reads are shown apart as "cached": they cost a tenth as much, and counting them in "in"
+        made the same run read as ten times bigger in one place than in another.
+        """
+        return self.input_tokens + self.cache_creation_input_tokens
+
+    @property
+    def tokens_cached(self) -> int:
+        """Input read from the prompt cache."""
+        return self.cache_read_input_tokens
+
+    @property
     def context_tokens(self) -> int:
         """The prompt's whole size: fresh, cached and cache-written input together."""
         return self.input_tokens + self.cache_read_input_tokens + self.cache_creation_input_tokens
@@ -56,6 +70,19 @@ class Usage:
         self.cache_creation_input_tokens += other.cache_creation_input_tokens
         self.cost_usd += other.cost_usd
 
+    def minus(self, other: "Usage") -> "Usage":
+        """What is left of this usage without `other` (never below 0): a total's part not told apart."""
+        return Usage(*(max(0, a - b) for a, b in ((self.input_tokens, other.input_tokens),
+                                                   (self.output_tokens, other.output_tokens),
+                                                   (self.cache_read_input_tokens, other.cache_read_input_tokens),
+                                                   (self.cache_creation_input_tokens,
+                                                    other.cache_creation_input_tokens))),
+                     cost_usd=max(0.0, self.cost_usd - other.cost_usd))
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens + self.cache_read_input_tokens + self.cache_creation_input_tokens
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["cost_usd"] = round(self.cost_usd, 6)
@@ -66,3 +93,20 @@ class Usage:
         data = data or {}
         return cls(**{k: data.get(k, 0) for k in ("input_tokens", "output_tokens", "cache_read_input_tokens",
                                                    "cache_creation_input_tokens", "cost_usd")})
+
+
+def compact_tokens(n: int) -> str:
+    """A token count for a narrow column: 9999, then 12.3k, then 1.2M."""
+    if n >= 1_000_000:
+        return f"{n / 1_000_000:.1f}M"
+    return f"{n / 1000:.1f}k" if n >= 10_000 else str(n)
+
+
+def token_line(usage: Usage) -> str:
+    """The tokens of `usage` in every summary line: "12,345 in · 67,890 cached · 1,234 out"."""
+    return f"{usage.tokens_in:,} in · {usage.tokens_cached:,} cached · {usage.output_tokens:,} out"
+
+
+def token_cell(usage: Usage) -> str:
+    """The same counts for a table cell: "12.3k/1.2k" (in/out; cached has its own column)."""
+    return f"{compact_tokens(usage.tokens_in)}/{compact_tokens(usage.output_tokens)}"

@@ -24,6 +24,9 @@ class RunSummary:
     done: int
     cost_usd: float
     applied: bool
+    tokens_in: int = 0
+    tokens_cached: int = 0
+    tokens_out: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -49,7 +52,8 @@ def summarize(records: RunRecords) -> RunSummary:
         run_id=records.run_id, task=str(result.task or plan.get("task") or ""), state=result.state,
         started=_started(records, info), subtasks=len(result.subtasks),
         done=sum(1 for s in result.subtasks if s.state == "done"), cost_usd=float(result.usage.cost_usd),
-        applied=records.read_json("applied.json") is not None)
+        applied=records.read_json("applied.json") is not None, tokens_in=result.usage.tokens_in,
+        tokens_cached=result.usage.tokens_cached, tokens_out=result.usage.output_tokens)
 
 
 def list_summaries(root: Path) -> list[RunSummary]:

@@ -8,7 +8,6 @@ checks the result and lets the synthesizer resolve what the checks found.
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
 from typing import Any
 
@@ -26,7 +25,7 @@ from swarm.plan.spec import Plan
 from swarm.run import events
 from swarm.run.records import RunRecords
 from swarm.run.state import SubtaskRun
-from swarm.ui.progress import Progress
+from swarm.ui.progress import Progress, checks_phase
 
 
 class Integration:
@@ -58,13 +57,34 @@ class Integration:
                           model=self.options.model, gate=self.gate, tool_env=self.tool_env,
                           home=self.repo.worktrees_home() / self.run_id,
                           summaries=lambda: {sid: st.to_dict() for sid, st in self.states.items()},
-                          events=self.records.event, transcript=self.records.transcript,
+                          events=self._event, transcript=self.records.transcript,
                           settings=agent_settings(self.options), prices=price_table(self.options))
+
+    def _event(self, kind: str, **data: Any) -> None:
+        """An event of the synthesis pass's agents: recorded, and shown on the progress table's synthesis row."""
+        self.records.event(kind, **data)
+        self.progress.activity(str(data.pop("subtask", "")), kind, **data)
 
     async def check(self, commit: str) -> Any:
         """The mechanical checks of the merged result (swarm.checks)."""
-        from swarm.checks import SubtaskChange, run_checks, run_tests_at
+        from swarm.checks import KINDS, SubtaskChange, run_checks, run_tests_at
 
+        running: list[str] = []
+
+        def say() -> None:
+            self.progress.phase(checks_phase(KINDS, self.plan.test_command, running, waiting=self._test_baseline
+                                             is None and self._baseline_task is not None
+                                             and not self._baseline_task.done()))
+
+        async def test_runner(repo: GitRepo, at: str, command: str, timeout: float) -> Any:
+            running.append("base" if at == self.base else "merged")
+            say()
+            try:
+                return await run_tests_at(repo, at, command, timeout, env=self.tool_env)
+            finally:
+                running.remove("base" if at == self.base else "merged")
+
+        say()
         if self._test_baseline is None and self._baseline_task is not None:
             try:
                 self._test_baseline = await self._baseline_task
@@ -79,7 +99,7 @@ class Integration:
         report = await run_checks(self.repo, base=self.base, merged=commit, changes=changes,
                                   conflicts=self._conflicts, test_command=self.plan.test_command,
                                   test_baseline=self._test_baseline,
-                                  test_runner=functools.partial(run_tests_at, env=self.tool_env))
+                                  test_runner=test_runner)
         # The base's test results do not change: a re-check after synthesis runs only the merged tree's tests.
         self._test_baseline = getattr(report, "test_baseline", None) or self._test_baseline
         return report
@@ -88,7 +108,7 @@ class Integration:
                           out: dict[str, Any]) -> Any:
         """Run the synthesizer; move the merged branch to its result; return the final check report."""
         began = time.monotonic()
-        self.progress.note(f"synthesis: the synthesizer reviews the merged result ({len(report.findings)} finding(s))")
+        self.progress.phase(f"synthesis: the synthesizer reviews the merged result ({len(report.findings)} finding(s))")
 
         async def recheck(commit: str) -> Any:
             t0 = time.monotonic()

@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
-from swarm.run.events import EventFold
+from swarm.model.usage import Usage
+from swarm.run.events import TURN, EventFold
 from swarm.run.records import RunRecords
 from swarm.run.result import RunResult
 
@@ -46,6 +47,30 @@ class RunStatus:
         return {**self.result.to_dict(), "live": self.live}
 
 
+def pass_usage(events: Iterable[dict[str, Any]], planned: Iterable[str]) -> Usage:
+    """The tokens and cost of the agents outside the plan (the synthesizer, the resolvers), from their turns."""
+    planned = set(planned)
+    total = Usage()
+    for event in events:
+        if event.get("type") == TURN and event.get("subtask") not in planned:
+            total.add(Usage.from_dict(event.get("usage")))
+    return total
+
+
+def usage_parts(records: RunRecords, result: RunResult) -> dict[str, Usage]:
+    """The run's total told apart: each subtask, the synthesis pass, and the rest (the planner's calls).
+
+    The parts add up to `result.usage`, the total every display shows.
+    """
+    parts = {st.id: st.usage for st in result.subtasks}
+    parts["synthesis"] = pass_usage(records.events(), parts)
+    told = Usage()
+    for usage in parts.values():
+        told.add(usage)
+    parts["planner"] = result.usage.minus(told)
+    return parts
+
+
 def run_status(records: RunRecords) -> RunStatus:
     """The state of a run and of each subtask, whether the run ended, runs, or was killed."""
     result = RunResult.read(records)
@@ -53,9 +78,12 @@ def run_status(records: RunRecords) -> RunStatus:
         return RunStatus(result, live=False)
     plan = records.read_json("plan.json") or {"subtasks": []}
     fold = EventFold(records.run_id, [s["id"] for s in plan["subtasks"]])
-    for event in records.events():
+    events = records.events()
+    for event in events:
         fold.feed(event)
     result = fold.result()
+    # While it runs, the total is the agents' and the synthesis pass's turns so far, as the live table adds them.
+    result.usage.add(pass_usage(events, fold.subtasks))
     pid = (records.read_json("run.json") or {}).get("pid")
     if result.state == "running" and process_alive(pid) is False:
         # Killed: no end was recorded, and its process is gone.

@@ -22,6 +22,7 @@ from pygments.util import ClassNotFound
 
 from swarm.env.allowlist import redact
 from swarm.merge.diffs import FilePatch, Hunk, printable
+from swarm.model.usage import token_line
 from swarm.review.selection import Change, RunReview, Selection, check_rows
 
 COLOURS = ["#0969da", "#8250df", "#1a7f37", "#bc4c00", "#cf222e", "#0a7b83", "#6e40c9", "#9a6700"]
@@ -174,7 +175,7 @@ def render_html(review: RunReview, selection: Selection | None = None,
     changes = {c.owner: c for c in review.changes}
     facts = [("state", _e(r.state)), ("base", f"<code>{review.base[:10]}</code>"),
              ("merged", f"<code>{_e(r.merged_branch)}</code> ({review.tip[:10]})"),
-             ("tokens", f"{usage.input_tokens:,} in / {usage.output_tokens:,} out"),
+             ("tokens", _e(token_line(usage))),
              ("cost", f"${usage.cost_usd:.4f}"), ("time", f"{timings.get('total', 0):.1f}s")]
     if reviewed:
         facts.append(("reviewed", f"<code>{_e(reviewed.get('reviewed_branch', ''))}</code>: "

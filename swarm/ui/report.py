@@ -54,7 +54,10 @@ def render_markdown(plan: Plan, result: RunResult) -> str:
     for st in result.subtasks:
         for path in st.files_changed:
             lines.append(f"- `{path}` ({st.id})")
-    lines += ["", "## Next", "", f"- `git diff {result.base_commit[:10]} {result.merged_branch}` to read the change",
+    lines += ["", "## Next", "", f"- `swarm review {result.run_id}` to read the change, each hunk with its subtask "
+              "(`--drop ID` leaves one out, `--html FILE` writes a page)",
+              f"- `swarm apply {result.run_id}` to bring it into the current branch as one commit "
+              "(`--branch NAME` for a new branch)",
               f"- `swarm status {result.run_id}` for the states, `swarm clean {result.run_id}` to remove it", ""]
     return "\n".join(lines)
 

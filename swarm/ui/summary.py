@@ -7,6 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from swarm.model.usage import Usage, compact_tokens, token_cell, token_line
 from swarm.plan.spec import Plan
 from swarm.run.result import RunResult
 from swarm.ui.safe import safe
@@ -15,11 +16,22 @@ from swarm.ui.safe import safe
 def print_summary(console: Console, result: RunResult) -> None:
     """The table of subtasks, errors and conflicts, and the merged branch with the run's totals."""
     table = Table(title=f"run {safe(result.run_id)}: {safe(result.state)}", title_justify="left")
-    for column in ("subtask", "state", "merged", "files", "turns", "time", "cost"):
-        table.add_column(column, justify="right" if column in ("files", "turns", "time", "cost") else "left")
+    numeric = ("files", "turns", "in/out", "cached", "time", "cost")
+    for column in ("subtask", "state", "merged", *numeric):
+        table.add_column(column, justify="right" if column in numeric else "left")
     for st in result.subtasks:
         table.add_row(safe(st.id), safe(st.state), "yes" if st.merged else "no", str(len(st.files_changed)),
-                      str(st.turns), f"{st.seconds:.1f}s", f"${st.usage.cost_usd:.4f}")
+                      str(st.turns), token_cell(st.usage), compact_tokens(st.usage.tokens_cached),
+                      f"{st.seconds:.1f}s", f"${st.usage.cost_usd:.4f}")
+    # What the subtasks' rows leave of the total is the synthesis pass's (and the planner's, when one ran):
+    # a row of its own, so the rows add up to the total line below.
+    told = Usage()
+    for st in result.subtasks:
+        told.add(st.usage)
+    rest = result.usage.minus(told)
+    if rest.tokens:
+        table.add_row("synthesis" + (", planner" if result.timings.get("plan") else ""), "", "", "", "",
+                      token_cell(rest), compact_tokens(rest.tokens_cached), "", f"${rest.cost_usd:.4f}")
     console.print(table)
     for st in result.subtasks:
         if st.error:
@@ -30,8 +42,7 @@ def print_summary(console: Console, result: RunResult) -> None:
     merged = result.merged_branch
     usage = result.usage
     console.print(f"merged branch: [bold]{merged}[/bold] ({(result.merged_commit or '')[:10]}); "
-                  f"tokens {usage.input_tokens} in / {usage.output_tokens} out, "
-                  f"{usage.cache_read_input_tokens} cache reads, ${usage.cost_usd:.4f}; "
+                  f"tokens {token_line(usage)}, ${usage.cost_usd:.4f}; "
                   f"{result.timings.get('total', 0):.1f}s")
     console.print(f"next: swarm review {result.run_id}   ·   swarm apply {result.run_id} "
                   "(or --branch NAME)")

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable
 
 from rich.console import Console, Group, RenderableType
-from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
@@ -18,6 +17,7 @@ from swarm.merge.diffs import FilePatch, Hunk, printable
 from swarm.review.selection import Change, RunReview, Selection, check_rows, hunk_key, path_matches
 from swarm.run.result import RunResult
 from swarm.ui.safe import safe as escape, safe_line, safe_text
+from swarm.ui.width import Fit, Heading
 
 PALETTE = ["cyan", "magenta", "green", "yellow", "blue", "bright_red", "bright_cyan", "bright_magenta"]
 
@@ -35,7 +35,7 @@ def badge(review: RunReview, owner: str) -> Text:
 
 def _findings(result: RunResult, rechecked: list[dict[str, Any]] | None,
               checks: Any = None) -> list[RenderableType]:
-    out: list[RenderableType] = [Rule("checks and findings", align="left", style="bold")]
+    out: list[RenderableType] = [Heading("checks and findings", "bold")]
     rows = check_rows(checks if checks is not None else result.checks)
     if rows:
         marks = {"pass": "[green]✓[/green]", "fail": "[red]✗[/red]", "error": "[red]![/red]"}
@@ -154,7 +154,7 @@ def render_review(review: RunReview, *, selection: Selection | None = None, subt
     rerun = bool(reviewed and reviewed.get("checks_rerun"))
     parts += _findings(result, reviewed.get("findings") if rerun and reviewed else None,
                        reviewed.get("checks") if rerun and reviewed else None)
-    parts += [Rule("subtasks", align="left", style="bold"), _subtask_table(review, selection)]
+    parts += [Heading("subtasks", "bold"), Fit(_subtask_table(review, selection))]
     shown = 0
     for change in review.changes:
         in_scope = [fp for fp in change.files if _in_scope(change, fp, subtasks, files)]
@@ -169,7 +169,7 @@ def render_review(review: RunReview, *, selection: Selection | None = None, subt
             title.append(f"  left out by a conflict with {safe_line(', '.join(others))}", style="bold red")
         if selection is not None and not selection.keeps_owner(change.owner):
             title.append("  dropped", style="yellow")
-        parts.append(Rule(title, align="left", style="red" if change.conflicts else "dim"))
+        parts.append(Heading(title, "red" if change.conflicts else "dim"))
         if change.summary:
             # One escaped line per line of the summary, behind a gutter: an agent's text never passes for swarm's.
             parts.append(Text("\n".join("│ " + safe_line(line) for line in change.summary.strip().splitlines()),
