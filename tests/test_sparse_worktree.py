@@ -47,3 +47,27 @@ def test_a_tracked_file_outside_the_sparse_set_is_read_by_the_file_tools(make_re
     assert out.returncode == 0, out.stdout + out.stderr
     seen = git(repo, "show", f"{json.loads(out.stdout)['subtasks'][0]['commit']}:seen.txt")
     assert "f7.txt" in seen and "util.py" in seen and "b.py" in seen
+
+
+def test_the_synthesizer_works_in_a_sparse_worktree_of_the_changes_and_reads_any_file(make_repo, scripted, tmp_path):
+    repo = make_repo(FILES)
+    plan = write_plan(tmp_path / "plan.json", {"task": "t", "subtasks": [
+        {"id": "core", "title": "core", "instructions": "work", "files": ["src/core/**"]}]})
+    server = scripted({"workers": {"core": [
+        turn(tool("edit", file_path="src/core/a.py", old_string="A = 1", new_string="A = 10")), turn(text("Done."))]},
+        "synthesizer": [
+            turn(tool("bash", command="find . -path ./.git -prune -o -type f -print | sort")),
+            turn(tool("read", file_path="lib/util.py")),
+            turn(tool("submit_synthesis", summary="Nothing to fix.", contradictions=[]))]})
+    out = swarm(repo, "run", "--plan", str(plan), "--json", server=server, env={"SWARM_SPARSE_THRESHOLD": "5"})
+    assert out.returncode == 0, out.stdout + out.stderr
+    last = [r for r in server.requests if r["role"] == "synthesizer"][-1]
+    results = [block for m in last["body"]["messages"] if m["role"] == "user" and isinstance(m["content"], list)
+               for block in m["content"] if block.get("type") == "tool_result"]
+    listing, read = json.dumps(results[0]["content"]), json.dumps(results[1]["content"])
+    # what the merge changed and the top-level files are there; nothing else was checked out ...
+    assert "./src/core/a.py" in listing and "./README.md" in listing
+    assert "./data/" not in listing and "./lib/util.py" not in listing
+    # ... and a tracked file outside that set is read all the same
+    assert "UTIL = 3" in read and not results[1].get("is_error")
+    assert json.loads(out.stdout)["synthesis"]["summary"] == "Nothing to fix."

@@ -25,7 +25,7 @@ from swarm.agent.stops import OutOfTurns, Submitted
 from swarm.errors import AgentStopped, SwarmError
 from swarm.model.catalog import PriceTable
 from swarm.git.refs import resolver_branch
-from swarm.merge.diffs import parse_patches
+from swarm.merge.diffs import changed_paths, parse_diff, parse_patches
 from swarm.merge.fold import Rejected
 from swarm.model.gate import ModelGate
 from swarm.git.repo import GitRepo
@@ -33,6 +33,7 @@ from swarm.model.usage import Usage
 from swarm.plan.spec import Plan
 from swarm.agent.prompts import render, template
 from swarm.agent.tools import Toolbox
+from swarm.env.sparse import SparseTools, count_tracked, sparse_patterns, wants_sparse
 
 SUBMIT_SYNTHESIS = {
     "name": "submit_synthesis",
@@ -138,7 +139,10 @@ class Integrator:
                  gate: ModelGate, tool_env: dict[str, str], home: Path,
                  summaries: Callable[[], dict[str, dict[str, Any]]],
                  events: Callable[..., None], transcript: Callable[[str, dict[str, Any]], None],
-                 settings: AgentSettings | None = None, prices: PriceTable | None = None) -> None:
+                 settings: AgentSettings | None = None, prices: PriceTable | None = None,
+                 sparse_threshold: int | None = None) -> None:
+        """`sparse_threshold`: past this many tracked files the synthesizer's worktree holds only what the
+        merge changed and top-level files (the rest comes when its tools touch it); None: always full."""
         self.repo = repo
         self.client = client
         self.plan = plan
@@ -153,10 +157,11 @@ class Integrator:
         self.settings = settings or AgentSettings()
         self.prices = prices or PriceTable()
         self.usage = Usage()
+        self.sparse_threshold = sparse_threshold
 
-    def _agent(self, name: str, system: str, worktree: Path) -> PassAgent:
+    def _agent(self, name: str, system: str, worktree: Path, tools: Any = None) -> PassAgent:
         agent = PassAgent(self.client, model=self.model, system=template(system).strip(),
-                          toolbox=Toolbox(worktree, self.tool_env), settings=self.settings,
+                          toolbox=tools or Toolbox(worktree, self.tool_env), settings=self.settings,
                           prices=self.prices, gate=self.gate,
                           events=lambda kind, **data: self.events(kind, subtask=name, **data),
                           transcript=lambda entry: self.transcript(name, entry),
@@ -234,11 +239,11 @@ class Integrator:
         """Run the synthesizer on `merged`; its edits become commits; the checks re-run after each round."""
         path = self.home / "_integration"
         outcome = SynthesisOutcome(commit=merged)
-        await self.repo.add_detached_worktree(path, merged)
+        diff = await self.repo.diff(base, merged)
+        tools = await self._worktree_of_changes(path, merged, changed_paths(parse_diff(diff)))
         try:
             ids = [s.id for s in self.plan.subtasks]
-            agent = self._agent("synthesis", "synthesizer_system", path)
-            diff = await self.repo.diff(base, merged)
+            agent = self._agent("synthesis", "synthesizer_system", path, tools)
             first = render("synthesizer_task", run_id=self.run_id, ids=", ".join(ids), task=self.plan.task,
                            shared=self.plan.shared or "(none)", subtasks=self._subtask_lines(),
                            findings=finding_briefs(findings, self.summaries(), diff), diff=compact_diff(diff))
@@ -264,6 +269,25 @@ class Integrator:
             return outcome
         finally:
             await self.repo.aremove_worktree(path)
+
+    async def _worktree_of_changes(self, path: Path, commit: str, changed: list[str]) -> Any:
+        """A detached worktree of `commit` for the synthesizer, and its tools.
+
+        In a large repository (past `sparse_threshold` files) only the changed files, top-level files and
+        what the plan's `shared` text names are checked out: a full checkout of thousands of files would
+        sit on the critical path; the tools bring in whatever else the agent reaches for.
+        """
+        patterns = None
+        if self.sparse_threshold is not None and changed:
+            count, tracked = await count_tracked(self.repo.runner, commit)
+            if wants_sparse("auto", self.sparse_threshold, count):
+                patterns = sparse_patterns(changed, self.plan.shared, tracked)
+        await self.repo.worktrees.add(path, commit, sparse=patterns)
+        tools: Any = Toolbox(path, self.tool_env)
+        admin = self.repo.worktrees.admin_dir(path)
+        if patterns and admin is not None:
+            tools = SparseTools(tools, self.repo.in_worktree(path), admin, path.resolve())
+        return tools
 
     def _subtask_lines(self) -> str:
         lines = []

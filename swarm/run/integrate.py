@@ -58,7 +58,8 @@ class Integration:
                           home=self.repo.worktrees_home() / self.run_id,
                           summaries=lambda: {sid: st.to_dict() for sid, st in self.states.items()},
                           events=self._event, transcript=self.records.transcript,
-                          settings=agent_settings(self.options), prices=price_table(self.options))
+                          settings=agent_settings(self.options), prices=price_table(self.options),
+                          sparse_threshold={"auto": self.options.sparse_threshold, "on": 0}.get(self.options.sparse))
 
     def _event(self, kind: str, **data: Any) -> None:
         """An event of the synthesis pass's agents: recorded, and shown on the progress table's synthesis row."""
