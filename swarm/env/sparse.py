@@ -17,6 +17,7 @@ writing paths or globs, one a line, to `.swarm-want` in the worktree.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -83,15 +84,17 @@ async def reapply(runner: GitRunner, admin: Path, patterns: list[str] | None) ->
     await runner.arun(*SPARSE, "read-tree", "-mu", "HEAD")
 
 
-async def materialise(runner: GitRunner, admin: Path, paths: list[str]) -> list[str]:
-    """Check out the tracked files at or below `paths` (globs too) that the sparse set left out; return them."""
+async def materialise(runner: GitRunner, admin: Path, paths: list[str], folders: bool = True) -> list[str]:
+    """Check out the tracked files at or below `paths` (globs too) that the sparse set left out; return them.
+
+    `folders=False`: the paths name files, so no folder below them is looked for."""
     if not paths or not is_sparse(admin):
         return []
     specs = [f":(glob){p}" if _GLOB_CHARS.search(p) else p for p in paths]
     # `ls-files -t` marks skip-worktree entries with S: exactly the tracked files not on disk.
     listed = (await runner.arun("ls-files", "-t", "-z", "--", *specs, check=False)).raw
     missing = [entry[2:] for entry in listed.split("\0") if entry.startswith("S ")]
-    missing += [] if missing else await _below(runner, paths)
+    missing += [] if missing or not folders else await _below(runner, paths)
     if not missing:
         return []
     pattern_file = admin / "info" / "sparse-checkout"
@@ -147,8 +150,11 @@ class SparseTools:
 
     async def call(self, name: str, tool_input: Any) -> Any:
         paths = self._paths(name, tool_input)
+        single = name in ("read", "write", "edit")  # one file: on disk already means nothing to bring in
+        if single:
+            paths = [p for p in paths if not os.path.lexists(self.workdir / p)]
         if paths:
-            await materialise(self.runner, self.admin, paths)
+            await materialise(self.runner, self.admin, paths, folders=not single)
         outcome = await self.tools.call(name, tool_input)
         want = self.workdir / WANT_FILE
         if want.is_file():  # written by bash (or any tool): consumed at once, never part of a change

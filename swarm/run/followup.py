@@ -29,6 +29,7 @@ from swarm.plan.spec import Plan, Subtask
 from swarm.run import events
 from swarm.run.carry import Carry
 from swarm.run.coordinator import Coordinator
+from swarm.run.executor import Tools
 from swarm.run.records import RunRecords, utc_now
 from swarm.run.result import RunResult, SubtaskResult
 from swarm.run.state import SubtaskRun
@@ -111,9 +112,9 @@ class FollowUpCoordinator(Coordinator):
             st.usage = Usage.from_dict(record.usage.to_dict())  # its cost so far still counts
             st.turns = record.turns
 
-    async def _run_agent(self, subtask: Subtask, st: SubtaskRun, carried: str | None = None) -> bool:
+    async def _run_agent(self, subtask: Subtask, st: SubtaskRun, tools: Tools, carried: str | None = None) -> bool:
         if subtask.id != self.followup.subtask:
-            return await super()._run_agent(subtask, st, carried)
+            return await super()._run_agent(subtask, st, tools, carried)
 
         def on_event(kind: str, **data: Any) -> None:
             self.records.event(kind, subtask=subtask.id, **data)
@@ -126,7 +127,7 @@ class FollowUpCoordinator(Coordinator):
         else:
             first, history = f"{first_message(self.plan, subtask).rstrip()}\n\n{self.followup.text}", None
         st.summary, complete = await run_agent(
-            self._client_no_retries, self._workspaces[subtask.id].tools, first, options=self.options,
+            self._client_no_retries, tools, first, options=self.options,
             prices=self.prices, gate=self.gate, usage=st.usage, events=on_event,
             transcript=lambda entry: self.records.transcript(subtask.id, entry), history=history)
         return complete
