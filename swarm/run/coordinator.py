@@ -201,7 +201,8 @@ class Coordinator:
                                                      carried.note if carried else None)
                 await opening  # the commit below needs it, even when the agent never called a tool
             except BaseException:
-                opening.cancel()
+                # A checkout is never cut short (git would leave its locks, and a pool slot would be given
+                # back while git still writes in it): it ends, and the failure paths commit and close it.
                 await asyncio.gather(opening, return_exceptions=True)
                 raise
             finally:
