@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from swarm.cli.context import Context, keep_stdout_for_json
-from swarm.config import default_help, price_table, run_options
+from swarm.config import SETTINGS, default_help, price_table, run_options
 from swarm.errors import ConfigError, PlanError, SwarmError
 from swarm.git.refs import run_branches
 from swarm.git.repo import GitRepo
@@ -70,7 +70,17 @@ def shared_run_options(func: Any) -> Any:
     return func
 
 
-@click.command()
+EXIT_CODES = """\b
+Exit codes:
+  0    every subtask merged and no blocking finding remains
+  1    a subtask failed, a conflict stayed open, blocking findings remain, or you answered no
+  2    bad input (a plan, a flag, a setting)
+  3    stopped by --max-cost (the planner's spend counts); `swarm resume RUN --max-cost <higher>`
+  130  interrupted (Ctrl-C); `swarm resume RUN` continues
+"""
+
+
+@click.command(epilog=EXIT_CODES)
 @click.argument("task", required=False)
 @click.option("--plan", "plan_file", type=click.Path(dir_okay=False), help="Run this plan file (.json or .toml).")
 @click.option("--each", metavar="GLOB", help="Fork-join without a planner: apply TASK to the files matching GLOB.")
@@ -81,9 +91,12 @@ def shared_run_options(func: Any) -> Any:
 @click.option("--dry-run", is_flag=True, help="Print the plan with an estimate of model calls and cost; run nothing.")
 @shared_run_options
 @click.option("--json", "as_json", is_flag=True, help="Print result.json on stdout (progress stays on stderr).")
+@click.option("-y", "--yes", is_flag=True,
+              help="Do not ask before spending: on a terminal, a run whose estimate is above the "
+                   f"confirm_above_usd setting asks first (built in: ${SETTINGS['confirm_above_usd'].default:.2f}).")
 @click.pass_obj
 def run(obj: Context, task: str | None, plan_file: str | None, each: str | None, chunks: int, base: str,
-        test_cmd: str | None, dry_run: bool, as_json: bool, **flags: Any) -> None:
+        test_cmd: str | None, dry_run: bool, as_json: bool, yes: bool, **flags: Any) -> None:
     """Plan and run TASK, or run a plan file with --plan, in the current repository.
 
     \b
@@ -94,9 +107,9 @@ def run(obj: Context, task: str | None, plan_file: str | None, each: str | None,
     Each subtask gets a branch swarm/<run>/<id> and a worktree outside your
     checkout; agents run concurrently, layer by layer; their commits are merged
     in memory into swarm/<run>/merged. Your branch, index and working tree are
-    never touched. Records go to .swarm/runs/<run>/. Exit 0 when every subtask
-    merged, 1 when any failed or conflicted, 2 on bad input, 130 when
-    interrupted (continue with `swarm resume`).
+    never touched. Records go to .swarm/runs/<run>/. On a terminal, a run
+    estimated above the confirm_above_usd setting asks before the agents start
+    (--yes does not ask; scripts are never asked).
     """
     import_sdk_in_background()
     repo = obj.repo()
@@ -114,6 +127,10 @@ def run(obj: Context, task: str | None, plan_file: str | None, each: str | None,
         print_plan(obj.out, plan, options.model, prices=price_table(options),
                    sizes=dict(tracked_sizes(repo, repo.resolve(base))))
         return
+    from swarm.cli.confirm import go_on
+
+    if not yes and not go_on(obj, repo, plan, options, plan_usage):
+        sys.exit(1)
     # The first line before the model client (and its SDK, over a second to import) is ready.
     obj.err.print(f"swarm: {len(plan.subtasks)} subtask(s) of \"{safe(plan.task[:60])}\"; preparing the run ...")
     for note in repo_notes(repo, options.base):
@@ -135,6 +152,11 @@ def import_sdk_in_background() -> None:
                      name="swarm-import-sdk").start()
 
 
+def usd(amount: float) -> str:
+    """Dollars to the cent, or to a hundredth of a cent below one dollar (a small run's spend is not $0.00)."""
+    return f"${amount:.2f}" if amount >= 1 else f"${amount:.4f}"
+
+
 def finish(obj: Context, repo: GitRepo, result: RunResult, as_json: bool, json_out: Any = None) -> None:
     """Print the result (or its JSON), say how to continue an interrupted run, and exit with its code."""
     if result.state == "interrupted":
@@ -147,10 +169,14 @@ def finish(obj: Context, repo: GitRepo, result: RunResult, as_json: bool, json_o
             json_out.flush()
     else:
         print_summary(obj.out, result)
-    if result.state == "interrupted":
+    if result.stopped_by_ceiling:
+        obj.err.print(f"stopped by the cost ceiling: spent {usd(result.usage.cost_usd)} of --max-cost "
+                      f"{usd(result.max_cost or 0)} (the planner's share included); work so far is committed on the "
+                      f"{run_branches(result.run_id)} branches; continue with "
+                      f"`swarm resume {result.run_id} --max-cost <higher>`")
+    elif result.state == "interrupted":
         obj.err.print(f"stopped ({safe(result.stop_reason or 'interrupted')}): work so far is committed on the "
-                      f"{run_branches(result.run_id)} branches; continue with `swarm resume {result.run_id}`"
-                      + (" --max-cost <higher>" if "cost ceiling" in str(result.stop_reason) else ""))
+                      f"{run_branches(result.run_id)} branches; continue with `swarm resume {result.run_id}`")
     code = result.exit_code
     blocking = Gate.of(result_findings(result)).blocking
     if code == 0 and blocking:
@@ -209,7 +235,7 @@ def _write_plan(output: str, text: str) -> None:
         Path(output).write_text(text, encoding="utf-8")
 
 
-@click.command()
+@click.command(epilog=EXIT_CODES)
 @click.argument("run_id", metavar="RUN", required=False)
 @shared_run_options
 @click.option("--json", "as_json", is_flag=True, help="Print result.json on stdout.")
