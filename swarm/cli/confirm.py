@@ -35,8 +35,9 @@ def go_on(obj: Context, repo: GitRepo, plan: Plan, options: RunOptions, planned:
     cost = forecast["cost_usd"]
     if cost is None or cost <= threshold:
         return True  # no price (cost unknown): nothing to compare; --max-cost is the guard then
+    n = forecast["agents"]
     try:
-        yes = click.confirm(f"Estimated ${cost:.2f} for {forecast['agents']} agents. Go on?", default=False,
+        yes = click.confirm(f"Estimated ${cost:.2f} for {n} agent{'' if n == 1 else 's'}. Go on?", default=False,
                             err=True)
     except click.Abort as abort:
         if isinstance(abort.__context__, KeyboardInterrupt):
@@ -52,5 +53,5 @@ def go_on(obj: Context, repo: GitRepo, plan: Plan, options: RunOptions, planned:
         repo.exclude_swarm_dir()
         kept.write_text(dump_plan(plan), encoding="utf-8")
         told += f"; the plan is in {DECLINED_PLAN}: `swarm run --plan {DECLINED_PLAN}` runs it without planning"
-    obj.err.print(told + f" (--yes skips this question; the confirm_above_usd setting is ${threshold:.2f})")
+    obj.err.print(told + f" (--yes skips this question; the confirm_above_usd setting is ${threshold:g})")
     return False
