@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+from typing import Callable
 
 from conftest import swarm, swarm_process, text, tool, turn, write_plan
 
@@ -140,3 +141,139 @@ def test_a_bad_threshold_is_one_line_and_exit_2(make_repo, scripted, tmp_path):
                  env={"SWARM_CONFIRM_ABOVE_USD": "cheap"}, server=scripted({}))
     assert proc.returncode == 2 and "SWARM_CONFIRM_ABOVE_USD" in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+# -- Ctrl-C ----------------------------------------------------------------------------------------------------
+
+def _slow_git(tmp_path, *, at_load: bool = False) -> tuple[dict[str, str], "os.PathLike[str]"]:
+    """A PATH whose `git` marks that it was called, then hangs: the command is inside a git call when the
+    terminal's Ctrl-C arrives (as in a slow repository). GitPython runs `git version` while swarm loads:
+    that one hangs only `at_load`, the others only after it."""
+    import shutil
+
+    folder = tmp_path / ("slow-load" if at_load else "slow-git")
+    folder.mkdir(exist_ok=True)
+    mark = tmp_path / "git-called"
+    real = shutil.which("git")
+    passes = '[ "$1" != version ]' if at_load else '[ "$1" = version ]'
+    script = folder / "git"
+    script.write_text(f"#!/bin/sh\nif {passes}; then exec '{real}' \"$@\"; fi\ntouch '{mark}'\nsleep 60\n"
+                      f"exec '{real}' \"$@\"\n")
+    script.chmod(0o755)
+    return {"PATH": f"{folder}{os.pathsep}{os.environ['PATH']}"}, mark
+
+
+def _ctrl_c(repo, *args: str, env: dict[str, str], ready: Callable[[str], bool],
+            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Start `swarm ARGS` in its own process group (stdin a pipe kept open, as a terminal would be), wait until
+    `ready(what it printed so far)`, then send SIGINT to the whole group, as a terminal's Ctrl-C does."""
+    import signal
+    import threading
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "swarm", *args], cwd=repo, env={**os.environ, **env},
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            process_group=0)
+    streams: dict[str, list[str]] = {"out": [], "err": []}
+    readers = [threading.Thread(target=lambda f=f, k=k: streams[k].extend(iter(lambda: f.read(1), "")), daemon=True)
+               for k, f in (("out", proc.stdout), ("err", proc.stderr))]
+    for reader in readers:
+        reader.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while not ready("".join(streams["out"]) + "".join(streams["err"])):
+            assert proc.poll() is None, f"exited {proc.returncode} first: {''.join(streams['err'])}"
+            assert time.monotonic() < deadline, "timed out waiting"
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout)
+        for reader in readers:
+            reader.join(timeout)
+    finally:
+        proc.kill()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, "".join(streams["out"]), "".join(streams["err"]))
+
+
+def _one_line_130(proc: subprocess.CompletedProcess[str]) -> None:
+    assert proc.returncode == 130, f"{proc.args[3:]} exited {proc.returncode}:\n{proc.stderr}"
+    assert "Traceback" not in proc.stderr and "Aborted!" not in proc.stderr, proc.stderr
+    assert "interrupted" in proc.stderr.strip().splitlines()[-1], proc.stderr
+
+
+COMMANDS = [["run", "--plan", "{plan}"], ["plan", "Write a.txt", "-o", "p.json"], ["watch"], ["status"], ["runs"],
+            ["show", "{run}", "a"], ["review"], ["review", "-i"], ["continue", "{run}", "a", "More."], ["apply"],
+            ["resume", "{run}"], ["clean", "{run}"], ["config"], ["test", "--", "true"], ["doctor"]]
+
+
+def test_ctrl_c_inside_any_command_exits_130_with_one_line(make_repo, scripted, tmp_path):
+    repo = make_repo({"a.txt": "a\n"})
+    server = scripted({"workers": {"a": WORKER}, "planner": PLAN})
+    plan = write_plan(tmp_path / "plan.json", {"task": "t", "subtasks": [{"id": "a", "instructions": "Write a."}]})
+    done = swarm(repo, "run", "--plan", str(plan), "--json", server=server)
+    assert done.returncode == 0, done.stderr
+    rid = json.loads(done.stdout)["run_id"]
+    for at_load in (True, False):
+        env, mark = _slow_git(tmp_path, at_load=at_load)
+        env.update(ANTHROPIC_BASE_URL=server.url, ANTHROPIC_API_KEY="sk-test")
+        for command in COMMANDS if not at_load else COMMANDS[:1]:
+            mark.unlink(missing_ok=True)
+            args = [a.format(plan=plan, run=rid) for a in command]
+            _one_line_130(_ctrl_c(repo, *args, env=env, ready=lambda _: mark.exists()))
+    # Nothing a Ctrl-C'd command had begun is left half done: the run is as it was.
+    assert swarm(repo, "status", rid).returncode == 0
+
+
+def _model_env(server) -> dict[str, str]:
+    return {"ANTHROPIC_BASE_URL": server.url, "ANTHROPIC_API_KEY": "sk-test"}
+
+
+def _snapshot(repo) -> tuple[str, list[str]]:
+    """Every ref and every record file: what a command that changed nothing leaves as it was."""
+    refs = subprocess.run(["git", "for-each-ref", "--format=%(refname) %(objectname)"], cwd=repo,
+                          capture_output=True, text=True, check=True).stdout
+    return refs, sorted(str(p.relative_to(repo)) + f" {p.stat().st_size}" for p in (repo / ".swarm").rglob("*")
+                        if p.is_file())
+
+
+def test_ctrl_c_at_a_review_i_question_builds_nothing_and_changes_nothing(make_repo, tmp_path):
+    repo = make_repo({"a.py": "def a():\n    return 1\n", "b.py": "def b():\n    return 2\n"})
+    plan = write_plan(tmp_path / "plan.json", {"task": "Edits", "subtasks": [
+        {"id": "left", "title": "A", "command": "sed -i 's/return 1/return 10/' a.py"},
+        {"id": "right", "title": "B", "command": "sed -i 's/return 2/return 20/' b.py"}]})
+    assert swarm(repo, "run", "--plan", str(plan)).returncode == 0
+    before = _snapshot(repo)
+    # Ctrl-C at the first question: like `git add -p`, nothing is kept, built or recorded.
+    proc = _ctrl_c(repo, "review", "-i", env={}, ready=lambda shown: shown.count("keep this") >= 1)
+    _one_line_130(proc)
+    assert "reviewed" not in proc.stdout and _snapshot(repo) == before
+    assert swarm(repo, "apply", "--stage").returncode == 0  # the merged result, all of it: no review was made
+    assert subprocess.run(["git", "diff", "--cached", "--stat"], cwd=repo, capture_output=True, text=True,
+                          check=True).stdout.count("|") == 2
+
+
+def test_ctrl_c_while_planning_waiting_for_an_agent_watching_or_testing_exits_130(make_repo, scripted, tmp_path):
+    repo = make_repo({"a.txt": "a\n"})
+    server = scripted({"planner": PLAN, "delay": 0, "workers": {
+        "a": [turn(tool("write", file_path="a.txt", content="A\n")), turn(text("Wrote a."))],
+        "slow": [turn(text("never sent"), delay=60)]}})
+    env = _model_env(server)
+    planned = swarm(repo, "run", "--plan", str(write_plan(tmp_path / "p.json", {"task": "t", "subtasks": [
+        {"id": "a", "instructions": "Write a."}]})), "--json", server=server)
+    rid = json.loads(planned.stdout)["run_id"]
+    slow = scripted({"planner": [], "delay": 60, "workers": {"a": [turn(text("never sent"), delay=60)]}})
+    cases = [
+        # The planner's answer is a minute away.
+        (["plan", "Write a.txt", "-o", "p2.json"], _model_env(slow), lambda _: slow.requests),
+        # The follow-up's agent is waiting for the model.
+        (["continue", rid, "a", "More, please."], _model_env(slow), lambda _: slow.requests),
+        # No run going: watch waits for the next one.
+        (["watch"], env, lambda shown: "waiting" in shown),
+        # A shard is running the project's tests.
+        (["test", "--", "sleep", "60"], env, lambda shown: "running" in shown),
+    ]
+    for args, case_env, ready in cases:
+        before = len(slow.requests)
+        proc = _ctrl_c(repo, *args, env=case_env, ready=lambda shown: ready(shown) and (
+            args[0] not in ("plan", "continue") or len(slow.requests) > before))
+        _one_line_130(proc)
+    assert not (repo / "p2.json").exists()
