@@ -80,6 +80,9 @@ def _on_a_terminal(repo, *args: str, server, answer: bytes | None, env: dict[str
                     break
                 shown += chunk
                 if answer is not None and b"Go on? [y/N]" in shown:
+                    # A person's pause: a Ctrl-C in the microseconds between the question and its read would
+                    # wait for the read (Python checks for signals only when a read is interrupted).
+                    time.sleep(0.3)
                     os.write(master, answer)
                     answer = None
             elif proc.poll() is not None:
@@ -185,6 +188,7 @@ def _ctrl_c(repo, *args: str, env: dict[str, str], ready: Callable[[str], bool],
             assert proc.poll() is None, f"exited {proc.returncode} first: {''.join(streams['err'])}"
             assert time.monotonic() < deadline, "timed out waiting"
             time.sleep(0.05)
+        time.sleep(0.3)  # a person's pause (see _on_a_terminal)
         os.killpg(proc.pid, signal.SIGINT)
         proc.wait(timeout)
         for reader in readers:
@@ -254,18 +258,20 @@ def test_ctrl_c_at_a_review_i_question_builds_nothing_and_changes_nothing(make_r
 def test_ctrl_c_while_planning_waiting_for_an_agent_watching_or_testing_exits_130(make_repo, scripted, tmp_path):
     repo = make_repo({"a.txt": "a\n"})
     server = scripted({"planner": PLAN, "delay": 0, "workers": {
-        "a": [turn(tool("write", file_path="a.txt", content="A\n")), turn(text("Wrote a."))],
-        "slow": [turn(text("never sent"), delay=60)]}})
+        # The follow-up's answer (its third turn) is a minute away.
+        "a": [turn(tool("write", file_path="a.txt", content="A\n")), turn(text("Wrote a.")),
+              turn(text("never sent"), delay=60)]}})
     env = _model_env(server)
     planned = swarm(repo, "run", "--plan", str(write_plan(tmp_path / "p.json", {"task": "t", "subtasks": [
         {"id": "a", "instructions": "Write a."}]})), "--json", server=server)
     rid = json.loads(planned.stdout)["run_id"]
-    slow = scripted({"planner": [], "delay": 60, "workers": {"a": [turn(text("never sent"), delay=60)]}})
+    slow = scripted({"planner": [], "delay": 60})
     cases = [
         # The planner's answer is a minute away.
         (["plan", "Write a.txt", "-o", "p2.json"], _model_env(slow), lambda _: slow.requests),
         # The follow-up's agent is waiting for the model.
-        (["continue", rid, "a", "More, please."], _model_env(slow), lambda _: slow.requests),
+        (["continue", rid, "a", "More, please."], env,
+         lambda _: len([r for r in server.requests if r["key"] == "a"]) >= 3),
         # No run going: watch waits for the next one.
         (["watch"], env, lambda shown: "waiting" in shown),
         # A shard is running the project's tests.
@@ -274,6 +280,16 @@ def test_ctrl_c_while_planning_waiting_for_an_agent_watching_or_testing_exits_13
     for args, case_env, ready in cases:
         before = len(slow.requests)
         proc = _ctrl_c(repo, *args, env=case_env, ready=lambda shown: ready(shown) and (
-            args[0] not in ("plan", "continue") or len(slow.requests) > before))
+            args[0] != "plan" or len(slow.requests) > before))
         _one_line_130(proc)
     assert not (repo / "p2.json").exists()
+
+
+def test_ctrl_c_at_the_spending_question_exits_130(make_repo, scripted, tmp_path):
+    repo = make_repo({"README.md": "# r\n"})
+    server = scripted({"workers": {"a": WORKER}})
+    plan = str(write_plan(tmp_path / "plan.json", PLAN))
+    code, shown = _on_a_terminal(repo, "run", "--plan", plan, server=server, answer=b"\x03", env=CHEAP)
+    assert code == 130, shown
+    assert "interrupted" in shown.strip().splitlines()[-1] and "Traceback" not in shown and "Aborted" not in shown
+    assert not server.requests
