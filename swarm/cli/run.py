@@ -127,14 +127,14 @@ def run(obj: Context, task: str | None, plan_file: str | None, each: str | None,
         print_plan(obj.out, plan, options.model, prices=price_table(options),
                    sizes=dict(tracked_sizes(repo, repo.resolve(base))))
         return
-    from swarm.cli.confirm import go_on
-
-    if not yes and not go_on(obj, repo, plan, options, plan_usage):
-        sys.exit(1)
     # The first line before the model client (and its SDK, over a second to import) is ready.
     obj.err.print(f"swarm: {len(plan.subtasks)} subtask(s) of \"{safe(plan.task[:60])}\"; preparing the run ...")
     for note in repo_notes(repo, options.base):
         obj.err.print(f"note: {safe(note)}")
+    from swarm.cli.confirm import go_on
+
+    if not yes and not go_on(obj, repo, plan, options, plan_usage):  # on a terminal, above the threshold
+        sys.exit(1)
     client = need_client(plan)
     json_out = keep_stdout_for_json() if as_json and options.executor == "ray" else None
     result = execute_plan(repo, plan, client=client, options=options, console=obj.err,
