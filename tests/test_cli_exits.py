@@ -293,3 +293,15 @@ def test_ctrl_c_at_the_spending_question_exits_130(make_repo, scripted, tmp_path
     assert code == 130, shown
     assert "interrupted" in shown.strip().splitlines()[-1] and "Traceback" not in shown and "Aborted" not in shown
     assert not server.requests
+
+
+def test_run_help_lists_the_exit_codes_and_names_its_values(make_repo):
+    repo = make_repo({"a.txt": "a\n"})
+    for command in ("run", "resume"):
+        shown = swarm(repo, command, "--help", env={"COLUMNS": "100"}).stdout
+        codes = shown.split("Exit codes:")[1]
+        assert [line.split()[0] for line in codes.strip().splitlines()] == ["0", "1", "2", "3", "130"]
+        assert "--max-cost" in codes and "Ctrl-C" in codes
+        assert "INTEGER" not in shown and " TEXT " not in shown, shown
+    shown = swarm(repo, "run", "--help").stdout
+    assert "--base REF" in shown and "--concurrency N" in shown and "--model NAME" in shown and "-y, --yes" in shown

@@ -80,7 +80,9 @@ _FIND = ("import importlib.util as u, json, sys\n"
          "        return None\n"
          "    if spec is None:\n"
          "        return None\n"
-         "    return spec.origin if spec.origin not in (None, 'namespace') else next(iter(spec.submodule_search_locations or []), None)\n"
+         "    if spec.origin not in (None, 'namespace'):\n"
+         "        return spec.origin\n"
+         "    return next(iter(spec.submodule_search_locations or []), None)\n"
          "print(json.dumps({n: where(n) for n in sys.argv[1:]}))")
 
 

@@ -31,25 +31,26 @@ from swarm.ui.summary import print_plan, print_summary
 def shared_run_options(func: Any) -> Any:
     """The options `run` and `resume` share."""
     options = [
-        click.option("--concurrency", type=click.IntRange(1, 256), default=None,
+        click.option("--concurrency", type=click.IntRange(1, 256), default=None, metavar="N",
                      help=f"Agents in flight at once, fewer while the API says it is overloaded "
                           f"{default_help('concurrency')}."),
-        click.option("--model", default=None, help=f"Model name for the agents {default_help('model')}."),
-        click.option("--max-turns", type=click.IntRange(1), default=None,
+        click.option("--model", default=None, metavar="NAME",
+                     help=f"Model name for the agents {default_help('model')}."),
+        click.option("--max-turns", type=click.IntRange(1), default=None, metavar="N",
                      help=f"Model turns per subtask; one that runs out is incomplete {default_help('max_turns')}."),
-        click.option("--max-tokens", type=click.IntRange(1), default=None,
+        click.option("--max-tokens", type=click.IntRange(1), default=None, metavar="N",
                      help="Output tokens per model turn (default: the model's, e.g. 64000, capped at its maximum)."),
         click.option("--effort", type=click.Choice(["low", "medium", "high", "xhigh", "max"]), default=None,
                      help="Thinking depth (default: the model's own, e.g. high on claude-sonnet-5-5)."),
         click.option("--thinking", type=click.Choice(["adaptive", "minimal"]), default=None,
                      help="adaptive (default), or minimal: the lowest setting the model accepts."),
-        click.option("--max-output-tokens", type=click.IntRange(1), default=None,
+        click.option("--max-output-tokens", type=click.IntRange(1), default=None, metavar="N",
                      help="Output tokens per subtask before it is stopped."),
         click.option("--on-failure", type=click.Choice(["best-effort", "fail-fast", "retry"]), default=None,
                      help="best-effort: merge what succeeded; fail-fast: stop everything at the first "
                           "failure; retry: run a failed subtask again in a clean worktree "
                           f"{default_help('on_failure')}."),
-        click.option("--retries", type=click.IntRange(0, 10), default=None,
+        click.option("--retries", type=click.IntRange(0, 10), default=None, metavar="N",
                      help=f"Extra attempts per subtask with --on-failure retry {default_help('retries')}."),
         click.option("--max-cost", type=click.FloatRange(0, min_open=True), default=None, metavar="USD",
                      help="Stop launching work and stop the agents before the run's cost passes this "
@@ -84,10 +85,10 @@ Exit codes:
 @click.argument("task", required=False)
 @click.option("--plan", "plan_file", type=click.Path(dir_okay=False), help="Run this plan file (.json or .toml).")
 @click.option("--each", metavar="GLOB", help="Fork-join without a planner: apply TASK to the files matching GLOB.")
-@click.option("--chunks", type=click.IntRange(1, 64), default=4, show_default=True,
+@click.option("--chunks", type=click.IntRange(1, 64), default=4, show_default=True, metavar="N",
               help="With --each: number of subtasks, balanced by file size.")
 @click.option("--base", default="HEAD", show_default=True, metavar="REF", help="Commit the subtasks start from.")
-@click.option("--test-cmd", default=None, help="Test command for the checks (overrides the plan's).")
+@click.option("--test-cmd", default=None, metavar="CMD", help="Test command for the checks (overrides the plan's).")
 @click.option("--dry-run", is_flag=True, help="Print the plan with an estimate of model calls and cost; run nothing.")
 @shared_run_options
 @click.option("--json", "as_json", is_flag=True, help="Print result.json on stdout (progress stays on stderr).")
@@ -192,8 +193,9 @@ def finish(obj: Context, repo: GitRepo, result: RunResult, as_json: bool, json_o
 @click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), required=True,
               help="Where to write the plan: a .json or .toml file, or - for stdout (JSON).")
 @click.option("--each", metavar="GLOB", help="Split by files matching GLOB instead of asking the planner.")
-@click.option("--chunks", type=click.IntRange(1, 64), default=4, show_default=True)
-@click.option("--model", default=None, help="Model name for the planner.")
+@click.option("--chunks", type=click.IntRange(1, 64), default=4, show_default=True, metavar="N",
+              help="With --each: number of subtasks, balanced by file size.")
+@click.option("--model", default=None, metavar="NAME", help="Model name for the planner.")
 @click.pass_obj
 def plan_command(obj: Context, task: str, output: str, each: str | None, chunks: int, model: str | None) -> None:
     """Write the plan for TASK to a file, for you to read and edit; then `swarm run --plan FILE`.
