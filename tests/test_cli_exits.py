@@ -206,7 +206,7 @@ def _one_line_130(proc: subprocess.CompletedProcess[str]) -> None:
 
 COMMANDS = [["run", "--plan", "{plan}"], ["plan", "Write a.txt", "-o", "p.json"], ["watch"], ["status"], ["runs"],
             ["show", "{run}", "a"], ["review"], ["review", "-i"], ["continue", "{run}", "a", "More."], ["apply"],
-            ["resume", "{run}"], ["clean", "{run}"], ["config"], ["test", "--", "true"], ["doctor"]]
+            ["resume", "{run}"], ["clean", "{run}"], ["config"], ["test", "--", "true"], ["doctor"], ["demo"]]
 
 
 def test_ctrl_c_inside_any_command_exits_130_with_one_line(make_repo, scripted, tmp_path):
