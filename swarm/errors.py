@@ -107,3 +107,6 @@ class LimitsExceeded(AgentStopped):
 
 class BudgetExceeded(AgentStopped):
     """The run's cost ceiling would be passed by the next model call."""
+
+    # How every message (and so the run's stop reason) begins: a run stopped by the ceiling is told by it.
+    PREFIX = "the run's cost ceiling"

@@ -40,6 +40,15 @@ def _cost(value: Any) -> float | None:
     return number
 
 
+def _usd(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError
+    number = float(value)
+    if number < 0:
+        raise ValueError
+    return number
+
+
 def _choice(options: tuple[str, ...]) -> Callable[[Any], str]:
     def parse(value: Any) -> str:
         text = str(value).strip().lower()
@@ -197,6 +206,8 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
             "what a failed subtask does to the run"),
     Setting("retries", _count, 2, "a whole number >= 0", "extra attempts per subtask with on_failure = retry"),
     Setting("max_cost", _cost, None, "a number of USD > 0", "stop the run before its cost passes this"),
+    Setting("confirm_above_usd", _usd, 1.0, "a number of USD >= 0",
+            "on a terminal, `swarm run` asks before agents spend more than this estimate (0: never asks)"),
     Setting("test_command", _text, None, "a shell command", "the project's test command, for the checks"),
     Setting("executor", _choice(("local", "ray")), "local", "local or ray",
             "where subtasks' workspaces live: this machine, or a Ray cluster (pip install 'swarm[ray]')"),

@@ -95,6 +95,7 @@ class TestOutcome:
     output: str = ""
     timed_out: bool = False
     seconds: float = 0.0
+    imported: dict[str, str] = field(default_factory=dict)  # package -> where the tests' python finds it
 
 
 @dataclass

@@ -16,7 +16,9 @@ the signature of `run_tests_at`, e.g. one built on `swarm test`'s sharded pool.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
+import shlex
 import shutil
 import tempfile
 import time
@@ -62,10 +64,77 @@ async def run_tests_at(repo: GitRepo, commit: str, command: str, timeout: float,
         shadow = python.pythonpath(tree, env.get("PYTHONPATH"))
         env = {**env, "SWARM_WORKTREE": str(tree), **({"PYTHONPATH": shadow} if shadow else {})}
         result = await run_shell(command, tree, env, timeout)
+        imported = await _where_imported(tree, python.roots, env, python.executable)
         return TestOutcome(result.exit_code, failed_ids(result.output), result.output, result.timed_out,
-                           time.monotonic() - began)
+                           time.monotonic() - began, imported)
     finally:
         await asyncio.shield(asyncio.to_thread(_cleanup, repo, tree, home))
+
+
+# Where the tests' python finds each package, without importing it (find_spec runs the finders only).
+_FIND = ("import importlib.util as u, json, sys\n"
+         "def where(name):\n"
+         "    try:\n"
+         "        spec = u.find_spec(name)\n"
+         "    except Exception:\n"
+         "        return None\n"
+         "    if spec is None:\n"
+         "        return None\n"
+         "    if spec.origin not in (None, 'namespace'):\n"
+         "        return spec.origin\n"
+         "    return next(iter(spec.submodule_search_locations or []), None)\n"
+         "print(json.dumps({n: where(n) for n in sys.argv[1:]}))")
+
+
+def packages(tree: Path, roots: tuple[str, ...]) -> list[str]:
+    """The tree's own top-level packages, in the folders an editable install maps (else `src/` and the top)."""
+    names: list[str] = []
+    for root in roots or ("src", ""):
+        folder = tree / root if root else tree
+        if not folder.is_dir():
+            continue
+        for entry in sorted(folder.iterdir()):
+            if (entry / "__init__.py").is_file() and entry.name.isidentifier() and \
+                    not entry.name.startswith(("test", "_")) and entry.name not in names:
+                names.append(entry.name)
+    return names[:3]
+
+
+async def _where_imported(tree: Path, roots: tuple[str, ...], env: dict[str, str],
+                          python: str | None) -> dict[str, str]:
+    names = packages(tree, roots)
+    if not names or python is None:
+        return {}
+    probe = " ".join(shlex.quote(a) for a in [python, "-c", _FIND, *names])
+    result = await run_shell(probe, tree, env, 30)
+    try:
+        found = json.loads(result.output.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return {}
+    places = {}
+    for name, origin in found.items():
+        if isinstance(origin, str):
+            path = Path(origin).parent if origin.endswith("__init__.py") else Path(origin)
+            # Relative: inside the tree under test (which is removed afterwards); absolute: somewhere else.
+            places[name] = path.relative_to(tree).as_posix() if tree in path.parents else str(path)
+    return places
+
+
+def imported_from(outcome: TestOutcome, tree_name: str, repo_root: Path) -> str:
+    """`; the tests imported mypkg from the merged tree's src/mypkg`, or from where else they did (an editable
+    install of your checkout that was not shadowed, site-packages)."""
+    if not outcome.imported:
+        return ""
+    places = []
+    for name, where in outcome.imported.items():
+        path = Path(where)
+        if not path.is_absolute():
+            places.append(f"{name} from the {tree_name}'s {where}")
+        elif path == repo_root or repo_root in path.parents:
+            places.append(f"{name} from your checkout ({path}), not from the {tree_name}")
+        else:
+            places.append(f"{name} from {path}, not from the {tree_name}")
+    return "; the tests imported " + ", ".join(places)
 
 
 def _cleanup(repo: GitRepo, tree: Path, home: Path) -> None:
@@ -115,11 +184,16 @@ def _regressions(ctx: CheckContext, command: str, timeout: float, base: TestOutc
     by_file: dict[str, list[str]] = {}
     for test_id in new:
         by_file.setdefault(test_id.split("::", 1)[0], []).append(test_id)
+    # Regressions or a base that was already red, and which copy of the package was tested: the first questions.
+    already = len(base.failed & merged.failed)
+    before = f" ({already} other(s) already failed on the base)" if already else \
+        (" (the base's run did not finish in time)" if base.timed_out else "")
+    where = imported_from(merged, "merged tree", ctx.repo.root)
     for path, ids in sorted(by_file.items()):
         involved = _owners(ctx, modules, path) or everyone
         shown = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
-        findings.append(Finding(KIND, involved, [path], f"{len(ids)} test(s) fail on the merged tree and did not "
-                                f"fail on the base: {shown}"))
+        findings.append(Finding(KIND, involved, [path], f"{len(ids)} test(s) fail on the merged tree that did not "
+                                f"fail on the base{before}: {shown}{where}"))
     return findings
 
 

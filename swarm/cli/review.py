@@ -108,7 +108,9 @@ def review(obj: Context, run_id: str | None, subtasks: tuple[str, ...], files: t
             def ask(prompt: str) -> str:
                 try:
                     return str(click.prompt(prompt, default="", show_default=False, prompt_suffix=""))
-                except click.Abort:
+                except click.Abort as abort:
+                    if isinstance(abort.__context__, KeyboardInterrupt):
+                        raise KeyboardInterrupt from None  # Ctrl-C: build nothing, change nothing (git add -p)
                     return "q"  # end of input: stop, keeping what was not answered
             chosen = walk(obj.out, rv, chosen, ask, subtasks=subtasks, files=files)
         selection = chosen

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from swarm.cli.context import Context, keep_stdout_for_json
-from swarm.config import default_help, price_table, run_options
+from swarm.config import SETTINGS, default_help, price_table, run_options
 from swarm.errors import ConfigError, PlanError, SwarmError
 from swarm.git.refs import run_branches
 from swarm.git.repo import GitRepo
@@ -31,25 +31,26 @@ from swarm.ui.summary import print_plan, print_summary
 def shared_run_options(func: Any) -> Any:
     """The options `run` and `resume` share."""
     options = [
-        click.option("--concurrency", type=click.IntRange(1, 256), default=None,
+        click.option("--concurrency", type=click.IntRange(1, 256), default=None, metavar="N",
                      help=f"Agents in flight at once, fewer while the API says it is overloaded "
                           f"{default_help('concurrency')}."),
-        click.option("--model", default=None, help=f"Model name for the agents {default_help('model')}."),
-        click.option("--max-turns", type=click.IntRange(1), default=None,
+        click.option("--model", default=None, metavar="NAME",
+                     help=f"Model name for the agents {default_help('model')}."),
+        click.option("--max-turns", type=click.IntRange(1), default=None, metavar="N",
                      help=f"Model turns per subtask; one that runs out is incomplete {default_help('max_turns')}."),
-        click.option("--max-tokens", type=click.IntRange(1), default=None,
+        click.option("--max-tokens", type=click.IntRange(1), default=None, metavar="N",
                      help="Output tokens per model turn (default: the model's, e.g. 64000, capped at its maximum)."),
         click.option("--effort", type=click.Choice(["low", "medium", "high", "xhigh", "max"]), default=None,
                      help="Thinking depth (default: the model's own, e.g. high on claude-sonnet-5-5)."),
         click.option("--thinking", type=click.Choice(["adaptive", "minimal"]), default=None,
                      help="adaptive (default), or minimal: the lowest setting the model accepts."),
-        click.option("--max-output-tokens", type=click.IntRange(1), default=None,
+        click.option("--max-output-tokens", type=click.IntRange(1), default=None, metavar="N",
                      help="Output tokens per subtask before it is stopped."),
         click.option("--on-failure", type=click.Choice(["best-effort", "fail-fast", "retry"]), default=None,
                      help="best-effort: merge what succeeded; fail-fast: stop everything at the first "
                           "failure; retry: run a failed subtask again in a clean worktree "
                           f"{default_help('on_failure')}."),
-        click.option("--retries", type=click.IntRange(0, 10), default=None,
+        click.option("--retries", type=click.IntRange(0, 10), default=None, metavar="N",
                      help=f"Extra attempts per subtask with --on-failure retry {default_help('retries')}."),
         click.option("--max-cost", type=click.FloatRange(0, min_open=True), default=None, metavar="USD",
                      help="Stop launching work and stop the agents before the run's cost passes this "
@@ -70,20 +71,33 @@ def shared_run_options(func: Any) -> Any:
     return func
 
 
-@click.command()
+EXIT_CODES = """\b
+Exit codes:
+  0    every subtask merged and no blocking finding remains
+  1    a subtask failed, a conflict stayed open, blocking findings remain, or you answered no
+  2    bad input (a plan, a flag, a setting)
+  3    stopped by --max-cost (the planner's spend counts); `swarm resume RUN --max-cost <higher>`
+  130  interrupted (Ctrl-C); `swarm resume RUN` continues
+"""
+
+
+@click.command(epilog=EXIT_CODES)
 @click.argument("task", required=False)
 @click.option("--plan", "plan_file", type=click.Path(dir_okay=False), help="Run this plan file (.json or .toml).")
 @click.option("--each", metavar="GLOB", help="Fork-join without a planner: apply TASK to the files matching GLOB.")
-@click.option("--chunks", type=click.IntRange(1, 64), default=4, show_default=True,
+@click.option("--chunks", type=click.IntRange(1, 64), default=4, show_default=True, metavar="N",
               help="With --each: number of subtasks, balanced by file size.")
 @click.option("--base", default="HEAD", show_default=True, metavar="REF", help="Commit the subtasks start from.")
-@click.option("--test-cmd", default=None, help="Test command for the checks (overrides the plan's).")
+@click.option("--test-cmd", default=None, metavar="CMD", help="Test command for the checks (overrides the plan's).")
 @click.option("--dry-run", is_flag=True, help="Print the plan with an estimate of model calls and cost; run nothing.")
 @shared_run_options
 @click.option("--json", "as_json", is_flag=True, help="Print result.json on stdout (progress stays on stderr).")
+@click.option("-y", "--yes", is_flag=True,
+              help="Do not ask before spending: on a terminal, a run whose estimate is above the "
+                   f"confirm_above_usd setting asks first (built in: ${SETTINGS['confirm_above_usd'].default:.2f}).")
 @click.pass_obj
 def run(obj: Context, task: str | None, plan_file: str | None, each: str | None, chunks: int, base: str,
-        test_cmd: str | None, dry_run: bool, as_json: bool, **flags: Any) -> None:
+        test_cmd: str | None, dry_run: bool, as_json: bool, yes: bool, **flags: Any) -> None:
     """Plan and run TASK, or run a plan file with --plan, in the current repository.
 
     \b
@@ -94,9 +108,9 @@ def run(obj: Context, task: str | None, plan_file: str | None, each: str | None,
     Each subtask gets a branch swarm/<run>/<id> and a worktree outside your
     checkout; agents run concurrently, layer by layer; their commits are merged
     in memory into swarm/<run>/merged. Your branch, index and working tree are
-    never touched. Records go to .swarm/runs/<run>/. Exit 0 when every subtask
-    merged, 1 when any failed or conflicted, 2 on bad input, 130 when
-    interrupted (continue with `swarm resume`).
+    never touched. Records go to .swarm/runs/<run>/. On a terminal, a run
+    estimated above the confirm_above_usd setting asks before the agents start
+    (--yes does not ask; scripts are never asked).
     """
     import_sdk_in_background()
     repo = obj.repo()
@@ -118,6 +132,10 @@ def run(obj: Context, task: str | None, plan_file: str | None, each: str | None,
     obj.err.print(f"swarm: {len(plan.subtasks)} subtask(s) of \"{safe(plan.task[:60])}\"; preparing the run ...")
     for note in repo_notes(repo, options.base):
         obj.err.print(f"note: {safe(note)}")
+    from swarm.cli.confirm import go_on
+
+    if not yes and not go_on(obj, repo, plan, options, plan_usage):  # on a terminal, above the threshold
+        sys.exit(1)
     client = need_client(plan)
     json_out = keep_stdout_for_json() if as_json and options.executor == "ray" else None
     result = execute_plan(repo, plan, client=client, options=options, console=obj.err,
@@ -135,6 +153,11 @@ def import_sdk_in_background() -> None:
                      name="swarm-import-sdk").start()
 
 
+def usd(amount: float) -> str:
+    """Dollars to the cent, or to a hundredth of a cent below one dollar (a small run's spend is not $0.00)."""
+    return f"${amount:.2f}" if amount >= 1 else f"${amount:.4f}"
+
+
 def finish(obj: Context, repo: GitRepo, result: RunResult, as_json: bool, json_out: Any = None) -> None:
     """Print the result (or its JSON), say how to continue an interrupted run, and exit with its code."""
     if result.state == "interrupted":
@@ -147,10 +170,14 @@ def finish(obj: Context, repo: GitRepo, result: RunResult, as_json: bool, json_o
             json_out.flush()
     else:
         print_summary(obj.out, result)
-    if result.state == "interrupted":
+    if result.stopped_by_ceiling:
+        obj.err.print(f"stopped by the cost ceiling: spent {usd(result.usage.cost_usd)} of --max-cost "
+                      f"{usd(result.max_cost or 0)} (the planner's share included); work so far is committed on the "
+                      f"{run_branches(result.run_id)} branches; continue with "
+                      f"`swarm resume {result.run_id} --max-cost <higher>`")
+    elif result.state == "interrupted":
         obj.err.print(f"stopped ({safe(result.stop_reason or 'interrupted')}): work so far is committed on the "
-                      f"{run_branches(result.run_id)} branches; continue with `swarm resume {result.run_id}`"
-                      + (" --max-cost <higher>" if "cost ceiling" in str(result.stop_reason) else ""))
+                      f"{run_branches(result.run_id)} branches; continue with `swarm resume {result.run_id}`")
     code = result.exit_code
     blocking = Gate.of(result_findings(result)).blocking
     if code == 0 and blocking:
@@ -166,8 +193,9 @@ def finish(obj: Context, repo: GitRepo, result: RunResult, as_json: bool, json_o
 @click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), required=True,
               help="Where to write the plan: a .json or .toml file, or - for stdout (JSON).")
 @click.option("--each", metavar="GLOB", help="Split by files matching GLOB instead of asking the planner.")
-@click.option("--chunks", type=click.IntRange(1, 64), default=4, show_default=True)
-@click.option("--model", default=None, help="Model name for the planner.")
+@click.option("--chunks", type=click.IntRange(1, 64), default=4, show_default=True, metavar="N",
+              help="With --each: number of subtasks, balanced by file size.")
+@click.option("--model", default=None, metavar="NAME", help="Model name for the planner.")
 @click.pass_obj
 def plan_command(obj: Context, task: str, output: str, each: str | None, chunks: int, model: str | None) -> None:
     """Write the plan for TASK to a file, for you to read and edit; then `swarm run --plan FILE`.
@@ -209,7 +237,7 @@ def _write_plan(output: str, text: str) -> None:
         Path(output).write_text(text, encoding="utf-8")
 
 
-@click.command()
+@click.command(epilog=EXIT_CODES)
 @click.argument("run_id", metavar="RUN", required=False)
 @shared_run_options
 @click.option("--json", "as_json", is_flag=True, help="Print result.json on stdout.")

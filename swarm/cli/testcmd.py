@@ -19,14 +19,15 @@ from swarm.cli.context import Context, keep_stdout_for_json
 
 @click.command("test", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @click.argument("cmd", nargs=-1, type=click.UNPROCESSED, metavar="-- CMD...")
-@click.option("--shards", type=click.IntRange(1, 64), default=None,
+@click.option("--shards", type=click.IntRange(1, 64), default=None, metavar="N",
               help="Shards per command (default: the CPUs, shared among the commands).")
 @click.option("--run", "run_id", default=None, metavar="RUN", help="Test RUN's merged branch instead of HEAD.")
 @click.option("--junit", "junit_file", type=click.Path(dir_okay=False), default=None,
               help="Write every shard's results to one JUnit XML file.")
 @click.option("--matrix", multiple=True, metavar="CMD",
               help="Run CMD too, side by side in its own worktrees (repeatable), e.g. --matrix 'python3.12 -m pytest'.")
-@click.option("--timeout", type=click.FloatRange(0, min_open=True), default=None, help="Seconds a shard may take.")
+@click.option("--timeout", type=click.FloatRange(0, min_open=True), default=None, metavar="SECONDS",
+              help="Seconds a shard may take.")
 @click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON on stdout.")
 @click.option("--remove-worktrees", is_flag=True, help="Remove the pooled test worktrees, then exit.")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default=None,

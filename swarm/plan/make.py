@@ -31,9 +31,19 @@ def make_plan(repo: GitRepo, task: str | None, plan_file: str | None, each: str 
     from swarm.config import agent_settings, price_table
 
     # The planner's requests follow the run's settings (effort, thinking, max_tokens, prices) when given.
-    planner = Planner(need_client(None), model, settings=agent_settings(options) if options else None,
+    client = need_client(None)
+    planner = Planner(client, model, settings=agent_settings(options) if options else None,
                       prices=price_table(options) if options else None)
     say(f"planning: asking {model} to split the task ...")
     began = time.monotonic()
-    plan = asyncio.run(planner.plan(repo, commit, task))
+
+    async def plan_and_close() -> Plan:
+        # Closed in its own loop: left to the garbage collector, its connections would be closed later in the
+        # run's loop, as a "Task exception was never retrieved" traceback.
+        try:
+            return await planner.plan(repo, commit, task)
+        finally:
+            await client.close()
+
+    plan = asyncio.run(plan_and_close())
     return plan, time.monotonic() - began, planner.usage

@@ -46,6 +46,7 @@ def execute_plan(repo: GitRepo, plan: Plan, *, client: Any, options: RunOptions,
                                   previous=previous, base=base, executor=executor)
         if planning:
             coordinator.plan_seconds, coordinator.plan_usage = planning
+            coordinator.gate.spent += planning[1].cost_usd if planning[1] else 0.0  # the planner's spend counts
         return asyncio.run(coordinator.execute())
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from swarm.errors import BudgetExceeded
 from swarm.model.usage import Usage
 
 if TYPE_CHECKING:
@@ -95,8 +96,16 @@ class RunResult:
         return [c for c in self.conflicts if not c.get("resolved")]
 
     @property
+    def stopped_by_ceiling(self) -> bool:
+        """The run's --max-cost stopped it before every subtask was done (`swarm resume` continues it)."""
+        return self.state != "done" and str(self.stop_reason or "").startswith(BudgetExceeded.PREFIX)
+
+    @property
     def exit_code(self) -> int:
-        """DESIGN.md's exit codes: 0 all merged, 1 a subtask failed or conflicted, 130 interrupted."""
+        """DESIGN.md's exit codes: 0 all merged, 1 a subtask failed or conflicted, 3 stopped by --max-cost,
+        130 interrupted."""
+        if self.stopped_by_ceiling:
+            return 3
         if self.state == "interrupted":
             return 130
         return 0 if self.state == "done" and not self.open_conflicts else 1
