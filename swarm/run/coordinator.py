@@ -10,7 +10,6 @@ merge of their commits, so it sees their changes.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from typing import Any
 
@@ -25,7 +24,7 @@ from swarm.git.refs import merged_branch, subtask_branch
 from swarm.git.repo import GitRepo
 from swarm.merge.fold import fold
 from swarm.model.usage import Usage
-from swarm.plan.spec import Plan, Subtask, save_plan
+from swarm.plan.spec import Plan, Subtask
 from swarm.ui.progress import Progress
 from swarm.run.records import RunRecords, utc_now
 from swarm.ui.report import write_report
@@ -33,12 +32,11 @@ from swarm.config import RunOptions, price_table
 from swarm.run.integrate import Integration, describe_error
 from swarm.run import events
 from swarm.run.carry import Carry, carry_from_record, carry_note
-from swarm.run.result import RESULT_FILE, RunResult, SubtaskResult
+from swarm.run.result import RunResult, SubtaskResult
 from swarm.run.state import SubtaskRun
 from swarm.run.executor import Executor, OpeningTools, Tools, Workspace, local_executor
 from swarm.run.worker import first_message, run_agent, run_command
-from swarm.env.python import python_env
-from swarm.env.sandbox import sandbox_note
+from swarm.run.preflight import run_notes
 
 
 class Coordinator:
@@ -311,27 +309,12 @@ class Coordinator:
         resuming = bool(self.base)
         self.base = self.base or await self.repo.aresolve(self.options.base)
         await asyncio.to_thread(self.repo.exclude_swarm_dir)
-        self.records.create()
-        if not resuming:
-            save_plan(self.plan, self.records.dir / "plan.json")
-            self.records.write_json("run.json", {"run_id": self.run_id, "base_commit": self.base,
-                                                 "started": utc_now(), "options": self.options.to_dict(),
-                                                 "pid": os.getpid(),
-                                                 "repo": str(self.repo.root),
-                                                 "worktrees": str(self.repo.worktrees_home() / self.run_id)})
-        else:
-            info = self.records.read_json("run.json") or {}
-            self.records.write_json("run.json", {**info, "pid": os.getpid(), "resumed": utc_now()})
-        (self.records.dir / RESULT_FILE).unlink(missing_ok=True)
+        self.records.begin(self.plan, self.base, self.options.to_dict(), self.repo.root,
+                           self.repo.worktrees_home() / self.run_id, resuming=resuming)
         self.records.event(events.RUN, state="running", base_commit=self.base, resumed=resuming)
-        note = await asyncio.to_thread(sandbox_note)  # the first call probes bwrap
-        self.progress.note(f"run {self.run_id}: {len(self.plan.subtasks)} subtasks from {self.base[:10]}, "
-                           f"concurrency {self.options.concurrency}; {note}")
-        python = await asyncio.to_thread(python_env, self.repo.root, self.tool_env.get("PATH"))
-        self.progress.note(f"tests use {python.describe()}")
-        if not self.prices.known(self.options.model) and any(not s.command for s in self.plan.subtasks):
-            self.progress.note(f"warning: swarm has no price for model {self.options.model}, so costs show as $0; "
-                               "add one with the `prices` setting (docs/models.md)")
+        for line in await run_notes(self.repo, self.plan, self.options, self.prices, self.run_id, self.base,
+                                    self.tool_env):
+            self.progress.note(line)
         agent_slots = asyncio.Semaphore(self.options.concurrency)
         checkout_slots = asyncio.Semaphore(self.options.checkout_concurrency)
         self._client_no_retries = self.client.with_options(max_retries=0) if self.client else None

@@ -7,9 +7,29 @@ for `swarm apply` to move. Each is worth one line at the start, never a stop.
 
 from __future__ import annotations
 
-from swarm.git.repo import GitRepo
+import asyncio
 
-__all__ = ["repo_notes"]
+from swarm.config import RunOptions
+from swarm.env.python import python_env
+from swarm.env.sandbox import sandbox_note
+from swarm.git.repo import GitRepo
+from swarm.model.catalog import PriceTable
+from swarm.plan.spec import Plan
+
+__all__ = ["repo_notes", "run_notes"]
+
+
+async def run_notes(repo: GitRepo, plan: Plan, options: RunOptions, prices: PriceTable, run_id: str, base: str,
+                    tool_env: dict[str, str]) -> list[str]:
+    """A run's first lines: what it runs, how the agents' shell is confined, which Python tests use."""
+    note = await asyncio.to_thread(sandbox_note)  # the first call probes bwrap
+    python = await asyncio.to_thread(python_env, repo.root, tool_env.get("PATH"))
+    lines = [f"run {run_id}: {len(plan.subtasks)} subtasks from {base[:10]}, concurrency {options.concurrency}; "
+             f"{note}", f"tests use {python.describe()}"]
+    if not prices.known(options.model) and any(not s.command for s in plan.subtasks):
+        lines.append(f"warning: swarm has no price for model {options.model}, so costs show as $0; "
+                     "add one with the `prices` setting (docs/models.md)")
+    return lines
 
 
 def repo_notes(repo: GitRepo, base: str) -> list[str]:

@@ -84,6 +84,24 @@ class RunRecords:
         (self.dir / "diffs").mkdir(exist_ok=True)
         return self
 
+    def begin(self, plan: Any, base: str, options: dict[str, Any], repo_root: Path, worktrees: Path, *,
+              resuming: bool) -> None:
+        """A run's records at its start: plan.json and run.json (on resume, run.json gets the new pid);
+        the result of an earlier session goes, so the run reads as running again."""
+        from swarm.plan.spec import save_plan
+        from swarm.run.result import RESULT_FILE
+
+        self.create()
+        if not resuming:
+            save_plan(plan, self.dir / "plan.json")
+            self.write_json("run.json", {"run_id": self.run_id, "base_commit": base, "started": utc_now(),
+                                         "options": options, "pid": os.getpid(), "repo": str(repo_root),
+                                         "worktrees": str(worktrees)})
+        else:
+            info = self.read_json("run.json") or {}
+            self.write_json("run.json", {**info, "pid": os.getpid(), "resumed": utc_now()})
+        (self.dir / RESULT_FILE).unlink(missing_ok=True)
+
     def _append(self, path: Path, entry: dict[str, Any]) -> None:
         line = redact(json.dumps(entry, default=str), self.secrets) + "\n"
         with self._lock, path.open("a", encoding="utf-8") as handle:
