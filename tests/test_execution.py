@@ -293,3 +293,21 @@ def test_price_table_is_overridable_in_config(make_repo, scripted, tmp_path):
     assert 9 < ratio < 11
     shown = swarm(repo, "config", env={"SWARM_PRICES": "claude-opus=1:2"})
     assert "prices" in shown.stdout and "SWARM_PRICES" in shown.stdout
+
+
+def test_a_defect_inside_a_subtask_fails_it_loudly_instead_of_vanishing(make_repo, scripted, tmp_path, monkeypatch):
+    import swarm.run.coordinator as coordinator
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in swarm")
+
+    monkeypatch.setattr(coordinator, "first_message", broken)
+    repo = make_repo(FILES)
+    plan = {"task": "t", "subtasks": [{"id": "one", "instructions": "work", "files": ["one.txt"]},
+                                      {"id": "two", "title": "cmd", "command": "echo two > two.txt"}]}
+    server = scripted({"workers": {"one": writer("one.txt", "one\n")}})
+    proc = swarm(repo, "run", "--plan", str(write_plan(tmp_path / "p.json", plan)), "--json", server=server)
+    assert proc.returncode == 1, proc.stderr
+    states = {s["id"]: s for s in json.loads(proc.stdout)["subtasks"]}
+    assert states["one"]["state"] == "failed" and "internal error: RuntimeError: a bug in swarm" in states["one"]["error"]
+    assert states["two"]["state"] == "done" and states["two"]["merged"]

@@ -33,7 +33,7 @@ from swarm.run.integrate import Integration, describe_error
 from swarm.run import events
 from swarm.run.carry import Carry, carry_from_record, carry_note
 from swarm.run.result import RunResult, SubtaskResult
-from swarm.run.state import SubtaskRun
+from swarm.run.state import PhaseMarks, SubtaskRun
 from swarm.run.executor import Executor, OpeningTools, Tools, Workspace, local_executor
 from swarm.run.worker import first_message, run_agent, run_command
 from swarm.run.preflight import run_notes
@@ -60,7 +60,7 @@ class Coordinator:
         home = repo.worktrees_home() / run_id
         self.states = {s.id: SubtaskRun(s.id, subtask_branch(run_id, s.id), home / s.id) for s in plan.subtasks}
         self._finished = {s.id: asyncio.Event() for s in plan.subtasks}
-        self._marks: dict[str, float] = {}
+        self._marks = PhaseMarks()
         self.base = base or ""
         self.previous = previous or {}
         self.gate = ModelGate(self.options.concurrency, client=client, model=self.options.model,
@@ -79,10 +79,6 @@ class Coordinator:
         self._baseline_task: asyncio.Task[Any] | None = None
 
     # -- bookkeeping -------------------------------------------------------------------
-
-    def _mark(self, name: str) -> None:
-        self._marks.setdefault(name, time.monotonic())
-        self._marks[name + "_end"] = time.monotonic()
 
     def _set(self, st: SubtaskRun, state: str, detail: str = "", **data: Any) -> None:
         st.state = state
@@ -168,6 +164,9 @@ class Coordinator:
                 self._stop(str(e), cancel_running=True)
             elif self.options.on_failure == "fail-fast":
                 self._stop(f"subtask {subtask.id} failed (--on-failure fail-fast)", cancel_running=True)
+        except Exception as e:  # a defect of swarm's own: the subtask fails saying so, its work kept, never silent
+            st.error = f"internal error: {type(e).__name__}: {e}"
+            await self._keep_work(subtask, st, "failed", st.error)
         finally:
             self._finished[subtask.id].set()
 
@@ -189,7 +188,7 @@ class Coordinator:
                                                      checkout_slots), name=f"{subtask.id}:worktree")
             self._set(st, "running", f"command: {subtask.command}" if subtask.command else "")
             began = time.monotonic()
-            self._mark("agents")
+            self._marks.mark("agents")
             try:
                 if subtask.command:
                     await opening
@@ -205,7 +204,7 @@ class Coordinator:
                 raise
             finally:
                 st.seconds = time.monotonic() - began
-                self._mark("agents")
+                self._marks.mark("agents")
         title = f"swarm({subtask.id}): {subtask.title or subtask.id}"
         await self._commit(subtask, st, title if complete else f"{title} (incomplete: out of turns)")
         await self._close(subtask.id)
@@ -215,7 +214,7 @@ class Coordinator:
         async with checkout_slots:
             workspace = await self.executor.open(subtask.id, st.branch, start, st.worktree, self.tool_env)
         self._workspaces[subtask.id] = workspace
-        self._mark("worktrees")
+        self._marks.mark("worktrees")
         self.records.event(events.WORKSPACE, subtask=subtask.id, path=str(st.worktree))
 
     async def _close(self, subtask_id: str) -> None:
@@ -354,8 +353,8 @@ class Coordinator:
         synthesis: dict[str, Any] = {"seconds": 0.0, "checks_seconds": 0.0, "contradictions": [], "info": None}
         if integrator is not None and self.options.synthesis and folded.merged:
             report = await after.synthesize(integrator, folded, report, synthesis)
-        timings = {"plan": round(self.plan_seconds, 3), "worktrees": self._span("worktrees", started),
-                   "agents": self._span("agents", started), "merge": round(merge_seconds, 3),
+        timings = {"plan": round(self.plan_seconds, 3), "worktrees": self._marks.span("worktrees", started),
+                   "agents": self._marks.span("agents", started), "merge": round(merge_seconds, 3),
                    "checks": round(checks_seconds + synthesis["checks_seconds"], 3),
                    "synthesis": round(synthesis["seconds"], 3), "total": round(time.monotonic() - started, 3)}
         if state == "done" and self.stop_reason and self.options.on_failure != "fail-fast" and \
@@ -376,12 +375,6 @@ class Coordinator:
         if self.fatal is not None:
             raise self.fatal  # the run's error, in one line: every other call would have failed the same way
         return result
-
-    def _span(self, name: str, started: float) -> float:
-        if name not in self._marks:
-            return 0.0
-        return round(self._marks[name + "_end"] - min(self._marks[name], started) if name == "worktrees"
-                     else self._marks[name + "_end"] - self._marks[name], 3)
 
     def _result(self, state: str, folded: Any, timings: dict[str, float]) -> RunResult:
         usage = Usage()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from swarm.run.result import SubtaskResult
@@ -22,3 +23,21 @@ class SubtaskRun(SubtaskResult):
         self.usage = record.usage
         self.turns, self.seconds = record.turns, record.seconds
         self.attempts = record.attempts or 1
+
+
+@dataclass
+class PhaseMarks:
+    """When each phase of a run (worktrees, agents) first and last did something: result.json's timings."""
+
+    marks: dict[str, float] = field(default_factory=dict)
+
+    def mark(self, name: str) -> None:
+        self.marks.setdefault(name, time.monotonic())
+        self.marks[name + "_end"] = time.monotonic()
+
+    def span(self, name: str, started: float) -> float:
+        """Seconds from the phase's first mark (the run's start, for worktrees) to its last."""
+        if name not in self.marks:
+            return 0.0
+        first = min(self.marks[name], started) if name == "worktrees" else self.marks[name]
+        return round(self.marks[name + "_end"] - first, 3)
