@@ -20,7 +20,7 @@ from swarm.plan.make import make_plan
 from swarm.plan.spec import load_plan
 from swarm.review.gate import Gate, result_findings
 from swarm.run.execute import execute_plan
-from swarm.run.preflight import repo_notes
+from swarm.run.preflight import repo_notes, warm_up
 from swarm.run.records import RunRecords, resolve_run
 from swarm.run.result import RESULT_FILE, RunResult
 from swarm.run.status import run_status
@@ -114,6 +114,7 @@ def run(obj: Context, task: str | None, plan_file: str | None, each: str | None,
     """
     import_sdk_in_background()
     repo = obj.repo()
+    warm_up(repo.root)  # the sandbox probe and the test Python, while the SDK imports
     if not repo.has_commits():
         raise ConfigError("the repository has no commits yet; commit your files first")
     options = run_options(repo.root, None, **flags)

@@ -8,15 +8,28 @@ for `swarm apply` to move. Each is worth one line at the start, never a stop.
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
+from pathlib import Path
 
 from swarm.config import RunOptions
 from swarm.env.python import python_env
-from swarm.env.sandbox import sandbox_note
+from swarm.env.sandbox import bwrap_problem, sandbox_note
 from swarm.git.repo import GitRepo
 from swarm.model.catalog import PriceTable
 from swarm.plan.spec import Plan
 
-__all__ = ["repo_notes", "run_notes"]
+__all__ = ["repo_notes", "run_notes", "warm_up"]
+
+
+def warm_up(repo_root: Path) -> None:
+    """Start the run's slow probes (bubblewrap; which Python tests use) on a thread while the SDK imports:
+    both are cached, so the run's first lines find them done instead of waiting on the critical path."""
+    def probe() -> None:
+        bwrap_problem()
+        python_env(repo_root, os.environ.get("PATH"))
+
+    threading.Thread(target=probe, daemon=True, name="swarm-warm-up").start()
 
 
 async def run_notes(repo: GitRepo, plan: Plan, options: RunOptions, prices: PriceTable, run_id: str, base: str,
