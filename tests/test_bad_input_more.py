@@ -167,3 +167,31 @@ def test_help_and_flags_that_go_together(make_repo, scripted, tmp_path):
     # With --each, --chunks is taken.
     each = swarm(repo, "plan", "Touch them", "-o", str(tmp_path / "e.json"), "--each", "*.py", "--chunks", "1")
     assert each.returncode == 0, each.stderr
+
+
+def test_a_ctrl_c_stopped_run_says_resume_not_apply(make_repo, scripted, tmp_path):
+    import os
+    import signal
+    import sys
+    import time
+
+    repo = make_repo(FILES)
+    server = scripted({"workers": {"one": [turn(text("Thinking it over."), delay=30)]}})
+    env = {**os.environ, "ANTHROPIC_BASE_URL": server.url, "ANTHROPIC_API_KEY": "sk-test"}
+    proc = subprocess.Popen([sys.executable, "-m", "swarm", "run", "--plan",
+                             str(write_plan(tmp_path / "p.json", MODEL_PLAN))], cwd=repo, env=env,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            process_group=0)
+    try:
+        deadline = time.monotonic() + 60
+        while not [r for r in server.requests if r["role"] == "worker"]:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
+            time.sleep(0.05)
+        time.sleep(0.3)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    rid = re.search(r"`swarm resume (\S+)`", err).group(1)
+    assert [line for line in out.splitlines() if line.startswith("next:")] == [f"next: `swarm resume {rid}`"], out
