@@ -4,6 +4,7 @@
     ├── PlanError               a plan file or plan that cannot run (exit 2)
     │   └── InvalidPlan         the planner's plan stayed invalid; carries it, for the user to fix
     ├── ConfigError             missing or wrong settings, e.g. no model endpoint (exit 2)
+    ├── BadInput                a flag or argument that cannot work: a missing folder, flags that contradict (exit 2)
     ├── GitError                a git command failed (carries its stderr)
     ├── RunNotFound             no such run under .swarm/runs (exit 2)
     ├── TestCommandError        `swarm test`'s command cannot run at all (exit 2)
@@ -48,6 +49,12 @@ class InvalidPlan(PlanError):
 
 class ConfigError(SwarmError):
     """A setting is missing or wrong (no model endpoint, a bad value)."""
+
+    exit_code = 2
+
+
+class BadInput(SwarmError):
+    """A flag or argument that cannot work as given; checked before anything is spent or changed."""
 
     exit_code = 2
 

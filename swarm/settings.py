@@ -220,5 +220,5 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
 
 def default_help(name: str) -> str:
     """The `(default ...)` part of a flag's help: settings decide; SETTINGS holds the built-in value."""
-    value = SETTINGS[name].default
+    value = _default_model() if name == "model" and SETTINGS[name].default is None else SETTINGS[name].default
     return f"(default from settings; built in: {'none' if value is None else value})"

@@ -78,8 +78,9 @@ def test_branch_puts_one_commit_on_a_new_branch_and_leaves_head_and_files_alone(
     assert "mine, uncommitted" in (repo / "lib/util.py").read_text()
     assert git(repo, "rev-parse", "feature/tidy^") == head
     assert git(repo, "diff", "--name-only", head, "feature/tidy") == "a.py"
+    # A taken name is bad input: exit 2.
     again = swarm(repo, "apply", "--branch", "feature/tidy")
-    assert again.returncode == 1 and "that branch exists" in again.stderr
+    assert again.returncode == 2 and "that branch exists" in again.stderr
 
 
 def test_pr_pushes_the_branch_and_opens_a_pull_request_whose_body_is_the_report(make_repo, tmp_path):

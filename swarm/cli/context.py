@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import TextIO
 
 from rich.console import Console
@@ -27,6 +28,16 @@ class Context:
         repo = GitRepo.discover(self.repo_path)
         repo.worktrees_base = worktrees_folder(load_config(repo.root).get("worktrees"))
         return repo
+
+
+def need_output_folder(path: str, flag: str) -> None:
+    """Refuse (exit 2) an output FILE whose folder does not exist, before anything is spent on what it would hold."""
+    from swarm.errors import BadInput
+
+    folder = Path(path).expanduser().absolute().parent
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise BadInput(f"{flag} {path}: the folder {folder} {what}; create it first or give another path")
 
 
 def keep_stdout_for_json() -> TextIO:

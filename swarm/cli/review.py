@@ -14,7 +14,7 @@ from rich.table import Table
 
 from swarm.ui.progress import Progress
 from swarm.run.records import RunRecords, resolve_run
-from swarm.cli.context import Context
+from swarm.cli.context import Context, need_output_folder
 from swarm.ui.safe import safe
 
 
@@ -76,6 +76,12 @@ def review(obj: Context, run_id: str | None, subtasks: tuple[str, ...], files: t
     from swarm.review.selection import Selection, load_review, select, warnings
     from swarm.ui.terminal import render_review, walk
 
+    if html_file:
+        need_output_folder(html_file, "--html")
+    clash = sorted(set(drop) & set(keep))
+    if clash:
+        raise SelectionError(f"--drop and --keep both name {', '.join(clash)}: the two contradict; "
+                             "give each subtask or file to one of them")
     repo = obj.repo()
     rid = resolve_run(repo.root, run_id)
     records = RunRecords(repo.root, rid)

@@ -10,12 +10,13 @@ from typing import Any
 
 import click
 
-from swarm.cli.context import Context, keep_stdout_for_json
+from swarm.cli.context import Context, keep_stdout_for_json, need_output_folder
 from swarm.config import SETTINGS, default_help, price_table, run_options
-from swarm.errors import ConfigError, PlanError, SwarmError
+from swarm.errors import BadInput, ConfigError, PlanError, SwarmError
 from swarm.git.refs import run_branches
 from swarm.git.repo import GitRepo
 from swarm.model.client import need_client
+from swarm.model.usage import usd
 from swarm.plan.make import make_plan
 from swarm.plan.spec import load_plan
 from swarm.review.gate import Gate, result_findings
@@ -112,6 +113,7 @@ def run(obj: Context, task: str | None, plan_file: str | None, each: str | None,
     estimated above the confirm_above_usd setting asks before the agents start
     (--yes does not ask; scripts are never asked).
     """
+    need_each_for_chunks(each)
     import_sdk_in_background()
     repo = obj.repo()
     warm_up(repo.root)  # the sandbox probe and the test Python, while the SDK imports
@@ -119,7 +121,11 @@ def run(obj: Context, task: str | None, plan_file: str | None, each: str | None,
         raise ConfigError("the repository has no commits yet; commit your files first")
     options = run_options(repo.root, None, **flags)
     options.base = base
-    repo.resolve(base)
+    try:
+        repo.resolve(base)
+    except SwarmError:
+        raise BadInput(f"--base {base}: not a commit in this repository; give a branch, tag or commit "
+                       "(e.g. --base HEAD)") from None
     plan, plan_seconds, plan_usage = make_plan(repo, task, plan_file, each, chunks, options.model, say=obj.err.print,
                                                options=options)
     plan.test_command = test_cmd or plan.test_command or options.test_command
@@ -144,6 +150,14 @@ def run(obj: Context, task: str | None, plan_file: str | None, each: str | None,
     finish(obj, repo, result, as_json, json_out)
 
 
+def need_each_for_chunks(each: str | None) -> None:
+    """--chunks given without --each would be ignored: say so (exit 2) rather than drop it silently."""
+    ctx = click.get_current_context()
+    if not each and ctx.get_parameter_source("chunks") is not click.core.ParameterSource.DEFAULT:
+        raise BadInput("--chunks goes with --each GLOB (it sets how many subtasks the files are split into); "
+                       "add --each GLOB or leave --chunks out")
+
+
 def import_sdk_in_background() -> None:
     """Start importing the model SDK on a thread: it takes over a second, and the plan and the repository
     can be read meanwhile (the import lock makes a later `import anthropic` wait for this one)."""
@@ -152,11 +166,6 @@ def import_sdk_in_background() -> None:
 
     threading.Thread(target=importlib.import_module, args=("anthropic",), daemon=True,
                      name="swarm-import-sdk").start()
-
-
-def usd(amount: float) -> str:
-    """Dollars to the cent, or to a hundredth of a cent below one dollar (a small run's spend is not $0.00)."""
-    return f"${amount:.2f}" if amount >= 1 else f"${amount:.4f}"
 
 
 def finish(obj: Context, repo: GitRepo, result: RunResult, as_json: bool, json_out: Any = None) -> None:
@@ -196,7 +205,7 @@ def finish(obj: Context, repo: GitRepo, result: RunResult, as_json: bool, json_o
 @click.option("--each", metavar="GLOB", help="Split by files matching GLOB instead of asking the planner.")
 @click.option("--chunks", type=click.IntRange(1, 64), default=4, show_default=True, metavar="N",
               help="With --each: number of subtasks, balanced by file size.")
-@click.option("--model", default=None, metavar="NAME", help="Model name for the planner.")
+@click.option("--model", default=None, metavar="NAME", help=f"Model name for the planner {default_help('model')}.")
 @click.pass_obj
 def plan_command(obj: Context, task: str, output: str, each: str | None, chunks: int, model: str | None) -> None:
     """Write the plan for TASK to a file, for you to read and edit; then `swarm run --plan FILE`.
@@ -208,13 +217,19 @@ def plan_command(obj: Context, task: str, output: str, each: str | None, chunks:
     from swarm.model.catalog import DEFAULT_MODEL
     from swarm.plan.spec import dump_plan
 
+    need_each_for_chunks(each)
     to_stdout = output == "-"
     if not to_stdout and not output.endswith((".json", ".toml")):
         raise PlanError("the plan file must end in .json or .toml (or give -o - for stdout)")
+    if not to_stdout:
+        need_output_folder(output, "-o")
     repo = obj.repo()
+    from swarm.config import load_config
+
+    model = model or load_config(repo.root).get("model") or DEFAULT_MODEL
     toml = output.endswith(".toml")
     try:
-        plan, _, _ = make_plan(repo, task, None, each, chunks, model or DEFAULT_MODEL, say=obj.err.print)
+        plan, _, _ = make_plan(repo, task, None, each, chunks, model, say=obj.err.print)
     except InvalidPlan as invalid:
         # Two paid planner calls made this: keep it for the user to fix instead of asking again.
         _write_plan(output, dump_plan(invalid.data, toml=toml))
@@ -227,7 +242,7 @@ def plan_command(obj: Context, task: str, output: str, each: str | None, chunks:
     _write_plan(output, dump_plan(plan, toml=toml))
     if to_stdout:
         return
-    print_plan(obj.out, plan, model or DEFAULT_MODEL)
+    print_plan(obj.out, plan, model)
     obj.out.print(f"wrote {output}; edit it, then: swarm run --plan {output}")
 
 
@@ -239,7 +254,7 @@ def _write_plan(output: str, text: str) -> None:
 
 
 @click.command(epilog=EXIT_CODES)
-@click.argument("run_id", metavar="RUN", required=False)
+@click.argument("run_id", metavar="[RUN]", required=False)
 @shared_run_options
 @click.option("--json", "as_json", is_flag=True, help="Print result.json on stdout.")
 @click.pass_obj

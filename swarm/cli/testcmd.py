@@ -10,11 +10,11 @@ from pathlib import Path
 
 import click
 
-from swarm.errors import SwarmError
+from swarm.errors import ConfigError, SwarmError
 from swarm.ui.progress import Progress
 from swarm.run.records import RunRecords, resolve_run
 from swarm.run.result import RunResult
-from swarm.cli.context import Context, keep_stdout_for_json
+from swarm.cli.context import Context, keep_stdout_for_json, need_output_folder
 
 
 @click.command("test", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
@@ -59,6 +59,8 @@ def test_command(obj: Context, cmd: tuple[str, ...], shards: int | None, run_id:
     from swarm.testrun import remove_pool, run_matrix, write_merged_junit
     from swarm.testrun.summary import print_summary as print_test_summary
 
+    if junit_file:
+        need_output_folder(junit_file, "--junit")
     repo = obj.repo()
     if remove_worktrees:
         problems = remove_pool(repo)
@@ -70,7 +72,7 @@ def test_command(obj: Context, cmd: tuple[str, ...], shards: int | None, run_id:
     if not commands:
         raise click.UsageError("give a test command after `--`, e.g. swarm test -- python -m pytest")
     if not repo.has_commits():
-        raise SwarmError("the repository has no commits yet; commit your files first")
+        raise ConfigError("the repository has no commits yet; commit your files first")
     if run_id:
         rid = resolve_run(repo.root, run_id)
         result = RunResult.read(RunRecords(repo.root, rid))

@@ -60,6 +60,8 @@ class GitRepo:
     @classmethod
     def discover(cls, path: str | Path = ".", *, worktrees: str | Path | None = None) -> "GitRepo":
         """Find the repository containing `path`, or explain that there is none."""
+        if not Path(path).exists():
+            raise ConfigError(f"{path} does not exist; give the path of a folder in your repository (-C PATH)")
         try:
             repo = git.Repo(path, search_parent_directories=True)
         except (git.InvalidGitRepositoryError, git.NoSuchPathError):

@@ -28,6 +28,7 @@ import anthropic
 
 from swarm.errors import BudgetExceeded, SwarmError
 from swarm.model.errors import ModelAPIError, api_error
+from swarm.model.usage import usd
 
 T = TypeVar("T")
 Waiting = Callable[[str, float], None]
@@ -75,7 +76,7 @@ class ModelGate:
 
     def _reserve(self, estimate: float) -> None:
         if self.max_cost is not None and self.spent + self.reserved + estimate > self.max_cost:
-            raise BudgetExceeded(f"{BudgetExceeded.PREFIX} of ${self.max_cost:.2f} would be passed "
+            raise BudgetExceeded(f"{BudgetExceeded.PREFIX} of {usd(self.max_cost)} would be passed "
                                  f"(spent ${self.spent:.4f}, ${self.reserved:.4f} in flight, "
                                  f"next call about ${estimate:.4f})")
         self.reserved += estimate

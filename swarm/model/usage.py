@@ -95,6 +95,16 @@ class Usage:
                                                    "cache_creation_input_tokens", "cost_usd")})
 
 
+def usd(amount: float) -> str:
+    """Dollars to the cent, or to a hundredth of a cent below one dollar (a small run's spend is not $0.00), or
+    to as many places as a yet smaller amount needs (a ceiling of $0.00003 is not $0.0000)."""
+    if amount >= 1:
+        return f"${amount:.2f}"
+    if amount == 0 or amount >= 0.0001:
+        return f"${amount:.4f}"
+    return f"${amount:.10f}".rstrip("0")
+
+
 def compact_tokens(n: int) -> str:
     """A token count for a narrow column: 9999, then 12.3k, then 1.2M."""
     if n >= 1_000_000:

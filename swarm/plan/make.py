@@ -16,7 +16,10 @@ from swarm.plan.spec import Plan, load_plan
 def make_plan(repo: GitRepo, task: str | None, plan_file: str | None, each: str | None, chunks: int, model: str,
               *, say: Callable[[str], Any] = print, options: Any = None) -> tuple[Plan, float, Usage | None]:
     """Returns (plan, seconds spent planning, the planner's usage)."""
-    if plan_file and (task or each):
+    if plan_file and each:
+        raise PlanError("--each and --plan do not go together: --each GLOB splits TASK over files without a "
+                        "planner, --plan FILE runs your plan; give one of them")
+    if plan_file and task:
         raise PlanError("give either TASK or --plan FILE, not both")
     if plan_file:
         return load_plan(plan_file), 0.0, None

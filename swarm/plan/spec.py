@@ -152,12 +152,13 @@ def plan_from_dict(data: Any, *, source: str = "plan") -> Plan:
                 problems.append(f"subtask {subtask.id!r} depends on itself")
             elif dep not in seen:
                 problems.append(f"subtask {subtask.id!r} depends on unknown subtask {dep!r}")
-    if not problems:
-        cycle = _find_cycle(subtasks)
-        if cycle:
-            problems.append("dependency cycle: " + " -> ".join(cycle))
+    # Every problem at once, a cycle among them (its search skips unknown and self-dependencies, told above);
+    # a line two subtasks of one duplicate id share is told once.
+    cycle = _find_cycle(subtasks)
+    if cycle:
+        problems.append("dependency cycle: " + " -> ".join(cycle))
     if problems:
-        raise PlanError(f"{source} is invalid:\n  - " + "\n  - ".join(problems))
+        raise PlanError(f"{source} is invalid:\n  - " + "\n  - ".join(dict.fromkeys(problems)))
 
     test_command = data.get("test_command") or None
     if test_command is not None and not isinstance(test_command, str):
@@ -168,7 +169,8 @@ def plan_from_dict(data: Any, *, source: str = "plan") -> Plan:
 
 
 def _find_cycle(subtasks: list[Subtask]) -> list[str] | None:
-    deps = {s.id: s.depends_on for s in subtasks}
+    ids = {s.id for s in subtasks}
+    deps = {s.id: [d for d in s.depends_on if d in ids and d != s.id] for s in subtasks}
     state: dict[str, int] = {}  # 1 = on the stack, 2 = finished
     stack: list[str] = []
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from swarm.errors import ApplyRefused, GitError
+from swarm.errors import ApplyRefused, BadInput, GitError
 from swarm.git import refs
 from swarm.git.index import tree_of, user_commit
 from swarm.git.repo import GitRepo
@@ -136,6 +136,7 @@ def apply_run(repo: GitRepo, records: RunRecords, *, stage: bool = False, messag
     then the commit message lists them.
     """
     rid = records.run_id
+    ref = _new_branch_ref(repo, new_branch) if new_branch else None  # bad input first: exit 2, before anything
     result = RunResult.read(records)
     if result is None:
         raise ApplyRefused(f"run {rid} has no result yet (still running, or killed); wait for it to end or "
@@ -150,7 +151,6 @@ def apply_run(repo: GitRepo, records: RunRecords, *, stage: bool = False, messag
                            f"\nFix them (`swarm continue {rid} SUBTASK TEXT`), leave their subtask out "
                            f"(`swarm review {rid} --drop ID`), or `swarm apply {rid} --force` to apply anyway")
     forced = gate.lines("blocking") if force else []
-    ref = _new_branch_ref(repo, new_branch) if new_branch else None
     base, head = result.base_commit, repo.resolve("HEAD")
     previous = records.read_json("applied.json")
     if ref is None and previous and previous.get("commit") and \
@@ -195,12 +195,37 @@ def apply_run(repo: GitRepo, records: RunRecords, *, stage: bool = False, messag
                                     kept=kept, gate=gate, forced=force), head, stage)
 
 
+def branch_has_changes(repo: GitRepo, records: RunRecords) -> bool:
+    """Whether HEAD already holds every change of the run's result (`swarm apply` would have nothing to apply)."""
+    result = RunResult.read(records)
+    if result is None or not repo.has_commits():
+        return False
+    try:
+        source, _, _, _ = _source(repo, records, result)
+        if tree_of(repo, source) == tree_of(repo, result.base_commit):
+            return False  # a result that changes nothing: not "applied"
+        head = repo.resolve("HEAD")
+        return not _changed(repo, head, _target_tree(repo, result.base_commit, head, source))
+    except (ApplyRefused, GitError):
+        return False
+
+
+def unapplied_advice(repo: GitRepo, records: RunRecords, rescue: str) -> str:
+    """What `swarm clean` says of a run with unapplied branches: apply it first, or, when your branch already
+    has its changes, that it can go with --force."""
+    rid = records.run_id
+    if branch_has_changes(repo, records):
+        return (f"your branch already has the changes of run {rid} (`swarm apply` has nothing to apply); "
+                f"`swarm clean {rid} --force` removes it ({rescue})")
+    return f"`swarm apply {rid}` first, or --force ({rescue})"
+
+
 def _new_branch_ref(repo: GitRepo, name: str) -> str:
     """refs/heads/NAME for `--branch NAME`, refused when the name is not a branch name or is taken."""
     if repo.git("check-ref-format", "--branch", name, check=False) != name or name.startswith("-"):
-        raise ApplyRefused(f"--branch {name}: not a valid branch name")
+        raise BadInput(f"--branch {name}: not a valid branch name (see `git check-ref-format --help`); name another")
     if repo.branch_exists(name):
-        raise ApplyRefused(f"--branch {name}: that branch exists; name a new one")
+        raise BadInput(f"--branch {name}: that branch exists; name a new one")
     return f"refs/heads/{name}"
 
 

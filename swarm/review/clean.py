@@ -28,6 +28,7 @@ from swarm.git.refs import RESCUE_PREFIX
 from swarm.git.repo import GitRepo
 from swarm.git.runner import GitRunner
 from swarm.git.worktrees import JUNK_PATHSPECS
+from swarm.review.apply import unapplied_advice
 from swarm.run.records import RunRecords, list_runs
 from swarm.run.status import process_alive
 
@@ -258,8 +259,8 @@ def clean_runs(repo: GitRepo, run_ids: list[str], force: bool = False) -> CleanR
             report.edits.append((rid, ref, kept))
         work = unapplied_work(repo, rid)
         if work and not force:
-            report.refused.append(f"{rid} has work not applied ({', '.join(work)}); `swarm apply {rid}` first, "
-                                  f"or --force (keeps {RESCUE_PREFIX}{rid} for {RESCUE_DAYS} days)")
+            report.refused.append(f"{rid} has work not applied ({', '.join(work)}); " + unapplied_advice(
+                repo, RunRecords(repo.root, rid), f"keeps {RESCUE_PREFIX}{rid} for {RESCUE_DAYS} days"))
             continue
         if work:
             report.rescued.append((rid, rescue(repo, rid, repo.branches(refs.run_branches(rid)))))

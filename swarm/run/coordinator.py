@@ -144,7 +144,7 @@ class Coordinator:
             state = "done" if complete else "incomplete"
             if not complete:  # the reason it is not done, shown wherever an error would be
                 st.error = f"used all {self.options.max_turns} turns; its work is on {st.branch}, not merged " \
-                    f"(swarm review --keep {st.id}, or swarm resume)"
+                    f"(`swarm review --keep {st.id}`, or `swarm resume {self.run_id} --max-turns {self.options.max_turns * 2}`)"
             detail = f"{len(st.files_changed)} file(s) changed in {st.seconds:.1f}s" if complete else st.error
             self._set(st, state, detail, commit=st.commit, files_changed=st.files_changed, summary=st.summary,
                       start_commit=st.start_commit, usage=st.usage.to_dict(), turns=st.turns,

@@ -65,7 +65,7 @@ def resolve_run(root: Path, run: str | None) -> str:
     if len(matches) == 1:
         return matches[0]
     if not matches:
-        raise RunNotFound(f"no run {run!r} in {root}; `swarm status` lists the latest, runs are in {runs_dir(root)}")
+        raise RunNotFound(f"no run {run!r} in {root}; `swarm runs` lists them, runs are in {runs_dir(root)}")
     raise RunNotFound(f"{run!r} names several runs: {', '.join(matches)}")
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from swarm.model.usage import Usage, compact_tokens, token_cell, token_line
+from swarm.model.usage import Usage, compact_tokens, token_cell, token_line, usd
 from swarm.plan.spec import Plan
 from swarm.run.result import RunResult
 from swarm.ui.safe import safe
@@ -44,8 +44,17 @@ def print_summary(console: Console, result: RunResult) -> None:
     console.print(f"merged branch: [bold]{merged}[/bold] ({(result.merged_commit or '')[:10]}); "
                   f"tokens {token_line(usage)}, ${usage.cost_usd:.4f}; "
                   f"{result.timings.get('total', 0):.1f}s")
-    console.print(f"next: swarm review {result.run_id}   ·   swarm apply {result.run_id} "
-                  "(or --branch NAME)")
+    console.print(f"next: {next_step(result)}")
+
+
+def next_step(result: RunResult) -> str:
+    """The commands that work next: a run stopped before its end is resumed (nothing is merged to apply yet)."""
+    rid = result.run_id
+    if result.stopped_by_ceiling:
+        return f"`swarm resume {rid} --max-cost <higher>` (than {usd(result.max_cost or 0)})"
+    if result.state == "interrupted":
+        return f"`swarm resume {rid}`"
+    return f"swarm review {rid}   ·   swarm apply {rid} (or --branch NAME)"
 
 
 def print_plan(console: Console, plan: Plan, model: str, prices: Any = None,
