@@ -161,11 +161,26 @@ def need_each_for_chunks(each: str | None) -> None:
 def import_sdk_in_background() -> None:
     """Start importing the model SDK on a thread: it takes over a second, and the plan and the repository
     can be read meanwhile (the import lock makes a later `import anthropic` wait for this one)."""
-    import importlib
     import threading
 
-    threading.Thread(target=importlib.import_module, args=("anthropic",), daemon=True,
-                     name="swarm-import-sdk").start()
+    threading.Thread(target=_import_sdk, daemon=True, name="swarm-import-sdk").start()
+
+
+def _import_sdk() -> None:
+    """Import the SDK with the garbage collector paused (its thousands of new objects are no garbage: the
+    collections it would run take a tenth of a second), then freeze what exists, so later collections of
+    the run skip the SDK's classes."""
+    import gc
+    import importlib
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        importlib.import_module("anthropic")
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
 
 
 def finish(obj: Context, repo: GitRepo, result: RunResult, as_json: bool, json_out: Any = None) -> None:
