@@ -24,7 +24,6 @@ from swarm.env.allowlist import scrubbed_env
 from swarm.env.policy import use_policy
 from swarm.errors import PlanError, SwarmError
 from swarm.git.repo import GitRepo
-from swarm.model.usage import Usage
 from swarm.plan.spec import Plan, Subtask
 from swarm.run import events
 from swarm.run.carry import Carry
@@ -109,7 +108,6 @@ class FollowUpCoordinator(Coordinator):
             st.start_commit = record.start_commit or st.start_commit
             if record.commit:
                 self._carry[subtask.id] = Carry(record.commit, self.followup.text)
-            st.usage = Usage.from_dict(record.usage.to_dict())  # its cost so far still counts
             st.turns = record.turns
 
     async def _run_agent(self, subtask: Subtask, st: SubtaskRun, tools: Tools, carried: str | None = None) -> bool:
