@@ -155,3 +155,72 @@ def test_max_cost_on_resume_counts_what_earlier_sessions_spent(make_repo, script
     raised = swarm_process(repo, "resume", rid, "--max-cost", "5", "--json", server=server)
     assert raised.returncode == 0, raised.stderr
     assert json.loads(raised.stdout)["usage"]["cost_usd"] > spent
+
+
+def _killed_run(repo: Path, scripted, tmp_path: Path) -> tuple[str, Path]:
+    """A run killed with kill -9 while `slow` holds an uncommitted edit and `quick` has finished (committed)."""
+    server = scripted({"workers": {
+        "quick": [turn(tool("write", file_path="quick.txt", content="quick\n")), turn(text("Wrote quick.txt."))],
+        "slow": [turn(tool("write", file_path="edit.txt", content="only here\n")), turn(text("never sent"), delay=60)]}})
+    plan = write_plan(tmp_path / "plan.json", {"task": "Edit", "subtasks": [
+        {"id": "quick", "instructions": "Write quick.txt."}, {"id": "slow", "instructions": "Edit."}]})
+    proc = _start(repo, server, "run", "--plan", str(plan))
+    worktrees = tmp_path / "xdg-cache" / "swarm" / "worktrees"
+    try:
+        _wait_for(lambda: any(worktrees.rglob("edit.txt")) and (runs := list((repo / ".swarm/runs").glob("*")))
+                  and '"state": "done"' in (runs[0] / "events.jsonl").read_text())
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        proc.kill()
+    [rid] = [p.name for p in (repo / ".swarm/runs").iterdir()]
+    return rid, worktrees
+
+
+def test_clean_refuses_a_killed_resumable_run_and_force_keeps_its_work_at_a_rescue_ref(make_repo, scripted, tmp_path):
+    repo = make_repo(FILES)
+    rid, worktrees = _killed_run(repo, scripted, tmp_path)
+    assert json.loads(swarm(repo, "status", "--json").stdout)["state"] == "interrupted"
+    quick = git(repo, "rev-parse", f"swarm/{rid}/quick")
+
+    refused = swarm(repo, "clean", rid)
+    assert refused.returncode != 0
+    said = refused.stdout + refused.stderr
+    assert f"swarm resume {rid}" in said and "--force" in said, said
+    assert any(worktrees.rglob("edit.txt")) and git(repo, "rev-parse", f"swarm/{rid}/quick") == quick
+    assert (repo / ".swarm/runs" / rid).is_dir()
+
+    forced = swarm(repo, "clean", rid, "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert not any(worktrees.rglob("edit.txt")) and not git(repo, "branch", "--list", f"swarm/{rid}/*")
+    ref = f"refs/swarm-rescue/{rid}"
+    kept = git(repo, "log", "--format=%H", ref).split()
+    assert quick in kept  # the finished subtask's commit
+    edits = [c for c in git(repo, "rev-list", ref).split() if "edit.txt" in git(repo, "ls-tree", "--name-only", c)]
+    assert edits and git(repo, "show", f"{edits[0]}:edit.txt") == "only here"
+    assert git(repo, "status", "--porcelain") == "" and git(repo, "log", "--format=%s") == "initial"
+
+
+def test_show_after_resume_and_continue_reads_the_sessions_in_order_and_counts_every_tool_call(make_repo, scripted):
+    repo = make_repo(FILES)
+    rid, _ = _interrupted_planned_run(repo, scripted)
+    server = scripted({"workers": {"greet": [
+        turn(tool("read", file_path="app.py")), turn(text("Done: greet() returns 'HI'.")),
+        turn()]}})  # the follow-up's answer has no text: its summary is told from the tool calls
+    assert swarm(repo, "resume", rid, server=server).returncode == 0
+    done = swarm(repo, "continue", "greet", "Check it once more.", "--json", server=server)
+    assert done.returncode == 0, done.stderr
+    shown = swarm(repo, "show", "greet").stdout
+    lines = shown.splitlines()
+
+    def at(needle: str) -> int:
+        return next(i for i, line in enumerate(lines) if needle in line)
+
+    # One header per session, in the order they ran, each before its own turns.
+    s1, s2, s3 = at("session 1:"), at("session 2: started again"), at("session 3: follow-up: Check it once more.")
+    assert s1 < at("turn 1") < at("edit app.py") < s2 < at("turn 2") < at("read app.py") < at("turn 3") < s3 \
+        < at("turn 4"), shown
+    assert "Loud greeting" in lines[s1] and not any("follow-up" in line for line in lines[:s3])
+    # The footer's account of the work: every session's calls (an edit, a read), not "no tool calls".
+    footer = shown[shown.index("summary"):]
+    assert "no tool calls" not in footer and "changed app.py" in footer and "1 read or search call" in footer, footer
