@@ -212,8 +212,8 @@ def session_title(session: Session) -> str:
     """A session's header: how it began, and with what."""
     if session.kind == "follow-up":
         return f"follow-up: {_one_line(session.message, 300)}"
-    if session.kind == "restart":
-        return "started again from its work so far"
+    if session.kind == "restart":  # a resume or a retry; told of its work so far when it had some
+        return "started again from its work so far" if "Your work so far" in session.message else "started over"
     return _task_line(session.message) or "started"
 
 
