@@ -1,4 +1,5 @@
-"""Never lose work: a killed run reads `interrupted`, `clean` keeps its uncommitted edits, two Ctrl-C's exit 130."""
+"""Never lose work: a killed run reads `interrupted`, `clean` refuses it, `--force` keeps its uncommitted edits,
+two Ctrl-C's exit 130."""
 
 from __future__ import annotations
 
@@ -46,7 +47,11 @@ def test_kill_9_then_status_says_interrupted_and_clean_keeps_the_edit(make_repo,
     assert data["state"] == "interrupted" and data["subtasks"][0]["state"] == "interrupted"
     shown = swarm(repo, "status")
     assert "interrupted" in shown.stdout and f"swarm resume {data['run_id']}" in shown.stdout
-    cleaned = swarm(repo, "clean", data["run_id"])
+    # It could be resumed: clean refuses without --force, and removes nothing.
+    refused = swarm(repo, "clean", data["run_id"])
+    assert refused.returncode != 0 and f"swarm resume {data['run_id']}" in refused.stderr, refused.stderr
+    assert "--force" in refused.stderr and any(worktrees.rglob("edit.txt"))
+    cleaned = swarm(repo, "clean", data["run_id"], "--force")
     assert cleaned.returncode == 0, cleaned.stderr
     assert "uncommitted edits" in cleaned.stdout
     assert not any(worktrees.rglob("edit.txt"))

@@ -30,7 +30,7 @@ from swarm.git.runner import GitRunner
 from swarm.git.worktrees import JUNK_PATHSPECS
 from swarm.review.apply import unapplied_advice
 from swarm.run.records import RunRecords, list_runs
-from swarm.run.status import process_alive
+from swarm.run.status import process_alive, run_status
 
 
 def _run_worktrees(repo: GitRepo, run_id: str) -> list[Path]:
@@ -112,6 +112,28 @@ def live_reason(repo: GitRepo, run_id: str, now: float | None = None) -> tuple[s
     return None
 
 
+def resumable_work(repo: GitRepo, run_id: str) -> str | None:
+    """How a run that `swarm resume` could still continue left work behind (None when it did not).
+
+    A run interrupted (Ctrl-C, a cost stop) or killed (no end recorded, its process gone), not applied,
+    with commits on its branches or edits uncommitted in its worktrees.
+    """
+    records = RunRecords(repo.root, run_id)
+    if not records.dir.is_dir() or records.read_json("applied.json"):
+        return None
+    state = run_status(records).result
+    if state.state != "interrupted":
+        return None
+    how = "killed" if records.read_json("result.json") is None else "interrupted"
+    _, edits, errors = rescue_edits(repo, run_id, None)
+    work = unapplied_work(repo, run_id)
+    if not (edits or work or errors):
+        return None
+    held = [*(f"commits on {', '.join(work)}" for _ in work[:1]),
+            *(f"uncommitted edits in {', '.join(edits)}" for _ in edits[:1])]
+    return f"{how} with its work unfinished ({'; '.join(held) or 'worktrees that could not be read'})"
+
+
 def _keep(repo: GitRepo, run_id: str, tips: dict[str, str], why: str, tree_from: str | None = None) -> str:
     """Add `tips` (label -> commit) to the run's rescue ref, keeping what it already held; return the ref."""
     ref = refs.rescue_ref(run_id)
@@ -151,8 +173,9 @@ def _admin_dirs(repo: GitRepo) -> dict[Path, Path]:
     return found
 
 
-def _snapshot(worktree: Path, admin: Path, message: str) -> str | None:
-    """A commit of everything in `worktree` on top of its HEAD, or None when it holds nothing uncommitted."""
+def _snapshot(worktree: Path, admin: Path, message: str | None) -> str | None:
+    """A commit of everything in `worktree` on top of its HEAD, or None when it holds nothing uncommitted;
+    without a `message`, only whether it holds something (its tree, no commit made)."""
     with tempfile.TemporaryDirectory(prefix="swarm-rescue-") as scratch:
         index = Path(scratch) / "index"
         # Named git dir and work tree, no fsmonitor or hooks: nothing the agent wrote decides what this runs.
@@ -167,13 +190,14 @@ def _snapshot(worktree: Path, admin: Path, message: str) -> str | None:
         tree = git("write-tree")
         if tree == git("rev-parse", f"{head}^{{tree}}"):
             return None
-        return git("commit-tree", tree, "-p", head, "-m", message)
+        return tree if message is None else git("commit-tree", tree, "-p", head, "-m", message)
 
 
-def rescue_edits(repo: GitRepo, run_id: str, why: str) -> tuple[str | None, list[str], list[str]]:
+def rescue_edits(repo: GitRepo, run_id: str, why: str | None) -> tuple[str | None, list[str], list[str]]:
     """Commit every uncommitted edit in a run's worktrees to its rescue ref.
 
     Returns the ref (None when no worktree held an edit), the subtasks whose edits were kept, and errors.
+    Without `why`, nothing is committed: only which subtasks hold such edits (the ref is None).
     """
     admins = _admin_dirs(repo)
     tips: dict[str, str] = {}
@@ -183,14 +207,14 @@ def rescue_edits(repo: GitRepo, run_id: str, why: str) -> tuple[str | None, list
         if admin is None or not path.is_dir():
             continue
         try:
-            commit = _snapshot(path, admin, f"swarm rescue: uncommitted edits of {run_id}/{path.name}")
+            commit = _snapshot(path, admin, why and f"swarm rescue: uncommitted edits of {run_id}/{path.name}")
         except (GitError, OSError) as e:
             errors.append(f"worktree {path}: its uncommitted edits could not be committed: {e}")
             continue
         if commit:
             tips[f"uncommitted edits of {path.name}"] = commit
-    if not tips:
-        return None, [], errors
+    if not tips or why is None:
+        return None, [label.rsplit(" ", 1)[-1] for label in tips], errors
     return _keep(repo, run_id, tips, why), [label.rsplit(" ", 1)[-1] for label in tips], errors
 
 
@@ -249,7 +273,12 @@ def clean_runs(repo: GitRepo, run_ids: list[str], force: bool = False) -> CleanR
             report.refused.append(f"{rid} looks still running ({live[0]}); wait for it to end or stop it"
                                   + ("" if live[1] else " (--force cleans it anyway, if it was killed)"))
             continue
-        ref, kept, errors = rescue_edits(repo, rid, "`swarm clean`")
+        resumable = resumable_work(repo, rid)
+        if resumable and not force:
+            report.refused.append(f"{rid} was {resumable}; `swarm resume {rid}` continues it, or --force "
+                                  f"(keeps its work at {RESCUE_PREFIX}{rid} for {RESCUE_DAYS} days)")
+            continue
+        ref, kept, errors = rescue_edits(repo, rid, "`swarm clean --force`" if resumable else "`swarm clean`")
         if errors:
             # An edit that could not be kept is never deleted: this run stays as it is.
             report.errors += errors

@@ -33,6 +33,7 @@ from swarm.run.integrate import Integration, describe_error
 from swarm.run import events
 from swarm.run.carry import Carry, carry_from_record, carry_note
 from swarm.run.result import RunResult, SubtaskResult
+from swarm.run.spend import run_spend, settle_usage
 from swarm.run.state import PhaseMarks, SubtaskRun
 from swarm.run.executor import Executor, OpeningTools, Tools, Workspace, local_executor
 from swarm.run.worker import first_message, run_agent, run_command
@@ -70,7 +71,11 @@ class Coordinator:
         # An API error every other call would meet too (a bad key): the run stops, and it is the run's error.
         self.fatal: ModelAPIError | None = None
         self._carry: dict[str, Carry] = {}  # subtask id -> where it continues from, and the note for its agent
-        self.gate.spent = sum(r.usage.cost_usd for r in self.previous.values())
+        # What the run's earlier sessions spent (killed ones too) counts: toward --max-cost, and in each subtask's.
+        self.spent_before = run_spend(records)
+        self.gate.spent = self.spent_before.total.cost_usd
+        for st in self.states.values():
+            st.usage = self.spent_before.of(st.id)
         self.stop_reason: str | None = None
         self._client_no_retries: AsyncAnthropic | None = None
         self.plan_seconds = 0.0
@@ -94,6 +99,7 @@ class Coordinator:
         if await self.repo.branch_head(st.branch) != record.commit:
             return False
         st.restore(record)
+        st.usage = self.spent_before.of(subtask.id)  # every session's attempts, not only the one that finished
         self._set(st, "done", "kept from the earlier session", commit=st.commit, files_changed=st.files_changed)
         return True
 
@@ -309,7 +315,8 @@ class Coordinator:
         self.base = self.base or await self.repo.aresolve(self.options.base)
         await asyncio.to_thread(self.repo.exclude_swarm_dir)
         self.records.begin(self.plan, self.base, self.options.to_dict(), self.repo.root,
-                           self.repo.worktrees_home() / self.run_id, resuming=resuming)
+                           self.repo.worktrees_home() / self.run_id, resuming=resuming,
+                           planner_usage=self.plan_usage.to_dict() if self.plan_usage else None)
         self.records.event(events.RUN, state="running", base_commit=self.base, resumed=resuming)
         for line in await run_notes(self.repo, self.plan, self.options, self.prices, self.run_id, self.base,
                                     self.tool_env):
@@ -367,8 +374,7 @@ class Coordinator:
         result.checks = report.checks
         result.contradictions = synthesis["contradictions"]
         result.synthesis = synthesis["info"]
-        if integrator is not None:
-            result.usage.add(integrator.usage)
+        settle_usage(result, self.records)  # every session's: the planner, every agent's turns, every pass
         await asyncio.to_thread(result.write, self.records)
         write_report(self.records, self.plan, result)
         self.records.event(events.RUN, state=state)
@@ -377,15 +383,10 @@ class Coordinator:
         return result
 
     def _result(self, state: str, folded: Any, timings: dict[str, float]) -> RunResult:
-        usage = Usage()
-        if self.plan_usage:
-            usage.add(self.plan_usage)
-        for st in self.states.values():
-            usage.add(st.usage)
         # A snapshot of each state: the record must not change with the live objects after it is written.
         subtasks = [SubtaskResult.from_dict(self.states[s.id].to_dict()) for s in self.plan.subtasks]
         return RunResult(self.run_id, state, stop_reason=self.stop_reason, task=self.plan.task,
                          base_commit=self.base, on_failure=self.options.on_failure, max_cost=self.options.max_cost,
                          merged_branch=merged_branch(self.run_id), merged_commit=folded.commit,
                          finished=utc_now(), model=self.options.model, subtasks=subtasks,
-                         conflicts=[c.to_dict() for c in folded.conflicts], usage=usage, timings=timings)
+                         conflicts=[c.to_dict() for c in folded.conflicts], timings=timings)

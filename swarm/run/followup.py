@@ -24,7 +24,6 @@ from swarm.env.allowlist import scrubbed_env
 from swarm.env.policy import use_policy
 from swarm.errors import PlanError, SwarmError
 from swarm.git.repo import GitRepo
-from swarm.model.usage import Usage
 from swarm.plan.spec import Plan, Subtask
 from swarm.run import events
 from swarm.run.carry import Carry
@@ -46,10 +45,15 @@ def conversation(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     Blocks are taken as recorded (a thinking block must go back byte for byte);
     consecutive user entries (tool results, then a note or a follow-up) become
     one message, as the agent sent them; a tool call left unanswered (the turn
-    budget ran out) gets an error result so the history is valid to continue.
+    budget ran out) gets an error result so the history is valid to continue. Only the last conversation
+    counts: one begun again (a resume, a retry) starts with its own `Subtask:` message.
     """
+    entries = list(entries)
+    # After a resume or a retry the record holds several conversations: the one to continue is the last.
+    starts = [i for i, e in enumerate(entries) if e.get("role") == "user" and isinstance(e.get("content"), str)
+              and e["content"].startswith("Subtask:")]
     messages: list[dict[str, Any]] = []
-    for entry in entries:
+    for entry in entries[starts[-1] if starts else 0:]:
         role = entry.get("role")
         if role not in ("user", "assistant"):
             continue
@@ -109,7 +113,6 @@ class FollowUpCoordinator(Coordinator):
             st.start_commit = record.start_commit or st.start_commit
             if record.commit:
                 self._carry[subtask.id] = Carry(record.commit, self.followup.text)
-            st.usage = Usage.from_dict(record.usage.to_dict())  # its cost so far still counts
             st.turns = record.turns
 
     async def _run_agent(self, subtask: Subtask, st: SubtaskRun, tools: Tools, carried: str | None = None) -> bool:

@@ -85,9 +85,10 @@ class RunRecords:
         return self
 
     def begin(self, plan: Any, base: str, options: dict[str, Any], repo_root: Path, worktrees: Path, *,
-              resuming: bool) -> None:
-        """A run's records at its start: plan.json and run.json (on resume, run.json gets the new pid);
-        the result of an earlier session goes, so the run reads as running again."""
+              resuming: bool, planner_usage: dict[str, Any] | None = None) -> None:
+        """A run's records at its start: plan.json and run.json (with the planner's usage, which no event
+        holds; on resume, run.json gets the new pid); the result of an earlier session goes, so the run reads
+        as running again."""
         from swarm.plan.spec import save_plan
         from swarm.run.result import RESULT_FILE
 
@@ -96,7 +97,8 @@ class RunRecords:
             save_plan(plan, self.dir / "plan.json")
             self.write_json("run.json", {"run_id": self.run_id, "base_commit": base, "started": utc_now(),
                                          "options": options, "pid": os.getpid(), "repo": str(repo_root),
-                                         "worktrees": str(worktrees)})
+                                         "worktrees": str(worktrees),
+                                         **({"planner_usage": planner_usage} if planner_usage else {})})
         else:
             info = self.read_json("run.json") or {}
             self.write_json("run.json", {**info, "pid": os.getpid(), "resumed": utc_now()})

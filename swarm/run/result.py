@@ -85,6 +85,9 @@ class RunResult:
     model: str | None = None
     checks: dict[str, Any] = field(default_factory=dict)
     synthesis: dict[str, Any] | None = None
+    # `usage` is the run's whole spend, over all its sessions (swarm.run.spend); these tell it apart.
+    planner_usage: Usage = field(default_factory=Usage)
+    usage_by_session: list[dict[str, Any]] = field(default_factory=list)
 
     # -- reading ---------------------------------------------------------------------
 
@@ -123,20 +126,21 @@ class RunResult:
                 "finished": self.finished, "model": self.model,
                 "subtasks": [s.to_dict() for s in self.subtasks], "conflicts": self.conflicts,
                 "findings": self.findings, "contradictions": self.contradictions, "usage": self.usage.to_dict(),
-                "timings": self.timings, "checks": self.checks, "synthesis": self.synthesis}
+                "timings": self.timings, "checks": self.checks, "synthesis": self.synthesis,
+                "planner_usage": self.planner_usage.to_dict(), "usage_by_session": self.usage_by_session}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "RunResult":
-        known = {f.name for f in fields(cls)} - {"subtasks", "usage"}
+        known = {f.name for f in fields(cls)} - {"subtasks", "usage", "planner_usage"}
         values = {k: v for k, v in data.items() if k in known}
         values.setdefault("merged_branch", f"swarm/{data['run_id']}/merged")
-        for name in ("conflicts", "findings", "contradictions", "timings", "checks"):
+        for name in ("conflicts", "findings", "contradictions", "timings", "checks", "usage_by_session"):
             if values.get(name) is None:
                 values.pop(name, None)
         if not isinstance(values.get("synthesis"), (dict, type(None))):
             values["synthesis"] = None
         return cls(**values, subtasks=[SubtaskResult.from_dict(s) for s in data.get("subtasks", [])],
-                   usage=Usage.from_dict(data.get("usage")))
+                   usage=Usage.from_dict(data.get("usage")), planner_usage=Usage.from_dict(data.get("planner_usage")))
 
     def write(self, records: "RunRecords") -> Path:
         return records.write_json(RESULT_FILE, self.to_dict())

@@ -16,6 +16,7 @@ from swarm.model.usage import Usage
 from swarm.run.events import TURN, EventFold
 from swarm.run.records import RunRecords
 from swarm.run.result import RunResult
+from swarm.run.spend import planner_usage
 
 
 def process_alive(pid: Any) -> bool | None:
@@ -84,6 +85,7 @@ def run_status(records: RunRecords) -> RunStatus:
     result = fold.result()
     # While it runs, the total is the agents' and the synthesis pass's turns so far, as the live table adds them.
     result.usage.add(pass_usage(events, fold.subtasks))
+    result.usage.add(planner_usage(records))  # and the planner's (swarm.run.spend)
     pid = (records.read_json("run.json") or {}).get("pid")
     if result.state == "running" and process_alive(pid) is False:
         # Killed: no end was recorded, and its process is gone.

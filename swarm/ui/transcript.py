@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -19,6 +20,7 @@ from rich.console import Group, RenderableType
 from rich.markup import escape
 from rich.text import Text
 
+from swarm.agent.summary import WorkLog
 from swarm.ui.safe import safe_line
 
 # The argument a person wants to see first, by tool.
@@ -49,6 +51,18 @@ class Turn:
     thinking: list[str] = field(default_factory=list)
     calls: list[ToolCall] = field(default_factory=list)
     stop_reason: str | None = None
+    notes: list[str] = field(default_factory=list)  # what the agent was told just before (its turn budget)
+
+
+@dataclass
+class Session:
+    """One conversation of the subtask's agent: the first, one after a resume or a retry, or a follow-up
+    (`swarm continue`); its turns are `Transcript.turns[start:end]`."""
+
+    kind: str  # "start", "restart" or "follow-up"
+    message: str
+    start: int
+    end: int | None = None
 
 
 @dataclass
@@ -56,8 +70,20 @@ class Transcript:
     """The turns of one subtask, the messages it was given, and any command it ran."""
 
     turns: list[Turn] = field(default_factory=list)
-    messages: list[str] = field(default_factory=list)  # user messages: the task, follow-ups
+    messages: list[str] = field(default_factory=list)  # user messages: the task, follow-ups, notes
     commands: list[dict[str, Any]] = field(default_factory=list)
+    sessions: list[Session] = field(default_factory=list)  # in the order they ran
+
+    def session_turns(self, session: Session) -> list[Turn]:
+        return self.turns[session.start:session.end]
+
+    def work_line(self) -> str:
+        """What every tool call of every session did, as an agent's summary says it when it wrote none."""
+        work = WorkLog()
+        for turn in self.turns:
+            for call in turn.calls:
+                work.add(call.name, {"file_path": call.argument}, call.is_error)
+        return work.describe()
 
     @property
     def tools_called(self) -> list[str]:
@@ -111,6 +137,21 @@ def parse(entries: Iterable[dict[str, Any]]) -> Transcript:
     """Fold transcript records into turns, pairing each tool call with its result."""
     transcript = Transcript()
     pending: dict[str, ToolCall] = {}
+    ended = False  # the last assistant turn ended the conversation: a message now is a follow-up
+    notes: list[str] = []
+
+    def given(message: str) -> None:
+        """A message the agent was given: a conversation's first, a follow-up, or a note within one."""
+        transcript.messages.append(message)
+        kind = "start" if not transcript.sessions else "restart" if message.startswith("Subtask:") else \
+            "follow-up" if ended else None
+        if kind is None:
+            notes.append(message)
+            return
+        if transcript.sessions:
+            transcript.sessions[-1].end = len(transcript.turns)
+        transcript.sessions.append(Session(kind, message, len(transcript.turns)))
+
     for entry in entries:
         role = entry.get("role")
         content = entry.get("content")
@@ -119,7 +160,11 @@ def parse(entries: Iterable[dict[str, Any]]) -> Transcript:
                                         "exit_code": entry.get("exit_code"),
                                         "output": clean(str(entry.get("output", "")))})
         elif role == "assistant":
-            turn = Turn(len(transcript.turns) + 1, stop_reason=entry.get("stop_reason"))
+            if not transcript.sessions:
+                transcript.sessions.append(Session("start", "", 0))
+            turn = Turn(len(transcript.turns) + 1, stop_reason=entry.get("stop_reason"), notes=notes)
+            notes = []
+            ended = entry.get("stop_reason") in ("end_turn", "stop_sequence")
             for block in content if isinstance(content, list) else []:
                 kind = block.get("type")
                 if kind == "text" and str(block.get("text", "")).strip():
@@ -134,7 +179,8 @@ def parse(entries: Iterable[dict[str, Any]]) -> Transcript:
             transcript.turns.append(turn)
         elif role == "user":
             if isinstance(content, str):
-                transcript.messages.append(clean(content))
+                given(clean(content))
+                ended = False
                 continue
             for block in content if isinstance(content, list) else []:
                 if block.get("type") == "tool_result":
@@ -144,13 +190,55 @@ def parse(entries: Iterable[dict[str, Any]]) -> Transcript:
                         call.is_error = bool(block.get("is_error"))
                         call.answered = True
                 elif block.get("type") == "text" and str(block.get("text", "")).strip():
-                    transcript.messages.append(clean(str(block["text"])))
+                    given(clean(str(block["text"])))
+            ended = False
     return transcript
 
 
 def _one_line(text: str, limit: int) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[:limit].rstrip() + "…"
+
+
+NO_SUMMARY = re.compile(r"\(The agent wrote no summary\.\) It [^\n]*\.$")
+
+
+def _task_line(message: str) -> str:
+    lines = [ln for ln in message.splitlines() if ln.strip() and not ln.startswith("Subtask:")]
+    return _one_line(lines[0].removeprefix("Title: ") if lines else "", 300)
+
+
+def session_title(session: Session) -> str:
+    """A session's header: how it began, and with what."""
+    if session.kind == "follow-up":
+        return f"follow-up: {_one_line(session.message, 300)}"
+    if session.kind == "restart":  # a resume or a retry; told of its work so far when it had some
+        return "started again from its work so far" if "Your work so far" in session.message else "started over"
+    return _task_line(session.message) or "started"
+
+
+def _render_turn(turn: Turn) -> list[RenderableType]:
+    parts: list[RenderableType] = []
+    for note in turn.notes:
+        parts.append(Text.from_markup(f"\n  [dim]note: {escape(_one_line(note, 300))}[/dim]"))
+    parts.append(Text.from_markup(f"\n[bold]turn {turn.number}[/bold]"
+                                  + (f" [dim]({escape(turn.stop_reason)})[/dim]"
+                                     if turn.stop_reason not in (None, "tool_use", "end_turn") else "")))
+    for thought in turn.thinking:
+        parts.append(Text.from_markup(f"  [dim italic]thinking: {escape(_one_line(thought, THINKING_CHARS))}"
+                                      "[/dim italic]"))
+    for text in turn.text:
+        parts.append(Text("  " + text.replace("\n", "\n  ")))
+    for call in turn.calls:
+        mark = "[red]✗[/red]" if call.is_error else "[green]→[/green]"
+        parts.append(Text.from_markup(f"  [yellow]{escape(call.name)}[/yellow] "
+                                      f"{escape(_one_line(call.argument, 160))}"))
+        if call.answered:
+            body = short(call.result) or "(no output)"
+            parts.append(Text.from_markup(f"    {mark} " + escape(body).replace("\n", "\n      ")))
+        else:
+            parts.append(Text.from_markup("    [dim](no result recorded)[/dim]"))
+    return parts
 
 
 def render(transcript: Transcript, *, subtask: str, record: dict[str, Any] | None = None) -> RenderableType:
@@ -160,34 +248,22 @@ def render(transcript: Transcript, *, subtask: str, record: dict[str, Any] | Non
     state = record.get("state", "")
     parts.append(Text.from_markup(f"[bold]subtask {escape(subtask)}[/bold]"
                                   + (f"  ({escape(str(state))})" if state else "")))
-    if transcript.messages:
-        lines = [ln for ln in transcript.messages[0].splitlines() if ln.strip() and not ln.startswith("Subtask:")]
-        parts.append(Text.from_markup(f"[dim]{escape(_one_line(lines[0] if lines else '', 300))}[/dim]"))
-    for follow_up in transcript.messages[1:]:
-        parts.append(Text.from_markup(f"\n[bold cyan]follow-up:[/bold cyan] {escape(_one_line(follow_up, 300))}"))
+    several = len(transcript.sessions) > 1
+    if transcript.sessions and not several:
+        parts.append(Text.from_markup(f"[dim]{escape(_task_line(transcript.sessions[0].message))}[/dim]"))
     for command in transcript.commands:
         parts.append(Text.from_markup(f"\n[bold]$ {escape(str(command.get('command', '')))}[/bold]  "
                                       f"[dim]exit {escape(str(command.get('exit_code')))}[/dim]"))
         parts.append(Text(short(str(command.get("output", "")), lines=12, chars=2000)))
-    for turn in transcript.turns:
-        parts.append(Text.from_markup(f"\n[bold]turn {turn.number}[/bold]"
-                                      + (f" [dim]({escape(turn.stop_reason)})[/dim]"
-                                         if turn.stop_reason not in (None, "tool_use", "end_turn") else "")))
-        for thought in turn.thinking:
-            parts.append(Text.from_markup(f"  [dim italic]thinking: {escape(_one_line(thought, THINKING_CHARS))}"
-                                          "[/dim italic]"))
-        for text in turn.text:
-            parts.append(Text("  " + text.replace("\n", "\n  ")))
-        for call in turn.calls:
-            mark = "[red]✗[/red]" if call.is_error else "[green]→[/green]"
-            parts.append(Text.from_markup(f"  [yellow]{escape(call.name)}[/yellow] "
-                                          f"{escape(_one_line(call.argument, 160))}"))
-            if call.answered:
-                body = short(call.result) or "(no output)"
-                parts.append(Text.from_markup(f"    {mark} " + escape(body).replace("\n", "\n      ")))
-            else:
-                parts.append(Text.from_markup("    [dim](no result recorded)[/dim]"))
+    for n, session in enumerate(transcript.sessions, 1):
+        if several:
+            parts.append(Text.from_markup(f"\n[bold cyan]── session {n}: {escape(session_title(session))}"
+                                          "[/bold cyan]"))
+        for turn in transcript.session_turns(session):
+            parts.extend(_render_turn(turn))
     summary = clean(str(record.get("summary") or transcript.final_text))
+    # A summary the agent did not write tells its last session's calls only: told again from every session's.
+    summary = NO_SUMMARY.sub(transcript.work_line(), summary) if transcript.turns else summary
     parts.append(Text.from_markup(f"\n[bold]summary[/bold]: {escape(summary) if summary else '[dim](none)[/dim]'}"))
     files = record.get("files_changed") or []
     parts.append(Text.from_markup(f"[bold]files changed[/bold] ({len(files)}): "
@@ -201,12 +277,14 @@ def render_html(transcript: Transcript) -> str:
     """The same view as HTML, for the report (collapsed by the caller in a <details>)."""
     e = html.escape
     out: list[str] = []
-    for message in transcript.messages[1:]:
-        out.append(f'<p class="meta">follow-up: {e(_one_line(message, 300))}</p>')
     for command in transcript.commands:
         out.append(f'<p class="mono">$ {e(str(command.get("command", "")))} (exit {e(str(command.get("exit_code")))})</p>'
                    f'<pre class="code">{e(short(str(command.get("output", "")), lines=12, chars=2000))}</pre>')
-    for turn in transcript.turns:
+    sessions = {s.start: (n, s) for n, s in enumerate(transcript.sessions, 1)} if len(transcript.sessions) > 1 else {}
+    for index, turn in enumerate(transcript.turns):
+        if index in sessions:
+            n, session = sessions.pop(index)
+            out.append(f'<p class="meta"><b>session {n}: {e(session_title(session))}</b></p>')
         out.append(f'<div class="turn"><div class="meta">turn {turn.number}</div>')
         for thought in turn.thinking:
             out.append(f'<p class="meta"><i>thinking: {e(_one_line(thought, THINKING_CHARS))}</i></p>')
