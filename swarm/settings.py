@@ -13,22 +13,21 @@ from typing import Any, Callable
 ON_FAILURE = ("best-effort", "fail-fast", "retry")
 
 
-def _int(value: Any) -> int:
-    if isinstance(value, bool):
-        raise ValueError
-    number = int(value)
-    if number < 1:
-        raise ValueError
-    return number
+def _at_least(cast: Callable[[Any], Any], minimum: float) -> Callable[[Any], Any]:
+    """A parser of numbers (`cast`: int or float) no smaller than `minimum`; true/false are no numbers."""
+    def parse(value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError
+        number = cast(value)
+        if number < minimum:
+            raise ValueError
+        return number
+    return parse
 
 
-def _count(value: Any) -> int:
-    if isinstance(value, bool):
-        raise ValueError
-    number = int(value)
-    if number < 0:
-        raise ValueError
-    return number
+_int = _at_least(int, 1)
+_count = _at_least(int, 0)
+_usd = _at_least(float, 0)
 
 
 def _cost(value: Any) -> float | None:
@@ -36,15 +35,6 @@ def _cost(value: Any) -> float | None:
         return None
     number = float(value)
     if number <= 0:
-        raise ValueError
-    return number
-
-
-def _usd(value: Any) -> float:
-    if isinstance(value, bool):
-        raise ValueError
-    number = float(value)
-    if number < 0:
         raise ValueError
     return number
 

@@ -170,3 +170,37 @@ def load_corpus() -> Any:
         sys.modules["corpus"] = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(sys.modules["corpus"])
     return sys.modules["corpus"]
+
+
+def wait_for(predicate: Callable[[], Any], seconds: float = 60) -> None:
+    """Poll `predicate` every 0.1 s until it is true; fail the test after `seconds`."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.1)
+
+
+def read_terminal(master: int, proc: "subprocess.Popen[str]", seconds: float = 60) -> tuple[str, str]:
+    """What `proc` wrote to the pseudo-terminal `master` until it ended (or `seconds`), and its stdout."""
+    import select
+    import time
+
+    seen = b""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+        elif proc.poll() is not None:
+            break
+    out, _ = proc.communicate(timeout=30)
+    os.close(master)
+    return seen.decode(errors="replace"), out

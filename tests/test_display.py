@@ -7,15 +7,13 @@ import json
 import os
 import pty
 import re
-import select
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from rich.console import Console
 
-from conftest import swarm, swarm_process, text, tool, turn, write_plan
+from conftest import read_terminal, swarm, swarm_process, text, tool, turn, write_plan
 from swarm.checks import KINDS
 from swarm.ui.progress import Progress, checks_phase
 
@@ -31,23 +29,8 @@ def run_in_terminal(repo: Path, plan: Path, env: dict[str, str], columns: int = 
                             stdout=subprocess.PIPE, stderr=slave, text=True,
                             env={**os.environ, **env, "TERM": "xterm-256color", "COLUMNS": str(columns)})
     os.close(slave)
-    seen = b""
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 0.2)
-        if ready:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            seen += chunk
-        elif proc.poll() is not None:
-            break
-    out, _ = proc.communicate(timeout=30)
-    os.close(master)
-    return seen.decode(errors="replace"), out, proc.returncode
+    screen, out = read_terminal(master, proc, 90)
+    return screen, out, proc.returncode
 
 
 def screen_lines(screen: str) -> list[str]:

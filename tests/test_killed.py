@@ -11,20 +11,13 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import git, swarm, text, tool, turn, write_plan
+from conftest import git, wait_for, swarm, text, tool, turn, write_plan
 
 
 def _start(repo: Path, plan: Path, server) -> subprocess.Popen[str]:
     env = {**os.environ, "ANTHROPIC_BASE_URL": server.url, "ANTHROPIC_API_KEY": "sk-test-secret-key-123456"}
     return subprocess.Popen([sys.executable, "-m", "swarm", "run", "--plan", str(plan)], cwd=repo, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _wait_for(predicate, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.1)
 
 
 def test_kill_9_then_status_says_interrupted_and_clean_keeps_the_edit(make_repo, scripted, tmp_path):
@@ -36,7 +29,7 @@ def test_kill_9_then_status_says_interrupted_and_clean_keeps_the_edit(make_repo,
     proc = _start(repo, plan, server)
     worktrees = tmp_path / "xdg-cache" / "swarm" / "worktrees"
     try:
-        _wait_for(lambda: any(worktrees.rglob("edit.txt")))
+        wait_for(lambda: any(worktrees.rglob("edit.txt")))
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
     finally:
@@ -69,7 +62,7 @@ def test_two_ctrl_c_exit_130_like_one(make_repo, scripted, tmp_path):
     for n, (presses, gap) in enumerate([(1, 0.0), (2, 0.05), (2, 0.4)], 1):
         proc = _start(repo, plan, server)
         try:
-            _wait_for(lambda: len([r for r in server.requests if r["key"] == "slow"]) >= n)
+            wait_for(lambda: len([r for r in server.requests if r["key"] == "slow"]) >= n)
             for _ in range(presses):
                 proc.send_signal(signal.SIGINT)
                 time.sleep(gap)

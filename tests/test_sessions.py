@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import git, swarm, swarm_process, text, tool, turn, write_plan
+from conftest import git, wait_for, swarm, swarm_process, text, tool, turn, write_plan
 
 FILES = {"app.py": "def greet():\n    return 'hi'\n", "README.md": "# app\n"}
 PLAN = {"task": "Greet loudly", "subtasks": [
@@ -28,13 +28,6 @@ def _start(repo: Path, server, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "ANTHROPIC_BASE_URL": server.url, "ANTHROPIC_API_KEY": "sk-test-secret-key-123456"}
     return subprocess.Popen([sys.executable, "-m", "swarm", *args], cwd=repo, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _wait_for(predicate, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.1)
 
 
 def _events(repo: Path, rid: str) -> list[dict]:
@@ -60,7 +53,7 @@ def _interrupted_planned_run(repo: Path, scripted) -> tuple[str, dict]:
         "notes": [turn(tool("write", file_path="NOTES.md", content="notes\n")), turn(text("Wrote NOTES.md."))]}})
     proc = _start(repo, server, "run", "Greet loudly", "--json")
     try:
-        _wait_for(lambda: any(r["key"] == "greet" and r["turn"] == 1 for r in server.requests)
+        wait_for(lambda: any(r["key"] == "greet" and r["turn"] == 1 for r in server.requests)
                   and sum(1 for r in server.requests if r["key"] == "notes") >= 2)
         time.sleep(0.5)
         proc.send_signal(signal.SIGINT)
@@ -167,7 +160,7 @@ def _killed_run(repo: Path, scripted, tmp_path: Path) -> tuple[str, Path]:
     proc = _start(repo, server, "run", "--plan", str(plan))
     worktrees = tmp_path / "xdg-cache" / "swarm" / "worktrees"
     try:
-        _wait_for(lambda: any(worktrees.rglob("edit.txt")) and (runs := list((repo / ".swarm/runs").glob("*")))
+        wait_for(lambda: any(worktrees.rglob("edit.txt")) and (runs := list((repo / ".swarm/runs").glob("*")))
                   and '"state": "done"' in (runs[0] / "events.jsonl").read_text())
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)

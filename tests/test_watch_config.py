@@ -6,7 +6,6 @@ import io
 import json
 import os
 import pty
-import select
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ import time
 from click.testing import CliRunner
 from rich.console import Console
 
-from conftest import swarm, text, tool, turn, write_plan
+from conftest import read_terminal, swarm, text, tool, turn, write_plan
 from swarm.cli import main
 from swarm.config import load_config
 from swarm.ui.progress import Progress
@@ -68,23 +67,7 @@ def test_swarm_run_in_a_terminal_draws_the_table(make_repo, tmp_path):
                             cwd=repo, stdout=subprocess.PIPE, stderr=slave, env={**os.environ, "TERM": "xterm-256color",
                                                                                  "COLUMNS": "120"})
     os.close(slave)
-    seen = b""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 0.2)
-        if ready:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            seen += chunk
-        elif proc.poll() is not None:
-            break
-    out, _ = proc.communicate(timeout=30)
-    os.close(master)
-    screen = seen.decode(errors="replace")
+    screen, out = read_terminal(master, proc, 60)
     assert proc.returncode == 0, screen
     assert "in/out" in screen and "gen" in screen and "running" in screen
     assert json.loads(out)["state"] == "done"  # stdout stays JSON
