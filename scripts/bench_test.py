@@ -122,7 +122,8 @@ def passed(output: str) -> int:
     return int(found[-1]) if found else -1
 
 
-def bench_suite(suite: Suite, work: Path, repeat: int, shards: int) -> dict[str, list[float]]:
+def bench_suite(suite: Suite, work: Path, repeat: int, shards: int, first: int = 1,
+                before_src: Path | None = None) -> dict[str, list[float]]:
     repo = unpack_into_repo(sdist_dir(suite.name, suite.version), work / suite.name)
     swarm = [sys.executable, "-m", "swarm", "test", "--shards", str(shards), "--"]
     variants = {
@@ -131,11 +132,24 @@ def bench_suite(suite: Suite, work: Path, repeat: int, shards: int) -> dict[str,
         "swarm": ([*swarm, *suite.cmd], {}),
         "nofreeze": ([*swarm, *suite.cmd], {"SWARM_SHARD_NO_FREEZE": "1"}),
     }
-    times: dict[str, list[float]] = {name: [] for name in ("first", *variants)}
+    times: dict[str, list[float]] = {name: [] for name in ("first", "first_before", *variants)}
     counts: dict[str, int] = {}
-    seconds, out = timed([*swarm, *suite.cmd], repo, env_for(suite))  # no durations, no worktrees yet
-    times["first"].append(seconds)
-    counts["first"] = passed(out)
+    # First runs: a fresh repository and worktree cache each time (no durations, no worktrees, no bytecode),
+    # taking turns with the code of --before-src when given.
+    for i in range(first):
+        for name, src in (("first", None), ("first_before", before_src)):
+            if name == "first_before" and src is None:
+                continue
+            fresh = unpack_into_repo(sdist_dir(suite.name, suite.version), work / f"{suite.name}-first-{name}-{i}")
+            extra = {"XDG_CACHE_HOME": str(work / f"cache-first-{name}-{i}")}
+            if src is not None:
+                extra["PYTHONPATH"] = os.pathsep.join([str(src), suite.env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+            seconds, out = timed([*swarm, *suite.cmd], fresh, env_for(suite, extra))
+            times[name].append(seconds)
+            counts[name] = passed(out)
+            print(f"  {suite.name} first run {i + 1} {'(before)' if src else '':<8} {seconds:6.2f}s  "
+                  f"{counts[name]} passed", file=sys.stderr)
+            shutil.rmtree(fresh, ignore_errors=True)
     timed(suite.cmd, repo, env_for(suite))  # warm the checkout's bytecode like the worktrees'
     for round_ in range(repeat):
         for name, (argv, extra) in variants.items():
@@ -235,6 +249,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--shards", type=int, default=2)
     parser.add_argument("--reset", action="store_true", help="Also time the worktree reset strategies.")
+    parser.add_argument("--first", type=int, default=1, help="First runs (each in a fresh repository) to time.")
+    parser.add_argument("--before-src", type=Path, default=None,
+                        help="Also time first runs with the swarm package of this older checkout, taking turns.")
     args = parser.parse_args()
     chosen = args.suite or [*SUITES, "django"]
     bench_venv([SUITES[name] for name in chosen if name in SUITES] + ([DJANGO] if "django" in chosen else []))
@@ -247,17 +264,21 @@ def main() -> None:
             if name == "django":
                 django = bench_django(work, args.repeat)
             else:
-                rows.append((name, bench_suite(SUITES[name], work, args.repeat, args.shards)))
+                rows.append((name, bench_suite(SUITES[name], work, args.repeat, args.shards, args.first,
+                                               args.before_src)))
         resets = reset_strategies(work, args.repeat) if args.reset else {}
     print(f"\n{os.cpu_count()} CPUs; load average {load:.2f} at the start, {os.getloadavg()[0]:.2f} at the end; "
-          f"medians of {args.repeat} (first run: once); shards: {args.shards}\n")
+          f"medians of {args.repeat} (first runs: {args.first}, each in a fresh repository); shards: {args.shards}\n")
     if rows:
-        print("| suite | plain pytest | xdist -n auto | swarm test, first run | swarm test | "
-              "swarm test, no gc.freeze | swarm / plain | best swarm / best plain | xdist / plain |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print("| suite | plain pytest | xdist -n auto | swarm test, first run | first run / plain | "
+              "first run (before) / plain | swarm test | swarm test, no gc.freeze | swarm / plain | "
+              "best swarm / best plain | xdist / plain |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for name, times in rows:
-            m = {k: statistics.median(v) for k, v in times.items()}
-            print(f"| {name} | {m['plain']:.2f}s | {m['xdist']:.2f}s | {m['first']:.2f}s | {m['swarm']:.2f}s | "
+            m = {k: statistics.median(v) for k, v in times.items() if v}
+            before = f"{m['first_before'] / m['plain']:.2f}" if "first_before" in m else "-"
+            print(f"| {name} | {m['plain']:.2f}s | {m['xdist']:.2f}s | {m['first']:.2f}s | "
+                  f"**{m['first'] / m['plain']:.2f}** | {before} | {m['swarm']:.2f}s | "
                   f"{m['nofreeze']:.2f}s | **{m['swarm'] / m['plain']:.2f}** | "
                   f"{min(times['swarm']) / min(times['plain']):.2f} | {m['xdist'] / m['plain']:.2f} |")
     if django:
