@@ -181,3 +181,26 @@ def test_the_end_of_a_run_suggests_swarm_review_and_apply_not_git(make_repo, tmp
     assert f"`swarm review {rid}`" in following and f"`swarm apply {rid}`" in following
     for text_ in (run.stdout, run.stderr, following):
         assert not re.search(r"`?git (diff|merge|checkout|cherry-pick)", text_), text_
+
+
+def test_the_end_of_run_table_keeps_every_number_whole_on_80_columns():
+    from rich.console import Console
+
+    from swarm.model.usage import Usage
+    from swarm.run.result import RunResult, SubtaskResult
+    from swarm.ui.summary import print_summary
+
+    usage = Usage.from_dict({"input_tokens": 1_163_456, "output_tokens": 234_567, "cache_read_input_tokens": 9_876_543,
+                             "cost_usd": 12.3456})
+    subtasks = [SubtaskResult.from_dict({"id": f"a-very-long-subtask-name-{i}", "state": "incomplete", "merged": True,
+                                         "files_changed": ["a.py"] * 12, "turns": 100, "usage": usage.to_dict(),
+                                         "seconds": 1234.5}) for i in range(3)]
+    result = RunResult("20261202-120501-ab12", "done", subtasks=subtasks, usage=usage, merged_branch="swarm/x/merged",
+                       merged_commit="abc", timings={"total": 12.0})
+    console = Console(width=80, record=True)
+    print_summary(console, result)
+    lines = console.export_text().splitlines()
+    assert max(len(line) for line in lines) <= 80
+    rows = [line for line in lines if line.startswith("a-very")]
+    assert len(rows) == 3 and all("1.2M/234.6k" in r and "9.9M" in r and "1234.5s" in r and r.endswith("$12.3456")
+                                  for r in rows)

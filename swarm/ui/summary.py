@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -15,14 +16,9 @@ from swarm.ui.safe import safe
 
 def print_summary(console: Console, result: RunResult) -> None:
     """The table of subtasks, errors and conflicts, and the merged branch with the run's totals."""
-    table = Table(title=f"run {safe(result.run_id)}: {safe(result.state)}", title_justify="left")
-    numeric = ("files", "turns", "in/out", "cached", "time", "cost")
-    for column in ("subtask", "state", "merged", *numeric):
-        table.add_column(column, justify="right" if column in numeric else "left")
-    for st in result.subtasks:
-        table.add_row(safe(st.id), safe(st.state), "yes" if st.merged else "no", str(len(st.files_changed)),
-                      str(st.turns), token_cell(st.usage), compact_tokens(st.usage.tokens_cached),
-                      f"{st.seconds:.1f}s", f"${st.usage.cost_usd:.4f}")
+    rows = [[safe(st.id), safe(st.state), "yes" if st.merged else "no", str(len(st.files_changed)),
+             str(st.turns), token_cell(st.usage), compact_tokens(st.usage.tokens_cached),
+             f"{st.seconds:.1f}s", f"${st.usage.cost_usd:.4f}"] for st in result.subtasks]
     # What the subtasks' rows leave of the total is the synthesis pass's (and the planner's, when one ran):
     # a row of its own, so the rows add up to the total line below.
     told = Usage()
@@ -30,8 +26,21 @@ def print_summary(console: Console, result: RunResult) -> None:
         told.add(st.usage)
     rest = result.usage.minus(told)
     if rest.tokens:
-        table.add_row("synthesis" + (", planner" if result.timings.get("plan") else ""), "", "", "", "",
-                      token_cell(rest), compact_tokens(rest.tokens_cached), "", f"${rest.cost_usd:.4f}")
+        rows.append(["synthesis" + (", planner" if result.timings.get("plan") else ""), "", "", "", "",
+                     token_cell(rest), compact_tokens(rest.tokens_cached), "", f"${rest.cost_usd:.4f}"])
+    # Light borders and numbers never cut: on 80 columns only the names give way (with an ellipsis).
+    table = Table(title=f"run {safe(result.run_id)}: {safe(result.state)}", title_justify="left",
+                  box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
+    numeric = ("files", "turns", "in/out", "cached", "time", "cost")
+    for i, column in enumerate(("subtask", "state", "merged", *numeric)):
+        if column in numeric or column == "merged":
+            width = max([len(column), *(len(row[i]) for row in rows)])
+            table.add_column(column, justify="right" if column in numeric else "left", no_wrap=True,
+                             min_width=width)
+        else:
+            table.add_column(column, overflow="ellipsis", min_width=6)
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
     for st in result.subtasks:
         if st.error:
