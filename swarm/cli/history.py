@@ -33,11 +33,17 @@ def runs(obj: Context, as_json: bool) -> None:
              f"{compact_tokens(s.tokens_in)}/{compact_tokens(s.tokens_out)}", compact_tokens(s.tokens_cached),
              f"${s.cost_usd:.4f}", "yes" if s.applied else "no") for s in summaries]
     header = ("run", "task", "state", "age", "subtasks", "in/out", "cached", "cost", "applied")
+    # On a narrow terminal the cached column goes first, then the task gives way; piped, the task is cut at 60.
+    width = obj.out.width if obj.out.is_terminal else 200
+    keep = list(range(len(header)))
+    if width < 100:
+        keep.remove(6)
+    header = tuple(header[i] for i in keep)
+    rows = [tuple(row[i] for i in keep) for row in rows]
     widths = [max(len(header[i]), *(len(row[i]) for row in rows)) for i in range(len(header))]
-    # Every column but the task keeps its width; on a terminal the task gives way, piped it is cut at 60.
-    room = (obj.out.width if obj.out.is_terminal else 200) - sum(widths) + widths[1] - 2 * (len(header) - 1)
+    room = width - sum(widths) + widths[1] - 2 * (len(header) - 1)
     widths[1] = max(len("task"), min(widths[1], 60, room))
-    right = {3, 4, 5, 6, 7}
+    right = {i for i, name in enumerate(header) if name in ("age", "subtasks", "in/out", "cached", "cost")}
 
     def line(cells: tuple[str, ...]) -> str:
         out = []
