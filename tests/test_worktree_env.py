@@ -108,3 +108,29 @@ def test_a_failing_setup_is_the_subtasks_error_with_its_output(make_repo, tmp_pa
     assert out.returncode == 1
     sub = _result(repo)["subtasks"][0]
     assert sub["state"] == "failed" and "exited 3" in sub["error"] and "cannot-install-deps" in sub["error"]
+
+
+def test_a_symlink_an_agent_leaves_in_a_pooled_slot_never_makes_copy_write_outside(make_repo, tmp_path):
+    """Ignored files survive in a pool slot; swarm's `copy` (run with the user's rights, outside any sandbox)
+    must not follow a symlink an earlier agent planted there to write the user's files elsewhere."""
+    recipe = '[tool.swarm.worktree]\ncopy = [".env.local", "conf/*.local"]\n'
+    repo = make_repo({"pyproject.toml": recipe, ".gitignore": ".env.local\nconf/\n", "app.py": "x = 1\n"})
+    (repo / ".env.local").write_text("SECRET_URL=local\n")
+    (repo / "conf").mkdir()
+    (repo / "conf" / "app.local").write_text("DB=local\n")
+    victim, victim_dir = tmp_path / "victim.txt", tmp_path / "victim-dir"
+    victim.write_text("the user's own file\n")
+    victim_dir.mkdir()
+    plant = f"rm -rf .env.local conf && ln -s {victim} .env.local && ln -s {victim_dir} conf && echo 1 > planted.txt"
+    first = write_plan(tmp_path / "first.json", {"task": "plant", "subtasks": [
+        {"id": "plant", "title": "plant", "command": plant, "files": ["planted.txt"]}]})
+    planted = swarm(repo, "run", "--plan", str(first), "--concurrency", "1")
+    assert _result(repo)["subtasks"][0]["state"] == "done", planted.stdout + planted.stderr
+    probe = "cat .env.local conf/app.local > seen.txt; test ! -L .env.local && test ! -L conf && echo real >> seen.txt"
+    second = write_plan(tmp_path / "second.json", {"task": "probe", "subtasks": [
+        {"id": "probe", "title": "probe", "command": probe, "files": ["seen.txt"]}]})
+    out = swarm(repo, "run", "--plan", str(second), "--concurrency", "1")
+    assert _result(repo)["subtasks"][0]["state"] == "done", out.stdout + out.stderr
+    assert victim.read_text() == "the user's own file\n" and list(victim_dir.iterdir()) == []
+    sub = _result(repo)["subtasks"][0]
+    assert git(repo, "show", f"{sub['commit']}:seen.txt").splitlines() == ["SECRET_URL=local", "DB=local", "real"]

@@ -131,24 +131,45 @@ def copy_and_link(recipe: WorktreeRecipe, source: Path, worktree: Path, common_d
     if recipe.copy:
         for path in _ignored_files(source):
             if match_any(recipe.copy, path):
-                target = worktree / path
-                target.parent.mkdir(parents=True, exist_ok=True)
+                target = _own_path(worktree, path)
+                if target.is_dir():
+                    shutil.rmtree(target)
                 shutil.copy2(source / path, target)
                 done.append(f"copied {path}")
     for name in recipe.link:
-        origin, target = source / name, worktree / name
+        origin = source / name
         if not origin.exists():
             continue
-        if target.is_symlink() and os.readlink(target) == str(origin.resolve()):
+        target = worktree / name
+        if target.is_symlink() and os.readlink(target) == str(origin.resolve()) and \
+                Path(os.path.realpath(target.parent)) == (worktree.resolve() / name).parent:
             continue  # a pooled slot keeps its link
-        if target.is_symlink() or target.is_file():
-            target.unlink()
-        elif target.is_dir():
+        target = _own_path(worktree, name)
+        if target.is_dir():
             shutil.rmtree(target)
-        target.parent.mkdir(parents=True, exist_ok=True)
         target.symlink_to(origin.resolve(), target_is_directory=origin.is_dir())
         done.append(f"linked {name}")
     return done
+
+
+def _own_path(worktree: Path, rel: str) -> Path:
+    """`worktree/rel` made safe to write with swarm's (the user's) rights: every folder on the way is a real
+    folder of the worktree, and nothing is at the path itself.
+
+    A pooled slot keeps ignored files between uses, so an agent could have left a symlink there
+    (`.env.local -> ~/.bashrc`, `config -> ~`): it is removed, never followed.
+    """
+    here = worktree.resolve()
+    parts = Path(rel).parts
+    for part in parts[:-1]:
+        here = here / part
+        if here.is_symlink() or (here.exists() and not here.is_dir()):
+            here.unlink()
+        here.mkdir(exist_ok=True)
+    target = here / parts[-1]
+    if target.is_symlink() or target.is_file():
+        target.unlink()
+    return target
 
 
 def _ignored_files(root: Path) -> list[str]:
