@@ -281,3 +281,18 @@ def test_a_test_runner_can_be_plugged_in_and_timeouts_are_regressions(tmp_path):
     again = asyncio.run(run_checks(**{**args, "test_command": "make test"}, test_runner=runner, test_timeout=9,
                                    test_baseline=report.test_baseline))
     assert seen == [args["merged"]] and len(again.findings) == 1
+
+
+def test_a_name_renamed_away_from_a_module_with_getattr_is_still_found(tmp_path):
+    # click/utils.py has a module __getattr__ (for deprecated names); a half-rename there broke `import click`.
+    utils = ("def format_filename(name):\n    return name\n\n\n"
+             "def __getattr__(name):\n    if name == 'old_echo':\n        return format_filename\n"
+             "    raise AttributeError(name)\n")
+    base = {"pkg/__init__.py": "from .utils import format_filename\n", "pkg/utils.py": utils,
+            "pkg/cli.py": "from .utils import old_echo\n"}
+    report = check(tmp_path, base, {"id": "rename", "write": {"pkg/utils.py": utils.replace("format_filename", "fmt_name")}},
+                   {"id": "docs", "write": {"README.md": "docs\n"}})
+    found = [f for f in report.findings if f.kind == "symbol"]
+    assert len(found) == 1 and "format_filename" in found[0].message and "pkg/__init__.py" in found[0].files
+    # the name the __getattr__ serves (spelled in it) still resolves: no finding for pkg/cli.py
+    assert "old_echo" not in found[0].message

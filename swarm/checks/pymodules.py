@@ -141,7 +141,7 @@ class Modules:
         if self.locate(join_mod(mod, name), tree) not in (None, EXTERNAL):
             return Outcome(None, path)
         info = None if path == NAMESPACE else self.info(tree, path)
-        if info is not None and (info.error or info.open or name in info.names):
+        if info is not None and info.serves(name):
             return Outcome(None, path)
         return Outcome(f"imports {name} from {show_mod(mod)}, which does not define it",
                        None if path == NAMESPACE else path)
@@ -175,7 +175,7 @@ class Modules:
             return walked
         mod, i, path = walked
         info = self.info(tree, path) if path else None
-        if info is not None and (info.error or info.open or attrs[i] in info.names):
+        if info is not None and info.serves(attrs[i]):
             return Outcome(None, path)
         return Outcome(f"uses {show_mod(mod)}.{attrs[i]}, which {show_mod(mod)} does not define", path)
 

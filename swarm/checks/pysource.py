@@ -93,7 +93,11 @@ class ModuleInfo:
     path: str
     error: str | None = None
     names: set[str] = field(default_factory=set)
-    open: bool = False  # a star import or a module __getattr__: any name may resolve
+    open: bool = False  # a star import, or a module __getattr__ that answers any name: any name may resolve
+    # With a module-level `__getattr__`: the string constants of the module, the names it may serve to an
+    # importer (a shim for a deprecated name spells it); None without one. Other names do not resolve
+    # through it: measured against the base, only a name the merge took away is reported.
+    lazy: frozenset[str] | None = None
     defs: dict[str, Definition] = field(default_factory=dict)
     top_defs: list[Definition] = field(default_factory=list)
     blocks: list[Definition] = field(default_factory=list)
@@ -103,6 +107,10 @@ class ModuleInfo:
     _bound: set[str] = field(default_factory=set, repr=False)
     _refs: list[Ref] | None = field(default=None, repr=False)
     _loads: Counter[tuple[str, str]] = field(default_factory=Counter, repr=False)
+
+    def serves(self, name: str) -> bool:
+        """Whether `from <this module> import name` (or `module.name`) may work."""
+        return bool(self.error) or self.open or name in self.names or name in (self.lazy or ())
 
     # References cost a walk of the whole tree and most modules are only looked up for names and
     # signatures, so they are collected on demand: from a tree at hand, or by parsing `source` again.
@@ -191,8 +199,11 @@ def _top_level(info: ModuleInfo, body: list[ast.stmt], counts: Counter[str]) -> 
     for stmt in body:
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             bind([stmt.name])
-            if stmt.name == "__getattr__":
-                info.open = True
+            if stmt.name == "__getattr__" and _refuses_others(stmt):
+                info.lazy = frozenset(n.value for part in body for n in ast.walk(part)
+                                      if isinstance(n, ast.Constant) and isinstance(n.value, str))
+            elif stmt.name == "__getattr__":
+                info.open = True  # it may answer any name
         elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
             for alias in stmt.names:
                 if alias.name == "*":
@@ -274,3 +285,14 @@ def parse_module(source: str, path: str, refs: bool = False) -> ModuleInfo:
     if refs:
         info.collect(tree)
     return info
+
+
+def _refuses_others(func: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """Whether a module `__getattr__` raises AttributeError for the names it does not serve (then it serves
+    only names the module spells, e.g. deprecated aliases); one that never raises it may answer anything."""
+    for node in ast.walk(func):
+        if isinstance(node, ast.Raise) and node.exc is not None:
+            exc = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+            if isinstance(exc, ast.Name) and exc.id == "AttributeError":
+                return True
+    return False
