@@ -108,6 +108,7 @@ def test_watch_follows_a_run_from_another_process_until_it_ends(make_repo, scrip
     assert ".log" not in shown  # ignored files are not reported
     assert ".git" not in shown.replace(".gitignore", "")
     assert f"run {run_id} done" in shown
+    assert "checks: " in shown and "synthesis: the synthesizer reviews" in shown  # the phases, from the events
     assert "in/out" in shown and "synthesis" in shown  # the final table, with the synthesis pass
 
 

@@ -14,6 +14,7 @@ Every event is `{"ts": ..., "type": KIND, ...}`; those about one subtask carry `
     merge       the merged commit and the subtasks in it
     synthesis   the synthesis pass's edit commits and contradictions
     workspace   a subtask's worktree is ready (`path`): its files change only by its agent from here
+    phase       what the run does besides the agents (`text`: the checks it runs, the synthesis)
     setup       one `setup` command of the worktree recipe: `command`, `exit_code`, `seconds`
     review      a review's kept subtasks; applied: `swarm apply` took the result
 
@@ -41,6 +42,7 @@ REVIEW = "review"
 APPLIED = "applied"
 SETUP = "setup"
 WORKSPACE = "workspace"
+PHASE = "phase"
 # Keys of a `state` event copied onto the subtask's record.
 STATE_FIELDS = ("commit", "files_changed", "summary", "start_commit")
 

@@ -66,6 +66,13 @@ class Integration:
         self.records.event(kind, **data)
         self.progress.activity(str(data.pop("subtask", "")), kind, **data)
 
+    def _phase(self, text: str) -> None:
+        """What the run does now besides the agents: the live table's status line, and a `phase` event for
+        `swarm watch` in another terminal."""
+        if text != self.progress.board.phase:
+            self.records.event(events.PHASE, text=text)
+        self.progress.phase(text)
+
     async def check(self, commit: str) -> Any:
         """The mechanical checks of the merged result (swarm.checks)."""
         from swarm.checks import KINDS, SubtaskChange, run_checks, run_tests_at
@@ -73,9 +80,9 @@ class Integration:
         running: list[str] = []
 
         def say() -> None:
-            self.progress.phase(checks_phase(KINDS, self.plan.test_command, running, waiting=self._test_baseline
-                                             is None and self._baseline_task is not None
-                                             and not self._baseline_task.done()))
+            self._phase(checks_phase(KINDS, self.plan.test_command, running, waiting=self._test_baseline
+                                     is None and self._baseline_task is not None
+                                     and not self._baseline_task.done()))
 
         async def test_runner(repo: GitRepo, at: str, command: str, timeout: float) -> Any:
             running.append("base" if at == self.base else "merged")
@@ -109,7 +116,7 @@ class Integration:
                           out: dict[str, Any]) -> Any:
         """Run the synthesizer; move the merged branch to its result; return the final check report."""
         began = time.monotonic()
-        self.progress.phase(f"synthesis: the synthesizer reviews the merged result ({len(report.findings)} finding(s))")
+        self._phase(f"synthesis: the synthesizer reviews the merged result ({len(report.findings)} finding(s))")
 
         async def recheck(commit: str) -> Any:
             t0 = time.monotonic()

@@ -103,6 +103,8 @@ class RunWatcher:
         kind, sid = event.get("type"), event.get("subtask")
         if kind == events.WORKSPACE:
             self.ready.add(sid)
+        elif kind == events.PHASE:
+            self.progress.phase(str(event.get("text") or ""))
         elif kind == events.RETRY or (kind == events.STATE and event.get("state") != "running"):
             self.ready.discard(sid)
         self.fold.feed(event)
