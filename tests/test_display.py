@@ -204,3 +204,16 @@ def test_the_end_of_run_table_keeps_every_number_whole_on_80_columns():
     rows = [line for line in lines if line.startswith("a-very")]
     assert len(rows) == 3 and all("1.2M/234.6k" in r and "9.9M" in r and "1234.5s" in r and r.endswith("$12.3456")
                                   for r in rows)
+
+
+def test_the_live_total_counts_the_planner_like_the_final_line():
+    from swarm.model.usage import Usage
+
+    screen = io.StringIO()
+    progress = Progress(Console(file=screen, force_terminal=True, width=80), quiet=True)
+    progress.begin("run r", ["a"])
+    planner = Usage.from_dict({"input_tokens": 1000, "output_tokens": 200, "cost_usd": 0.5})
+    progress.board.earlier.add(planner)
+    progress.activity("a", "turn", usage={"input_tokens": 10, "output_tokens": 2, "cost_usd": 0.01})
+    total = progress.board.total()
+    assert (total.input_tokens, total.output_tokens, round(total.cost_usd, 4)) == (1010, 202, 0.51)

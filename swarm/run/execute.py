@@ -36,6 +36,8 @@ def execute_plan(repo: GitRepo, plan: Plan, *, client: Any, options: RunOptions,
     # (a context variable, never os.environ); a live table on a terminal, plain lines elsewhere.
     with use_policy(options.env_policy()), Progress(console, quiet=quiet) as progress:
         progress.begin(f"run {run_id}", [s.id for s in plan.subtasks])
+        if planning and planning[1] is not None:
+            progress.board.earlier.add(planning[1])  # the live total counts the planner, as the final line does
         executor = make_executor(repo, options, records=records, plan=plan,
                                  hosts=min(options.concurrency, len(plan.subtasks)))
         if options.executor != "local":

@@ -85,6 +85,7 @@ class Board:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self.rows: dict[str, Row] = {}
+        self.earlier = Usage()  # spent before the agents began: the planner
         self.planned: set[str] = set()
         self.started = clock()
         self.title = ""
@@ -158,9 +159,11 @@ class Board:
                         row.detail = ""
 
     def total(self) -> Usage:
-        """The tokens and cost of every row, the synthesis pass's included."""
+        """The tokens and cost of every row, the synthesis pass's included, and what was spent before
+        the agents (`earlier`: the planner), so the total agrees with the run's final line."""
         with self._lock:
             total = Usage()
+            total.add(self.earlier)
             for row in self.rows.values():
                 total.add(row.usage)
             return total
