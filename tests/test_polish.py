@@ -39,3 +39,14 @@ def test_a_refused_keep_prints_the_exact_command_that_works(make_repo, tmp_path)
     works = swarm(repo, *shlex.split(command.group(1))[1:])
     assert works.returncode == 0, works.stderr
     assert git(repo, "show", f"swarm/{rid}/reviewed:a.py") == "def a():\n    return 20"
+
+
+def test_config_help_lists_every_setting_aligned_within_80_columns(make_repo):
+    from swarm.settings import SETTINGS
+
+    out = swarm(make_repo({"a.py": "x = 1\n"}), "config", "--help", env={"COLUMNS": "80"}).stdout
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    starts = {name: next(line for line in lines if line.strip().startswith(name + " ")) for name in SETTINGS}
+    columns = {len(line) - len(line.lstrip()[len(name):].lstrip()) for name, line in starts.items()}
+    assert len(columns) == 1  # every help text starts in the same column, the longest name's included

@@ -279,8 +279,14 @@ def watch(obj: Context, run_id: str | None) -> None:
 def _settings_epilog() -> str:
     from swarm.config import SETTINGS
 
+    import textwrap
+
+    # One column for the names, the longest included, and the help wrapped beside it (80 columns).
+    width = 2 + max(len(name) for name in SETTINGS) + 2
     lines = ["\b", "Settings (SWARM_<NAME> in the environment, e.g. SWARM_MAX_COST):"]
-    lines += [f"  {s.name:<13} {s.help} ({s.expects})" for s in SETTINGS.values()]
+    for s in SETTINGS.values():
+        lines += textwrap.wrap(f"{s.help} ({s.expects})", width=78, initial_indent=f"  {s.name}".ljust(width),
+                               subsequent_indent=" " * width)
     return "\n".join(lines)
 
 
