@@ -1,8 +1,10 @@
 """Running test commands in shards, each shard in its own pooled worktree of one commit.
 
 For a pytest command: when earlier runs of it left durations, the plan is cut
-from them at once; otherwise one `--collect-only -q` pass lists the tests
-first. Every shard then runs the same command in its own worktree, with
+from them at once; on a first run the test files pytest would find are dealt
+out by size (balance.size_plan), and only when there are none to find does one
+`--collect-only -q` pass list the tests first. Every shard then runs the same
+command in its own worktree, with
 swarm's plugin choosing its part (see shard_plugin.py) and a JUnit file
 recording what happened; their events stream progress as they go.
 """
