@@ -119,3 +119,26 @@ def test_command_subtask_timeout_is_a_setting(make_repo, tmp_path):
     result = json.loads(proc.stdout)
     assert result["subtasks"][0]["state"] == "failed"
     assert "timed out after 1s" in json.dumps(result)
+
+
+@needs_bwrap
+def test_command_subtasks_and_the_test_check_run_agents_code_sandboxed(make_repo, scripted, tmp_path, monkeypatch):
+    """A command subtask, and the test check's run of the merged tree (where an agent's conftest.py runs on
+    collection), cannot write outside their worktree: agents' code never runs with the user's rights."""
+    monkeypatch.setenv("SWARM_SANDBOX", "auto")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    repo = make_repo({"a.py": "x = 1\n", "tests/test_a.py": "def test_a():\n    assert True\n"})
+    conftest = f"import pathlib\ntry:\n    pathlib.Path({str(outside / 'from-conftest')!r}).write_text('x')\nexcept OSError:\n    pass\n"
+    plan = write_plan(tmp_path / "plan.json", {"task": "t", "test_command": "python -m pytest -q tests", "subtasks": [
+        {"id": "cmd", "title": "cmd", "command": f"echo x > {outside / 'from-command'} || echo refused > refused.txt",
+         "files": ["refused.txt"]},
+        {"id": "agent", "instructions": "add a conftest", "files": ["tests/conftest.py"]}]})
+    server = scripted({"workers": {"agent": [turn(tool("write", file_path="tests/conftest.py", content=conftest)),
+                                             turn(text("Done."))]}})
+    swarm(repo, "run", "--plan", str(plan), "--json", server=server)
+    result = json.loads((max((repo / ".swarm" / "runs").glob("*/result.json"))).read_text())
+    assert {s["id"]: s["state"] for s in result["subtasks"]} == {"cmd": "done", "agent": "done"}
+    assert "test" in result["checks"] or result["checks"]  # the test check ran on the merged tree
+    assert list(outside.iterdir()) == []
+    assert git(repo, "show", f"{result['merged_branch']}:refused.txt") == "refused"

@@ -28,6 +28,7 @@ from typing import Awaitable, Callable
 from swarm.env.allowlist import scrubbed_env
 from swarm.env.python import python_env
 from swarm.git.repo import GitRepo
+from swarm.env.sandbox import Sandbox
 from swarm.env.shell import run_shell
 from swarm.checks.bisect import bisect
 from swarm.checks.context import CheckContext
@@ -63,7 +64,8 @@ async def run_tests_at(repo: GitRepo, commit: str, command: str, timeout: float,
         python = await asyncio.to_thread(python_env, repo.root, env.get("PATH"))
         shadow = python.pythonpath(tree, env.get("PYTHONPATH"))
         env = {**env, "SWARM_WORKTREE": str(tree), **({"PYTHONPATH": shadow} if shadow else {})}
-        result = await run_shell(command, tree, env, timeout)
+        # The merged tree is agents' code (a conftest.py runs on collection): sandboxed, never with the user's rights.
+        result = await run_shell(command, tree, env, timeout, sandbox=Sandbox(tree))
         imported = await _where_imported(tree, python.roots, env, python.executable)
         return TestOutcome(result.exit_code, failed_ids(result.output), result.output, result.timed_out,
                            time.monotonic() - began, imported)
@@ -106,7 +108,7 @@ async def _where_imported(tree: Path, roots: tuple[str, ...], env: dict[str, str
     if not names or python is None:
         return {}
     probe = " ".join(shlex.quote(a) for a in [python, "-c", _FIND, *names])
-    result = await run_shell(probe, tree, env, 30)
+    result = await run_shell(probe, tree, env, 30, sandbox=Sandbox(tree))
     try:
         found = json.loads(result.output.strip().splitlines()[-1])
     except (ValueError, IndexError):

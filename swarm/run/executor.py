@@ -19,6 +19,7 @@ from typing import Any, Awaitable, Callable, Protocol
 
 from swarm.agent.tools import Toolbox, ToolOutcome, tool_definitions
 from swarm.config import RunOptions
+from swarm.env.sandbox import Sandbox
 from swarm.env.shell import ShellResult, run_shell
 from swarm.env.pool import PoolSlot, WorktreePool
 from swarm.env.ports import ports_folder
@@ -97,7 +98,9 @@ class LocalWorkspace:
         self._on_close = on_close
 
     async def run_command(self, command: str, timeout: float) -> ShellResult:
-        return await run_shell(command, self.path, self.env, timeout)
+        # Sandboxed like setup and the agents' shell: the worktree holds what agents wrote (and a pooled
+        # slot what earlier agents left in ignored files), which must not run with the user's rights.
+        return await run_shell(command, self.path, self.env, timeout, sandbox=Sandbox(self.path))
 
     async def commit(self, message: str) -> str | None:
         return await self.repo.commit_all(self.path, message)

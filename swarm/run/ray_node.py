@@ -98,9 +98,10 @@ class NodeWorkspace:
         return outcome.content, outcome.is_error
 
     async def run_command(self, command: str, timeout: float) -> tuple[str, int, bool]:
+        from swarm.env.sandbox import Sandbox
         from swarm.env.shell import run_shell
 
-        result = await run_shell(command, self.work, self.env, timeout)
+        result = await run_shell(command, self.work, self.env, timeout, sandbox=Sandbox(self.work))
         return result.output, result.exit_code, result.timed_out
 
     def commit(self, message: str) -> bytes | None:
