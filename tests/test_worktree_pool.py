@@ -76,3 +76,21 @@ def test_a_slot_left_dirty_by_a_killed_run_is_rescued_then_reset(make_repo, tmp_
     assert out.returncode == 0 and "1 worktree(s) removed" in out.stdout
     assert not slot.exists()
     assert "slot-0" not in git(repo, "worktree", "list")
+
+
+def test_a_git_repository_an_agent_makes_in_its_slot_breaks_neither_its_commit_nor_the_next_use(make_repo, tmp_path):
+    repo = make_repo({"app.py": "x = 1\n"})
+    plan = write_plan(tmp_path / "p1.json", {"task": "t", "subtasks": [
+        {"id": "one", "title": "one", "command": "git init -q evil && echo 'x = 2' > app.py"}]})
+    out = swarm(repo, "run", "--plan", str(plan), "--concurrency", "1", env=POOL)
+    first = json.loads((max((repo / ".swarm" / "runs").glob("*/result.json"))).read_text())["subtasks"][0]
+    assert first["state"] == "done", out.stdout + out.stderr
+    assert git(repo, "show", f"{first['commit']}:app.py") == "x = 2"  # its work is committed ...
+    assert "Swarm-Left-Out: evil" in git(repo, "log", "-1", "--format=%B", first["commit"])  # ... without the repo
+    plan2 = write_plan(tmp_path / "p2.json", {"task": "t", "subtasks": [
+        {"id": "two", "title": "two", "command": "ls > seen.txt && echo 'x = 3' > app.py"}]})
+    out = swarm(repo, "run", "--plan", str(plan2), "--concurrency", "1", env=POOL)
+    second = json.loads((max((repo / ".swarm" / "runs").glob("*/result.json"),
+                             key=lambda p: p.stat().st_mtime_ns)).read_text())["subtasks"][0]
+    assert second["state"] == "done", out.stdout + out.stderr
+    assert "evil" not in git(repo, "show", f"{second['commit']}:seen.txt")  # the slot was cleaned of it

@@ -28,7 +28,7 @@ from typing import IO
 from swarm.env.sparse import SPARSE, is_sparse, reapply
 from swarm.errors import GitError
 from swarm.git.repo import GitRepo
-from swarm.git.worktrees import POOL_DIR
+from swarm.git.worktrees import JUNK_PATHSPECS, POOL_DIR
 from swarm.review.clean import _keep, _snapshot  # the rescue of `swarm clean`, reused
 
 HOLDER = "swarm-holder"  # in the slot's git admin folder, where no agent can write: who held it last
@@ -73,7 +73,9 @@ class PoolSlot:
             where = repo.in_worktree(self.path)
             flags = SPARSE if is_sparse(admin) else ()
             await where.arun(*flags, "checkout", "-q", "-f", "--ignore-other-worktrees", "-B", branch, start)
-            await where.arun("clean", "-q", "-f", "-d")
+            # -ff: an untracked folder with a `.git` of its own (an agent's `git init`) goes too; left, it
+            # would break every later `git add` in this slot.
+            await where.arun("clean", "-q", "-ff", "-d")
             await reapply(where, admin, sparse)
         admin = repo.worktrees.admin_dir(self.path)
         assert admin is not None
@@ -98,8 +100,12 @@ class PoolSlot:
         try:
             admin = repo.worktrees.admin_dir(self.path)
             if admin is not None:
-                await repo.in_worktree(self.path).arun("checkout", "-q", "--detach", check=False)
-                (admin / HOLDER).unlink(missing_ok=True)
+                where = repo.in_worktree(self.path)
+                await where.arun("checkout", "-q", "--detach", check=False)
+                # Left dirty (its commit failed, say): the holder stays, so the next take rescues the edits.
+                left = await where.arun("status", "--porcelain", "--", ".", *JUNK_PATHSPECS, check=False)
+                if left.code == 0 and not left.text.strip():
+                    (admin / HOLDER).unlink(missing_ok=True)
             cap = self.pool.disk_cap_mb
             if cap is not None and await asyncio.to_thread(disk_usage, self.pool.dir) > cap * 1_000_000:
                 await repo.aremove_worktree(self.path)

@@ -23,7 +23,7 @@ import git
 
 from swarm.errors import ConfigError, GitError, SwarmError
 from swarm.git.runner import GitRunner
-from swarm.git.worktrees import JUNK_PATHSPECS, Worktrees
+from swarm.git.worktrees import JUNK_PATHSPECS, LIST_UNTRACKED, Worktrees, embedded_repos
 
 __all__ = ["GitRepo", "MergeResult", "JUNK_PATHSPECS", "TAMPER_TRAILER"]
 
@@ -195,9 +195,12 @@ class GitRepo:
         """
         tampered = await asyncio.to_thread(self.worktrees.restore_git_file, worktree)
         where = self.in_worktree(worktree)
-        await where.arun("add", "-A", "--", ".", *JUNK_PATHSPECS)
+        nested = embedded_repos(worktree, (await where.arun(*LIST_UNTRACKED, check=False)).raw)
+        await where.arun("add", "-A", "--", ".", *JUNK_PATHSPECS, *(f":(exclude,literal){n}" for n in nested))
         if tampered:
             message = f"{message}\n\n{TAMPER_TRAILER} {tampered}; swarm restored it"
+        if nested:
+            message = f"{message}\n\nSwarm-Left-Out: {', '.join(nested)} (a git repository of its own)"
         # `commit` itself says when nothing is staged (one git process fewer per subtask than asking first).
         done = await where.arun("commit", "-q", "--no-verify", *(["--allow-empty"] if tampered else []),
                                 "-F", "-", input=message, check=False)

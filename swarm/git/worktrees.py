@@ -32,6 +32,20 @@ JUNK_PATHSPECS = [f":(exclude,glob){p}" for p in ("**/__pycache__/**", "**/*.py[
                                                    "**/.mypy_cache/**", "**/.ruff_cache/**")]
 
 
+def embedded_repos(worktree: Path, untracked: str) -> list[str]:
+    """The untracked folders of `worktree` that are git repositories of their own (an agent's `git init`),
+    from `git ls-files --others --directory --exclude-standard -z`: `git add` refuses one without a
+    commit and would add one with a commit as a submodule link, so swarm leaves them out."""
+    found = []
+    for entry in untracked.split("\0"):
+        if entry.endswith("/") and os.path.lexists(worktree / entry / ".git"):
+            found.append(entry.rstrip("/"))
+    return found
+
+
+LIST_UNTRACKED = ("ls-files", "--others", "--directory", "--exclude-standard", "-z")
+
+
 class Worktrees:
     """The worktrees of one repository: add, remove, prune, find, and a runner for each."""
 

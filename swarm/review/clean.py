@@ -27,7 +27,7 @@ from swarm.git import refs
 from swarm.git.refs import RESCUE_PREFIX
 from swarm.git.repo import GitRepo
 from swarm.git.runner import GitRunner
-from swarm.git.worktrees import JUNK_PATHSPECS
+from swarm.git.worktrees import JUNK_PATHSPECS, LIST_UNTRACKED, embedded_repos
 from swarm.review.apply import unapplied_advice
 from swarm.run.records import RunRecords, list_runs
 from swarm.run.status import process_alive, run_status
@@ -186,7 +186,8 @@ def _snapshot(worktree: Path, admin: Path, message: str | None) -> str | None:
 
         head = git("rev-parse", "--verify", "HEAD^{commit}")
         git("read-tree", head)
-        git("add", "-A", "--", ".", *JUNK_PATHSPECS)
+        nested = embedded_repos(worktree, runner.run(*LIST_UNTRACKED, index=index, check=False).raw)
+        git("add", "-A", "--", ".", *JUNK_PATHSPECS, *(f":(exclude,literal){n}" for n in nested))
         tree = git("write-tree")
         if tree == git("rev-parse", f"{head}^{{tree}}"):
             return None
