@@ -94,3 +94,40 @@ def test_a_git_repository_an_agent_makes_in_its_slot_breaks_neither_its_commit_n
                              key=lambda p: p.stat().st_mtime_ns)).read_text())["subtasks"][0]
     assert second["state"] == "done", out.stdout + out.stderr
     assert "evil" not in git(repo, "show", f"{second['commit']}:seen.txt")  # the slot was cleaned of it
+
+
+def test_clean_of_a_killed_run_never_touches_the_pool_slot_another_run_holds_now(make_repo, tmp_path):
+    import asyncio
+    import os
+
+    from swarm.env.pool import WorktreePool
+    from swarm.git.repo import GitRepo
+    from swarm.review.clean import clean_runs
+    from swarm.run.executor import LocalExecutor
+    from swarm.run.records import RunRecords
+
+    repo_path = make_repo({"app.py": "x = 1\n"})
+    base = git(repo_path, "rev-parse", "HEAD")
+    repo = GitRepo(repo_path)
+    pool = WorktreePool(repo)
+
+    async def take(run: str) -> tuple:
+        path = repo.worktrees_home() / run / "sub"
+        return path, await LocalExecutor(repo, pool=pool)._take("sub", f"swarm/{run}/sub", base, path, None)
+
+    async def scenario() -> tuple:
+        link_a, slot_a = await take("runA")
+        slot_a._lock.close()  # run A is killed: the kernel frees its lock; its link and holder file stay
+        slot_a._lock = None
+        records = RunRecords(repo_path, "runA").create()
+        records.write_json("run.json", {"run_id": "runA", "pid": 999_999_999, "base_commit": base})
+        link_b, slot_b = await take("runB")  # run B, alive, now holds the same slot
+        (slot_b.path / "b-work.txt").write_text("B's uncommitted edit\n")
+        return link_a, slot_b
+
+    link_a, slot_b = asyncio.run(scenario())
+    assert os.path.realpath(link_a) == str(slot_b.path.resolve())
+    for force in (False, True):
+        clean_runs(repo, ["runA"], force=force)
+        assert (slot_b.path / "b-work.txt").read_text() == "B's uncommitted edit\n"  # B's slot, B's edit: untouched
+    assert git(repo_path, "for-each-ref", "refs/swarm-rescue/runA") == ""  # and not kept under A's name

@@ -115,6 +115,27 @@ class PoolSlot:
                 self._lock = None
 
 
+def slot_left_by(slot: Path, admin: Path, run_id: str, *, remove_with: GitRepo | None = None) -> bool:
+    """Whether pool slot `slot` (git admin folder `admin`) holds what `run_id` left there: its holder
+    file names the run, and no running swarm holds the slot (its lock is free). With `remove_with`, such
+    a slot is also removed, under its lock (its edits must have been rescued first)."""
+    try:
+        holder = json.loads((admin / HOLDER).read_text())
+    except (OSError, ValueError):
+        return False
+    if holder.get("run_id") != run_id:
+        return False
+    with open(slot.parent / f"{slot.name}.lock", "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        if remove_with is not None:
+            remove_with.remove_worktree(slot)
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return True
+
+
 def lowest_free(folder: Path, prefix: str) -> tuple[int, IO[str]]:
     """The lowest k whose `<prefix>-k.lock` in `folder` no process holds, and that lock, now held."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,7 @@ the worktree's `.git` file, index and branch are neither trusted nor changed.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -46,7 +47,19 @@ def clean_run(repo: GitRepo, run_id: str) -> tuple[str, list[str]]:
     """Remove what a run left; return a one-line account and the errors met."""
     errors: list[str] = []
     worktrees = _run_worktrees(repo, run_id)
+    admins = _admin_dirs(repo)
     for path in worktrees:
+        if path.is_symlink():
+            # A link to a pool slot. A slot this run left (killed) goes, its edits rescued before; one
+            # another run holds by now, or given back clean, is the pool's: only the link goes.
+            admin = admins.get(path.resolve())
+            if admin is not None:
+                try:
+                    _slot_left_by(path, admin, run_id, remove_with=repo)
+                except (GitError, OSError) as e:
+                    errors.append(f"pool slot {path.resolve()}: {e}")
+            path.unlink(missing_ok=True)
+            continue
         try:
             repo.remove_worktree(path)
         except (GitError, OSError) as e:
@@ -127,11 +140,21 @@ def resumable_work(repo: GitRepo, run_id: str) -> str | None:
     how = "killed" if records.read_json("result.json") is None else "interrupted"
     _, edits, errors = rescue_edits(repo, run_id, None)
     work = unapplied_work(repo, run_id)
-    if not (edits or work or errors):
+    # Edits a pool slot's next holder already kept for it at its rescue ref are its work too.
+    rescued = repo.git("rev-parse", "--verify", "-q", refs.rescue_ref(run_id), check=False)
+    if not (edits or work or errors or rescued):
         return None
     held = [*(f"commits on {', '.join(work)}" for _ in work[:1]),
-            *(f"uncommitted edits in {', '.join(edits)}" for _ in edits[:1])]
+            *(f"uncommitted edits in {', '.join(edits)}" for _ in edits[:1]),
+            *([f"edits kept at {refs.rescue_ref(run_id)}"] if rescued else [])]
     return f"{how} with its work unfinished ({'; '.join(held) or 'worktrees that could not be read'})"
+
+
+def _slot_left_by(link: Path, admin: Path, run_id: str, remove_with: GitRepo | None = None) -> bool:
+    """Whether the pool slot `link` points to was left holding `run_id`'s work, by a process now gone."""
+    from swarm.env.pool import slot_left_by  # the pool reuses this module's rescue: imported when needed
+
+    return slot_left_by(Path(os.path.realpath(link)), admin, run_id, remove_with=remove_with)
 
 
 def _keep(repo: GitRepo, run_id: str, tips: dict[str, str], why: str, tree_from: str | None = None) -> str:
@@ -207,6 +230,8 @@ def rescue_edits(repo: GitRepo, run_id: str, why: str | None) -> tuple[str | Non
         admin = admins.get(path.resolve())
         if admin is None or not path.is_dir():
             continue
+        if path.is_symlink() and not _slot_left_by(path, admin, run_id):
+            continue  # a pool slot another run holds now, or given back clean: not this run's edits
         try:
             commit = _snapshot(path, admin, why and f"swarm rescue: uncommitted edits of {run_id}/{path.name}")
         except (GitError, OSError) as e:
