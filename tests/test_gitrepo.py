@@ -69,3 +69,31 @@ def test_diffs_with_spaces_and_non_ascii_paths(make_repo):
     summary = sorted((f["path"], f["status"], f["source_path"]) for f in files)
     assert summary == [("a b/u.py", "modified", "a b/u.py"), ("new file.txt", "added", None),
                        ("ü x.py", "renamed", "é.py")]
+
+
+def test_a_cancelled_git_command_runs_to_its_end_before_the_cancellation_goes_on(tmp_path, monkeypatch):
+    """A checkout cut short leaves index.lock behind, and a pool slot could be given back while git
+    still writes in it: cancelling arun waits for git to end."""
+    import asyncio
+    import os
+
+    from swarm.git.runner import GitRunner
+
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    done = tmp_path / "git-finished"
+    (fake / "git").write_text(f"#!/bin/sh\nsleep 1\ntouch {done}\n")
+    (fake / "git").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{os.environ['PATH']}")
+
+    async def scenario() -> bool:
+        task = asyncio.create_task(GitRunner(tmp_path).arun("checkout", "-q", "-f", "HEAD"))
+        await asyncio.sleep(0.2)
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            return done.exists()
+        return False
+
+    assert asyncio.run(scenario()) is True

@@ -129,7 +129,16 @@ class GitRunner:
             *self.argv(args, user=user), cwd=self.cwd, env=self.env(user=user, index=index),
             stdin=asyncio.subprocess.PIPE if data is not None else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        out, err = await proc.communicate(data)
+        try:
+            out, err = await proc.communicate(data)
+        except asyncio.CancelledError:
+            # git is never cut short (a checkout would leave its index.lock, and a pool slot could be given
+            # back while git still writes in it): it runs to its end, then the cancellation goes on.
+            if proc.returncode is None:
+                if proc.stdin is not None:
+                    proc.stdin.close()
+                await asyncio.shield(proc.communicate())
+            raise
         return self._checked(args, GitOutput(proc.returncode or 0, out, err.decode("utf-8", "replace")), check)
 
     def popen(self, *args: str, **kwargs: Any) -> "subprocess.Popen[bytes]":

@@ -197,16 +197,18 @@ class Coordinator:
             self._marks.mark("agents")
             try:
                 if subtask.command:
-                    await opening
+                    await asyncio.shield(opening)
                     await self._run_command(subtask, st)
                 else:
                     complete = await self._run_agent(subtask, st, OpeningTools(opening, self._workspaces, subtask.id),
                                                      carried.note if carried else None)
-                await opening  # the commit below needs it, even when the agent never called a tool
+                await asyncio.shield(opening)  # the commit below needs it, even when the agent called no tool
             except BaseException:
                 # A checkout is never cut short (git would leave its locks, and a pool slot would be given
                 # back while git still writes in it): it ends, and the failure paths commit and close it.
-                await asyncio.gather(opening, return_exceptions=True)
+                await asyncio.wait({opening})
+                if not opening.cancelled():
+                    opening.exception()  # seen: its error, if any, is not the one reported here
                 raise
             finally:
                 st.seconds = time.monotonic() - began
