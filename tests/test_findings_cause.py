@@ -159,6 +159,14 @@ def test_a_conflict_resolved_by_hand_goes_into_the_reviewed_result_and_applies(m
     early = cli(repo, "review", "--keep", "hand:pkg/calc.py")
     assert early.exit_code == 2 and "conflict markers are still there" in early.output
     assert "Traceback" not in early.output and len(early.output.strip().splitlines()) == 1
+    # A symbolic link there (to a secret outside, say) is never followed into the result.
+    secret = tmp_path / "credentials"
+    secret.write_text("SECRET-TOKEN\n")
+    (folder / "pkg/calc.py").unlink()
+    (folder / "pkg/calc.py").symlink_to(secret)
+    linked = cli(repo, "review", "--keep", "hand:pkg/calc.py")
+    assert linked.exit_code == 2 and "symbolic link" in linked.output, linked.output
+    (folder / "pkg/calc.py").unlink()
     (folder / "pkg/calc.py").write_text("def total(items):\n    return sum(items\n")
     broken = cli(repo, "review", "--keep", "hand:pkg/calc.py")
     assert broken.exit_code == 2 and "pkg/calc.py: does not parse" in broken.output, broken.output

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,6 +101,12 @@ def take(repo: GitRepo, review: RunReview, name: str) -> Taken:
     if not folder.is_dir() or repo.worktrees.admin_dir(folder) is None:
         raise SelectionError(f"--keep {name}: no hand resolution of {path} yet; run `swarm review --resolve {path}`, "
                              f"edit the file it names, then this again")
+    target = folder / path
+    # Only a regular file, reached through real folders of the worktree: a symlink (one a subtask committed,
+    # say `config -> ~/.aws/credentials`) would bring the content of a file outside into the result.
+    if target.is_symlink() or not Path(os.path.realpath(target)).is_relative_to(folder.resolve()):
+        raise SelectionError(f"--keep {name}: {target} is a symbolic link (or lies behind one); swarm takes only "
+                             f"a regular file there: replace it with the content you want, then run this again")
     problems = _hand_problems(folder, path)
     if problems:
         raise SelectionError(f"--keep {name}: {'; '.join(problems)} in {folder / path}; finish the edit there, "
