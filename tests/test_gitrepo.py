@@ -97,3 +97,28 @@ def test_a_cancelled_git_command_runs_to_its_end_before_the_cancellation_goes_on
         return False
 
     assert asyncio.run(scenario()) is True
+
+
+def test_children_are_reaped_without_a_thread_each_and_still_when_pidfds_run_out(monkeypatch):
+    import asyncio
+    import os
+    import threading
+
+    from swarm.env.reaper import LoopPidfdWatcher, use_pidfd_reaper
+
+    if not use_pidfd_reaper():
+        import pytest
+
+        pytest.skip("pidfds are not available here (Python 3.12+ reaps children this way itself)")
+
+    async def scenario() -> tuple[int, int, int]:
+        before = threading.active_count()
+        codes = await asyncio.gather(*[(await asyncio.create_subprocess_exec("sh", "-c", f"exit {i}")).wait()
+                                       for i in range(5)])
+        threads = threading.active_count() - before
+        monkeypatch.setattr(os, "pidfd_open", lambda pid: (_ for _ in ()).throw(OSError(24, "Too many open files")))
+        fallback = await asyncio.wait_for((await asyncio.create_subprocess_exec("sh", "-c", "exit 7")).wait(), 10)
+        return sum(codes), threads, fallback
+
+    assert isinstance(asyncio.get_child_watcher(), LoopPidfdWatcher)
+    assert asyncio.run(scenario()) == (10, 0, 7)

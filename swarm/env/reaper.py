@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import threading
 import warnings
 from typing import Any, Callable
 
@@ -27,7 +28,12 @@ class LoopPidfdWatcher(asyncio.AbstractChildWatcher):
 
     def add_child_handler(self, pid: int, callback: Callable[..., Any], *args: Any) -> None:
         loop = asyncio.get_running_loop()
-        pidfd = os.pidfd_open(pid)
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError:  # out of file descriptors, say: a thread waits for this one, as Python's own watcher does
+            threading.Thread(target=_wait_blocking, args=(loop, pid, callback, args), daemon=True,
+                             name=f"swarm-reap-{pid}").start()
+            return
         self._children[pid] = (loop, pidfd)
 
         def reap() -> None:
@@ -69,6 +75,16 @@ class LoopPidfdWatcher(asyncio.AbstractChildWatcher):
 
     def __exit__(self, *exc: Any) -> None:
         return None
+
+
+def _wait_blocking(loop: asyncio.AbstractEventLoop, pid: int, callback: Callable[..., Any], args: tuple) -> None:
+    try:
+        _, status = os.waitpid(pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+    except ChildProcessError:
+        code = 255
+    if not loop.is_closed():
+        loop.call_soon_threadsafe(callback, pid, code, *args)
 
 
 def use_pidfd_reaper() -> bool:
