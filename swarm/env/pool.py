@@ -190,6 +190,7 @@ class WorktreePool:
             except (GitError, OSError) as e:
                 errors.append(f"{slot.path}: {e}")
             finally:
+                # The lock file stays: deleted, a process that had just opened it could lock the old file
+                # while another locks a new one, and both would hold the slot.
                 handle.close()
-                lock.unlink(missing_ok=True)
         return removed, busy, errors
