@@ -149,7 +149,7 @@ class SparseTools:
         return [p for p in found if p not in (".", "")]
 
     async def call(self, name: str, tool_input: Any) -> Any:
-        paths = self._paths(name, tool_input)
+        paths = [p for p in self._paths(name, tool_input) if "\0" not in p]  # the tool refuses those itself
         single = name in ("read", "write", "edit")  # one file: on disk already means nothing to bring in
         if single:
             paths = [p for p in paths if not os.path.lexists(self.workdir / p)]
@@ -157,8 +157,11 @@ class SparseTools:
             await materialise(self.runner, self.admin, paths, folders=not single)
         outcome = await self.tools.call(name, tool_input)
         want = self.workdir / WANT_FILE
-        if want.is_file():  # written by bash (or any tool): consumed at once, never part of a change
-            asked = [line.strip() for line in want.read_text(errors="replace").splitlines() if line.strip()]
+        if want.is_symlink():
+            want.unlink()  # a link is no request: swarm reads only a file the agent wrote
+        elif want.is_file():  # written by bash (or any tool): consumed at once, never part of a change
+            asked = [line.strip() for line in want.read_text(errors="replace").splitlines()
+                     if line.strip() and "\0" not in line]
             want.unlink()
             brought = await materialise(self.runner, self.admin, asked)
             note = f"\n[swarm: checked out {len(brought)} file(s) you asked for in {WANT_FILE}]"
