@@ -28,10 +28,9 @@ from typing import IO
 from swarm.env.sparse import SPARSE, is_sparse, reapply
 from swarm.errors import GitError
 from swarm.git.repo import GitRepo
-from swarm.git.worktrees import JUNK_PATHSPECS, POOL_DIR
+from swarm.git.worktrees import HOLDER, JUNK_PATHSPECS, POOL_DIR
 from swarm.review.clean import _keep, _snapshot  # the rescue of `swarm clean`, reused
 
-HOLDER = "swarm-holder"  # in the slot's git admin folder, where no agent can write: who held it last
 
 
 def disk_usage(path: Path) -> int:
@@ -113,27 +112,6 @@ class PoolSlot:
             if self._lock is not None:
                 self._lock.close()
                 self._lock = None
-
-
-def slot_left_by(slot: Path, admin: Path, run_id: str, *, remove_with: GitRepo | None = None) -> bool:
-    """Whether pool slot `slot` (git admin folder `admin`) holds what `run_id` left there: its holder
-    file names the run, and no running swarm holds the slot (its lock is free). With `remove_with`, such
-    a slot is also removed, under its lock (its edits must have been rescued first)."""
-    try:
-        holder = json.loads((admin / HOLDER).read_text())
-    except (OSError, ValueError):
-        return False
-    if holder.get("run_id") != run_id:
-        return False
-    with open(slot.parent / f"{slot.name}.lock", "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        if remove_with is not None:
-            remove_with.remove_worktree(slot)
-        fcntl.flock(handle, fcntl.LOCK_UN)
-    return True
 
 
 def lowest_free(folder: Path, prefix: str) -> tuple[int, IO[str]]:

@@ -25,6 +25,7 @@ from typing import Iterator
 from swarm.errors import GitError
 
 POOL_DIR = "_pool"  # below a repository's worktrees home: the pool of reused subtask worktrees (swarm.env.pool)
+HOLDER = "swarm-holder"  # in a pool slot's git admin folder, where no agent can write: who held it last
 from swarm.git.runner import GitRunner
 
 # What running code leaves behind (bytecode, test caches) is never part of an agent's change.

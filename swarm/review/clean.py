@@ -16,6 +16,8 @@ the worktree's `.git` file, index and branch are neither trusted nor changed.
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import shutil
 import tempfile
@@ -28,7 +30,7 @@ from swarm.git import refs
 from swarm.git.refs import RESCUE_PREFIX
 from swarm.git.repo import GitRepo
 from swarm.git.runner import GitRunner
-from swarm.git.worktrees import JUNK_PATHSPECS, LIST_UNTRACKED, embedded_repos
+from swarm.git.worktrees import HOLDER, JUNK_PATHSPECS, LIST_UNTRACKED, embedded_repos
 from swarm.review.apply import unapplied_advice
 from swarm.run.records import RunRecords, list_runs
 from swarm.run.status import process_alive, run_status
@@ -150,11 +152,26 @@ def resumable_work(repo: GitRepo, run_id: str) -> str | None:
     return f"{how} with its work unfinished ({'; '.join(held) or 'worktrees that could not be read'})"
 
 
-def _slot_left_by(link: Path, admin: Path, run_id: str, remove_with: GitRepo | None = None) -> bool:
-    """Whether the pool slot `link` points to was left holding `run_id`'s work, by a process now gone."""
-    from swarm.env.pool import slot_left_by  # the pool reuses this module's rescue: imported when needed
-
-    return slot_left_by(Path(os.path.realpath(link)), admin, run_id, remove_with=remove_with)
+def _slot_left_by(slot: Path, admin: Path, run_id: str, *, remove_with: GitRepo | None = None) -> bool:
+    """Whether pool slot `slot` (git admin folder `admin`) holds what `run_id` left there: its holder
+    file names the run, and no running swarm holds the slot (its lock is free). With `remove_with`, such
+    a slot is also removed, under its lock (its edits must have been rescued first)."""
+    slot = Path(os.path.realpath(slot))
+    try:
+        holder = json.loads((admin / HOLDER).read_text())
+    except (OSError, ValueError):
+        return False
+    if holder.get("run_id") != run_id:
+        return False
+    with open(slot.parent / f"{slot.name}.lock", "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        if remove_with is not None:
+            remove_with.remove_worktree(slot)
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return True
 
 
 def _keep(repo: GitRepo, run_id: str, tips: dict[str, str], why: str, tree_from: str | None = None) -> str:
