@@ -131,3 +131,31 @@ def test_clean_of_a_killed_run_never_touches_the_pool_slot_another_run_holds_now
         clean_runs(repo, ["runA"], force=force)
         assert (slot_b.path / "b-work.txt").read_text() == "B's uncommitted edit\n"  # B's slot, B's edit: untouched
     assert git(repo_path, "for-each-ref", "refs/swarm-rescue/runA") == ""  # and not kept under A's name
+
+
+def test_a_slot_given_back_with_edits_no_commit_took_is_rescued_by_its_next_holder(make_repo):
+    import asyncio
+
+    from swarm.env.pool import WorktreePool
+    from swarm.git.repo import GitRepo
+
+    repo_path = make_repo({"app.py": "x = 1\n"})
+    base = git(repo_path, "rev-parse", "HEAD")
+    repo = GitRepo(repo_path)
+    pool = WorktreePool(repo)
+
+    async def scenario() -> str | None:
+        slot = pool.acquire()
+        await slot.take("runA", "sub", "swarm/runA/sub", base)
+        (slot.path / "app.py").write_text("x = 2  # an edit no commit took (the commit failed)\n")
+        await slot.give_back()  # not known to be committed: it looks, and keeps the holder
+        again = pool.acquire()
+        await again.take("runB", "sub", "swarm/runB/sub", base)
+        try:
+            return again.rescued
+        finally:
+            await again.give_back(committed=True)
+
+    rescued = asyncio.run(scenario())
+    assert rescued == "refs/swarm-rescue/runA"
+    assert "x = 2" in git(repo_path, "show", "refs/swarm-rescue/runA^1:app.py")

@@ -93,8 +93,10 @@ class PoolSlot:
             self.rescued = _keep(repo, run_id, {f"uncommitted edits of {holder.get('subtask')}": commit},
                                  "left in a pool slot by a run that did not finish")
 
-    async def give_back(self) -> None:
-        """Detach the slot (its branch keeps the commit) and let another subtask take it."""
+    async def give_back(self, committed: bool = False) -> None:
+        """Detach the slot (its branch keeps the commit) and let another subtask take it.
+
+        `committed`: everything in it was just committed, so it needs no look for edits left behind."""
         repo = self.pool.repo
         try:
             admin = repo.worktrees.admin_dir(self.path)
@@ -102,8 +104,9 @@ class PoolSlot:
                 where = repo.in_worktree(self.path)
                 await where.arun("checkout", "-q", "--detach", check=False)
                 # Left dirty (its commit failed, say): the holder stays, so the next take rescues the edits.
-                left = await where.arun("status", "--porcelain", "--", ".", *JUNK_PATHSPECS, check=False)
-                if left.code == 0 and not left.text.strip():
+                left = None if committed else await where.arun("status", "--porcelain", "--", ".",
+                                                                *JUNK_PATHSPECS, check=False)
+                if left is None or (left.code == 0 and not left.text.strip()):
                     (admin / HOLDER).unlink(missing_ok=True)
             cap = self.pool.disk_cap_mb
             if cap is not None and await asyncio.to_thread(disk_usage, self.pool.dir) > cap * 1_000_000:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,8 +196,16 @@ class GitRepo:
         """
         tampered = await asyncio.to_thread(self.worktrees.restore_git_file, worktree)
         where = self.in_worktree(worktree)
-        nested = embedded_repos(worktree, (await where.arun(*LIST_UNTRACKED, check=False)).raw)
-        await where.arun("add", "-A", "--", ".", *JUNK_PATHSPECS, *(f":(exclude,literal){n}" for n in nested))
+        added = await where.arun("add", "-A", "--", ".", *JUNK_PATHSPECS, check=False)
+        nested: list[str] = []
+        if added.code != 0 or "embedded git repository" in added.stderr:
+            # An agent's `git init` inside its worktree: git refuses it, or adds it as a submodule link.
+            nested = embedded_repos(worktree, (await where.arun(*LIST_UNTRACKED, check=False)).raw)
+            nested += re.findall(r"adding embedded git repository: (.+)", added.stderr)
+            if not nested:
+                raise GitError(["add", "-A"], added.code, added.stderr)
+            await where.arun("rm", "-r", "-q", "--cached", "--ignore-unmatch", "--", *nested)
+            await where.arun("add", "-A", "--", ".", *JUNK_PATHSPECS, *(f":(exclude,literal){n}" for n in nested))
         if tampered:
             message = f"{message}\n\n{TAMPER_TRAILER} {tampered}; swarm restored it"
         if nested:

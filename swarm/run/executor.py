@@ -96,6 +96,7 @@ class LocalWorkspace:
         self.env = env
         self.tools: Tools = Toolbox(path, env)
         self._on_close = on_close
+        self.committed = False
 
     async def run_command(self, command: str, timeout: float) -> ShellResult:
         # Sandboxed like setup and the agents' shell: the worktree holds what agents wrote (and a pooled
@@ -103,7 +104,10 @@ class LocalWorkspace:
         return await run_shell(command, self.path, self.env, timeout, sandbox=Sandbox(self.path))
 
     async def commit(self, message: str) -> str | None:
-        return await self.repo.commit_all(self.path, message)
+        self.committed = False
+        commit = await self.repo.commit_all(self.path, message)
+        self.committed = True  # everything in the worktree is in a commit now (or there was nothing)
+        return commit
 
     async def close(self) -> None:
         """Give back the ports (and the pool slot); the worktree's branch keeps the subtask's commit."""
@@ -173,7 +177,7 @@ class LocalExecutor:
         async def release() -> None:
             prepared.release()
             if slot is not None:
-                await self._give_back(slot, path)
+                await self._give_back(slot, path, workspace.committed)
 
         workspace = LocalWorkspace(self.repo, where, prepared.env, release)
         if sparse:
@@ -204,10 +208,10 @@ class LocalExecutor:
         path.symlink_to(slot.path, target_is_directory=True)
         return slot
 
-    async def _give_back(self, slot: PoolSlot, path: Path) -> None:
+    async def _give_back(self, slot: PoolSlot, path: Path, committed: bool = False) -> None:
         if path.is_symlink():
             path.unlink()  # never left pointing at a slot another subtask takes next
-        await slot.give_back()
+        await slot.give_back(committed)
 
     def _log_setup(self, subtask_id: str, command: str, output: str, code: int, seconds: float) -> None:
         if self.records is None:
