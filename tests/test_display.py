@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.text import Text
 
 from conftest import read_terminal, swarm, swarm_process, text, tool, turn, write_plan
 from swarm.checks import KINDS
@@ -217,3 +218,18 @@ def test_the_live_total_counts_the_planner_like_the_final_line():
     progress.activity("a", "turn", usage={"input_tokens": 10, "output_tokens": 2, "cost_usd": 0.01})
     total = progress.board.total()
     assert (total.input_tokens, total.output_tokens, round(total.cost_usd, 4)) == (1010, 202, 0.51)
+
+
+def test_the_review_header_and_check_marks_fit_80_columns_and_stay_whole_when_piped():
+    from swarm.ui.width import Packed
+
+    marks = [Text(f"✓ {name}") for name in ("conflict", "tamper", "scope", "overlap", "duplicate", "symbol", "types",
+                                             "config", "link", "names", "parse", "test")]
+    narrow = Console(width=80, record=True)
+    narrow.print(Packed(marks))
+    lines = narrow.export_text().splitlines()
+    assert len(lines) == 2 and all(len(line) <= 80 and line.startswith("  ✓ ") for line in lines)
+    wide = Console(width=10_000, record=True)
+    wide.print(Packed(marks))
+    [line] = wide.export_text().splitlines()
+    assert line.rstrip() == line and line.count("✓") == 12

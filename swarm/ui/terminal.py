@@ -17,7 +17,7 @@ from swarm.merge.diffs import FilePatch, Hunk, printable
 from swarm.review.selection import Change, RunReview, Selection, check_rows, hunk_key, path_matches
 from swarm.run.result import RunResult
 from swarm.ui.safe import safe as escape, safe_line, safe_text
-from swarm.ui.width import Fit, Heading
+from swarm.ui.width import Fit, Heading, Packed
 
 PALETTE = ["cyan", "magenta", "green", "yellow", "blue", "bright_red", "bright_cyan", "bright_magenta"]
 
@@ -39,8 +39,9 @@ def _findings(result: RunResult, rechecked: list[dict[str, Any]] | None,
     rows = check_rows(checks if checks is not None else result.checks)
     if rows:
         marks = {"pass": "[green]✓[/green]", "fail": "[red]✗[/red]", "error": "[red]![/red]"}
-        line = "  " + "  ".join(f"{marks.get(status, '[dim]-[/dim]')} {escape(name)}" for name, status, _ in rows)
-        out.append(Text.from_markup(line))
+        # As many checks a line as the width holds (a terminal of 80 columns, or whole lines when piped).
+        out.append(Packed([Text.from_markup(f"{marks.get(status, '[dim]-[/dim]')} {escape(name)}")
+                           for name, status, _ in rows]))
         for name, status, detail in rows:
             if status in ("skipped", "error") and detail:
                 out.append(safe_text(f"    {name} {status}: {detail}", "dim"))
@@ -142,8 +143,8 @@ def render_review(review: RunReview, *, selection: Selection | None = None, subt
     subtasks, files = list(subtasks), list(files)
     result = review.result
     head = Text.from_markup(
-        f"[bold]swarm review[/bold] {review.run_id}  ·  {escape(result.state)}  ·  base {review.base[:10]}  ·  "
-        f"merged {escape(result.merged_branch)} ({review.tip[:10]})")
+        f"[bold]swarm review[/bold] {review.run_id}  ·  {escape(result.state)}\n"
+        f"base {review.base[:10]}  ·  merged {escape(result.merged_branch)} ({review.tip[:10]})")
     parts: list[RenderableType] = [head]
     if result.task:
         parts.append(safe_text(f"task: {result.task}", "italic"))

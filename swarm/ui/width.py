@@ -52,3 +52,23 @@ class Fit:
         if not console.is_terminal:
             self.table.expand = False
         yield self.table
+
+
+class Packed:
+    """Short items side by side, as many a line as the width holds (one line when piped), indented."""
+
+    def __init__(self, items: list[Text], indent: int = 2, gap: int = 2) -> None:
+        self.items, self.indent, self.gap = items, indent, gap
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        line = Text(" " * self.indent)
+        for item in self.items:
+            if line.cell_len > self.indent:
+                if line.cell_len + self.gap + item.cell_len > options.max_width:
+                    yield line
+                    line = Text(" " * self.indent)
+                else:
+                    line.append(" " * self.gap)
+            line.append_text(item)
+        if line.cell_len > self.indent:
+            yield line
