@@ -74,3 +74,13 @@ def test_sandboxed_shell_writes_only_inside_the_worktree(tmp_path):
         assert not Path(scratch.content.split()[-1]).exists()
     finally:
         probe.rmdir()
+
+
+def test_the_tools_an_agent_sees_before_its_worktree_exists_are_the_worktrees_own(tmp_path):
+    """An agent's first request goes out while its worktree is made (OpeningTools); its tool definitions must
+    be byte for byte those of the worktree's Toolbox, or the prompt cache of the shared prefix would miss."""
+    from swarm.agent.tools import tool_definitions
+
+    box = Toolbox(tmp_path, scrubbed_env())
+    assert list(tool_definitions()) == box.definitions()
+    assert [d["name"] for d in box.definitions()] == ["read", "write", "edit", "glob", "grep", "bash"]

@@ -128,9 +128,13 @@ def _guard(workdir: Path, name: str, tool_input: Any) -> None:
 def tool_definitions() -> tuple[dict[str, Any], ...]:
     """What every Toolbox's `definitions()` says, known before any worktree exists (they name no path)."""
     ctx = AgentToolContext(workdir="/", env={})
-    tools = [beta_read_tool(ctx), beta_write_tool(ctx), beta_edit_tool(ctx), beta_glob_tool(ctx),
-             beta_grep_tool(ctx), _bash_tool(Path("/"), {}, None)]
+    tools = [*_file_tools(ctx), _bash_tool(Path("/"), {}, None)]
     return tuple(dict(tool.to_dict()) for tool in tools)
+
+
+def _file_tools(ctx: AgentToolContext) -> list[Any]:
+    """The SDK's file tools, bound to one worktree, in the order the model sees them."""
+    return [beta_read_tool(ctx), beta_write_tool(ctx), beta_edit_tool(ctx), beta_glob_tool(ctx), beta_grep_tool(ctx)]
 
 
 class Toolbox:
@@ -142,9 +146,7 @@ class Toolbox:
         self.workdir = workdir.resolve()
         self.env = {**env, "SWARM_WORKTREE": env.get("SWARM_WORKTREE", str(self.workdir))}
         ctx = AgentToolContext(workdir=str(self.workdir), env=self.env)
-        file_tools = [beta_read_tool(ctx), beta_write_tool(ctx), beta_edit_tool(ctx),
-                      beta_glob_tool(ctx), beta_grep_tool(ctx)]
-        self._file_tools = {tool.name: tool for tool in file_tools}
+        self._file_tools = {tool.name: tool for tool in _file_tools(ctx)}
         self._bash = _bash_tool(self.workdir, self.env, sandbox or Sandbox(self.workdir))
         self._tools = {**self._file_tools, "bash": self._bash}
 

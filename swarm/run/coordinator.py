@@ -200,7 +200,7 @@ class Coordinator:
                     await asyncio.shield(opening)
                     await self._run_command(subtask, st)
                 else:
-                    complete = await self._run_agent(subtask, st, OpeningTools(opening, self._workspaces, subtask.id),
+                    complete = await self._run_agent(subtask, st, OpeningTools(opening),
                                                      carried.note if carried else None)
                 await asyncio.shield(opening)  # the commit below needs it, even when the agent called no tool
             except BaseException:
@@ -218,12 +218,14 @@ class Coordinator:
         await self._close(subtask.id)
         return complete
 
-    async def _open(self, subtask: Subtask, st: SubtaskRun, start: str, checkout_slots: asyncio.Semaphore) -> None:
+    async def _open(self, subtask: Subtask, st: SubtaskRun, start: str,
+                    checkout_slots: asyncio.Semaphore) -> Workspace:
         async with checkout_slots:
             workspace = await self.executor.open(subtask.id, st.branch, start, st.worktree, self.tool_env)
-        self._workspaces[subtask.id] = workspace
+        self._workspaces[subtask.id] = workspace  # where the commit and the failure paths find it
         self._marks.mark("worktrees")
         self.records.event(events.WORKSPACE, subtask=subtask.id, path=str(st.worktree))
+        return workspace
 
     async def _close(self, subtask_id: str) -> None:
         workspace = self._workspaces.pop(subtask_id, None)

@@ -48,17 +48,15 @@ class OpeningTools:
     subtask with the workspace's error, a failed `setup` say, when it could not be made).
     """
 
-    def __init__(self, opening: "asyncio.Task[None]", workspaces: dict[str, "Workspace"], subtask_id: str) -> None:
+    def __init__(self, opening: "asyncio.Task[Workspace]") -> None:
         self._opening = opening
-        self._workspaces = workspaces
-        self._subtask = subtask_id
 
     def definitions(self) -> list[dict[str, Any]]:
         return [dict(d) for d in tool_definitions()]
 
     async def call(self, name: str, tool_input: Any) -> ToolOutcome:
-        await asyncio.shield(self._opening)  # a cancelled call leaves the opening to its owner
-        return await self._workspaces[self._subtask].tools.call(name, tool_input)
+        workspace = await asyncio.shield(self._opening)  # a cancelled call leaves the opening to its owner
+        return await workspace.tools.call(name, tool_input)
 
 
 class Workspace(Protocol):
