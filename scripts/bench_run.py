@@ -13,7 +13,11 @@ tests/sdists.py), this measures side by side in one session:
              session compares the code before a change with the code after it
     after    the defaults: pooled worktrees, sparse past sparse_threshold files, cold pool
     warm     the same again: the pool's slots exist from the run before
+    cold     as warm, but the interpreter starting cold (SWARM_WARM_START=0: no warm process forks the
+             command, so it imports the model SDK itself, as every command did before swarm.warm)
 
+`after` and `warm` are served by the warm process (swarm.warm), started once before the first of them
+and stopped at the end.
 and prints wall time, ideal, E = ideal / wall, E_run = ideal / the run's own
 total (result.json: from the coordinator's start, so without the interpreter's
 and the SDK's start-up), `first` = launch to the first model request, the
@@ -41,7 +45,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from swarm.scripted.server import ScriptedServer  # noqa: E402
 
 DJANGO = ("Django", "5.1.4")
-MODES = {"before": {"SWARM_WORKTREE_POOL": "0", "SWARM_SPARSE": "off"}, "after": {}, "warm": {}}
+MODES = {"before": {"SWARM_WORKTREE_POOL": "0", "SWARM_SPARSE": "off", "SWARM_WARM_START": "0"}, "after": {},
+         "warm": {}, "cold": {"SWARM_WARM_START": "0"}}
+REUSE = ("warm", "cold")  # modes that run again in the repository (and pool) of the `after` before them
 
 
 def git(repo: Path, *args: str) -> None:
@@ -95,6 +101,8 @@ def run_once(repo: Path, cache: Path, n: int, latency: float, mode: str, before_
                "ANTHROPIC_API_KEY": "sk-bench", **MODES[mode]}
         if mode == "before" and before_src is not None:
             env["PYTHONPATH"] = str(before_src)
+        if mode in ("after", "warm"):
+            ensure_warm(repo, env)
         began = time.monotonic()
         proc = subprocess.Popen([sys.executable, "-m", "swarm", "run", "--plan", str(plan_file), "--json",
                                  "--concurrency", str(n)], cwd=repo, env=env, stdout=subprocess.PIPE,
@@ -115,9 +123,44 @@ def run_once(repo: Path, cache: Path, n: int, latency: float, mode: str, before_
     ideal = max(sum(r["end"] - r["start"] for r in rs) for rs in by_key.values())
     first = min(r["start"] for rs in by_key.values() for r in rs) - began  # the server's clock is ours
     worktrees = cache / "swarm" / "worktrees"
+    process = result.get("process") or {}
+    if mode in ("after", "warm") and not process.get("warm_start"):
+        raise SystemExit(f"the warm process did not serve the run ({mode}, N={n})")
+    if process.get("warm_start"):  # the process that ran it is the warm process's child, not ours
+        peak_kb = int(process["peak_rss_mb"] * 1024)
     return {"mode": mode, "n": n, "wall": wall, "ideal": ideal, "E": ideal / wall,
             "E_run": ideal / result["timings"]["total"], "first": first, "peak_mb": peak_kb / 1024,
             "disk_mb": disk(worktrees) / 1e6, "timings": result["timings"]}
+
+
+WARM_SOCKET: list[Path] = []
+
+
+def ensure_warm(repo: Path, env: dict) -> None:
+    """Start the warm process (as a command that started cold does at its exit) and wait until it listens."""
+    import socket
+
+    code = "from swarm import warm; warm.spawn_server(); print(warm.socket_path())"
+    path = Path(subprocess.run([sys.executable, "-c", code], cwd=repo, env=env, capture_output=True, text=True,
+                               check=True).stdout.strip())
+    WARM_SOCKET[:] = [path]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with socket.socket(socket.AF_UNIX) as probe:
+            try:
+                probe.connect(str(path))
+                return  # (it forks nothing for a connection that sends nothing)
+            except OSError:
+                time.sleep(0.1)
+    raise SystemExit("the warm process did not start")
+
+
+def stop_warm() -> None:
+    for path in WARM_SOCKET:
+        try:
+            os.kill(int(Path(f"{path}.lock").read_text().split()[0]), 15)
+        except (OSError, ValueError, IndexError):
+            pass
 
 
 _PEAKS: dict[int, int] = {}
@@ -149,7 +192,7 @@ def main() -> int:
     parser.add_argument("--n", default="1,5,16,64")
     parser.add_argument("--repos", default="small,django")
     parser.add_argument("--latency", type=float, default=3.0)
-    parser.add_argument("--modes", default="before,after,warm")
+    parser.add_argument("--modes", default="before,after,warm,cold")
     parser.add_argument("--json", type=Path, default=None, help="also write every row to this file")
     parser.add_argument("--svg", type=Path, default=None, help="draw E against N to this file")
     parser.add_argument("--before-src", type=Path, default=None,
@@ -160,9 +203,9 @@ def main() -> int:
         for name in args.repos.split(","):
             for n in (int(x) for x in args.n.split(",")):
                 for mode in args.modes.split(","):
-                    # a fresh repository and cache for `before` and `after`; `warm` reuses the one before it
-                    where = Path(scratch) / f"{name}-{n}-{'after' if mode == 'warm' else mode}"
-                    if mode != "warm":
+                    # a fresh repository and cache for `before` and `after`; `warm` and `cold` reuse after's
+                    where = Path(scratch) / f"{name}-{n}-{'after' if mode in REUSE else mode}"
+                    if mode not in REUSE:
                         shutil.rmtree(where, ignore_errors=True)
                         (small_repo if name == "small" else django_repo)(where / "repo")
                     row = run_once(where / "repo", where / "cache", n, args.latency, mode, args.before_src)
@@ -174,6 +217,7 @@ def main() -> int:
                           f"{row['peak_mb']:5.0f} | {row['disk_mb']:7.1f} | "
                           f"{t['worktrees']:5.1f} | {t['agents']:5.1f} | {t['merge']:4.1f} | {t['checks']:4.1f} |",
                           flush=True)
+    stop_warm()
     if args.json is not None:
         args.json.write_text(json.dumps(rows, indent=1))
     if args.svg is not None:

@@ -1,5 +1,8 @@
 """`python -m swarm` and the `swarm` command.
 
+A command that imports the model SDK is handed to the warm process when one is listening (swarm.warm);
+otherwise it runs here, and leaves a warm process behind for the next one.
+
 Loading the command line takes a moment (GitPython even runs `git version` on import): a Ctrl-C in it
 exits 130 with one line, like a Ctrl-C in any command (swarm.cli's group handles those).
 """
@@ -10,12 +13,33 @@ import sys
 
 def entry() -> None:
     try:
+        from swarm import warm
+
+        if warm.wanted(sys.argv[1:]):
+            code = warm.client_run(sys.argv[1:])
+            if code is not None:
+                sys.exit(code)
+            import atexit
+
+            atexit.register(warm.spawn_server)
+    except KeyboardInterrupt:
+        _interrupted()
+    cold_entry()
+
+
+def cold_entry() -> None:
+    """The command, run in this process."""
+    try:
         from swarm.cli import main
     except KeyboardInterrupt:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+        _interrupted()
     main()
+
+
+def _interrupted() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    print("interrupted", file=sys.stderr)
+    sys.exit(130)
 
 
 if __name__ == "__main__":

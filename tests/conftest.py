@@ -39,6 +39,8 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The sandbox mode every test runs in, said explicitly: confined where bubblewrap works, else off
     # (tests of the sandbox itself set their own mode, and skip with a reason where bubblewrap is refused).
     monkeypatch.setenv("SWARM_SANDBOX", TEST_SANDBOX)
+    # Every command starts cold and leaves no warm process behind; tests/test_warm_start.py tests that path.
+    monkeypatch.setenv("SWARM_WARM_START", "0")
     for name, value in GIT_ENV.items():
         monkeypatch.setenv(name, value)
 

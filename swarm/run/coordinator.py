@@ -32,7 +32,7 @@ from swarm.config import RunOptions, price_table
 from swarm.run.integrate import Integration, describe_error
 from swarm.run import events
 from swarm.run.carry import Carry, carry_from_record, carry_note
-from swarm.run.result import RunResult, SubtaskResult
+from swarm.run.result import RunResult, SubtaskResult, process_facts
 from swarm.run.spend import run_spend, settle_usage
 from swarm.run.state import PhaseMarks, SubtaskRun
 from swarm.run.executor import Executor, OpeningTools, Tools, Workspace, local_executor
@@ -393,4 +393,4 @@ class Coordinator:
                          base_commit=self.base, on_failure=self.options.on_failure, max_cost=self.options.max_cost,
                          merged_branch=merged_branch(self.run_id), merged_commit=folded.commit,
                          finished=utc_now(), model=self.options.model, subtasks=subtasks,
-                         conflicts=[c.to_dict() for c in folded.conflicts], timings=timings)
+                         conflicts=[c.to_dict() for c in folded.conflicts], timings=timings, process=process_facts())

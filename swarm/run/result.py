@@ -7,6 +7,7 @@ demo read one back with `RunResult.read`.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -88,6 +89,7 @@ class RunResult:
     # `usage` is the run's whole spend, over all its sessions (swarm.run.spend); these tell it apart.
     planner_usage: Usage = field(default_factory=Usage)
     usage_by_session: list[dict[str, Any]] = field(default_factory=list)
+    process: dict[str, Any] = field(default_factory=dict)  # the swarm process that ran it (process_facts)
 
     # -- reading ---------------------------------------------------------------------
 
@@ -127,14 +129,15 @@ class RunResult:
                 "subtasks": [s.to_dict() for s in self.subtasks], "conflicts": self.conflicts,
                 "findings": self.findings, "contradictions": self.contradictions, "usage": self.usage.to_dict(),
                 "timings": self.timings, "checks": self.checks, "synthesis": self.synthesis,
-                "planner_usage": self.planner_usage.to_dict(), "usage_by_session": self.usage_by_session}
+                "planner_usage": self.planner_usage.to_dict(), "usage_by_session": self.usage_by_session,
+                "process": self.process}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "RunResult":
         known = {f.name for f in fields(cls)} - {"subtasks", "usage", "planner_usage"}
         values = {k: v for k, v in data.items() if k in known}
         values.setdefault("merged_branch", f"swarm/{data['run_id']}/merged")
-        for name in ("conflicts", "findings", "contradictions", "timings", "checks", "usage_by_session"):
+        for name in ("conflicts", "findings", "contradictions", "timings", "checks", "usage_by_session", "process"):
             if values.get(name) is None:
                 values.pop(name, None)
         if not isinstance(values.get("synthesis"), (dict, type(None))):
@@ -150,3 +153,14 @@ class RunResult:
         """The run's result.json, or None while the run goes (or when it was killed)."""
         data = records.read_json(RESULT_FILE)
         return None if data is None else cls.from_dict(data)
+
+
+def process_facts() -> dict[str, Any]:
+    """The process that ran the run: its pid, whether the warm process served it (swarm.warm), its peak
+    resident memory so far."""
+    import resource
+
+    from swarm.warm import served_warm
+
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"pid": os.getpid(), "warm_start": served_warm(), "peak_rss_mb": round(peak_kb / 1024, 1)}
