@@ -194,6 +194,46 @@ class _Child(BaseException):
     def __init__(self, conn: socket.socket, header: dict[str, Any], fds: list[int]) -> None:
         super().__init__()
         self.conn, self.header, self.fds = conn, header, fds
+        self.code: dict[str, tuple[int, int, Any]] = {}
+
+
+def _compile_swarm() -> dict[str, tuple[int, int, Any]]:
+    """swarm's modules compiled once, by path, with the modification time and size they were read at. The
+    children import swarm afresh (its code may change between commands), but a module whose source is
+    unchanged takes its code from here: no compilation where no `.pyc` is kept (PYTHONDONTWRITEBYTECODE,
+    a read-only checkout), no reading of one where it is."""
+    root = Path(__file__).parent  # as the finder spells it: the children's imports look up the same paths
+    compiled = {}
+    for path in root.rglob("*.py"):
+        try:
+            st = path.stat()
+            compiled[str(path)] = (st.st_mtime_ns, st.st_size, compile(path.read_bytes(), str(path), "exec",
+                                                                       dont_inherit=True))
+        except (OSError, SyntaxError, ValueError):
+            continue
+    return compiled
+
+
+def _use_compiled(compiled: dict[str, tuple[int, int, Any]]) -> None:
+    """Imports of source files take the code compiled in the warm process when the file is unchanged."""
+    from importlib.machinery import SourceFileLoader
+
+    original = SourceFileLoader.get_code
+
+    def get_code(self: SourceFileLoader, fullname: str) -> Any:
+        path = self.get_filename(fullname)
+        hit = compiled.get(path)
+        if hit is not None:
+            try:
+                st = os.stat(path)
+            except OSError:
+                hit = None
+            else:
+                if (st.st_mtime_ns, st.st_size) == hit[:2]:
+                    return hit[2]
+        return original(self, fullname)
+
+    SourceFileLoader.get_code = get_code  # type: ignore[method-assign]
 
 
 def serve(path: Path, idle: float) -> None:
@@ -214,6 +254,7 @@ def serve(path: Path, idle: float) -> None:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 - a missing extra only makes its command import it itself
             pass
+    code = _compile_swarm()
     gc.freeze()  # children share these pages: their collections never touch them
     gc.enable()
     os.ftruncate(lock, 0)
@@ -311,6 +352,7 @@ def run_child(child: _Child) -> None:
     sys.path[:] = list(header["path"])
     for name in [n for n in sys.modules if n == "swarm" or n.startswith("swarm.")]:
         del sys.modules[name]  # swarm itself is imported afresh: the caller's code, read with its environment
+    _use_compiled(child.code)
     state = {"code": 1, "done": False}
 
     def report() -> None:  # registered first, so it runs last
