@@ -30,21 +30,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["client_run", "served_warm", "socket_path", "spawn_server", "wanted"]
+__all__ = ["client_run", "socket_path", "spawn_server", "wanted"]
 
 COMMANDS = frozenset({"run", "plan", "resume", "continue", "demo"})  # the ones that import the model SDK
 PRELOAD = ("anthropic", "anthropic.lib.tools", "anthropic.lib.tools.agent_toolset", "click", "rich.console",
            "rich.live", "rich.table", "git", "unidiff", "asyncio", "concurrent.futures", "subprocess")
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGWINCH)
 IDLE_SECONDS = 900.0
-SERVED = False  # set in a child forked by the warm process (see served_warm)
-
-
-def served_warm() -> bool:
-    """Whether this process is a command served by the warm process (result.json says so)."""
-    return SERVED
-
-
 def wanted(argv: list[str]) -> bool:
     """A command that imports the model SDK, with the warm start not turned off."""
     if os.environ.get("SWARM_WARM_START", "1").strip().lower() in ("0", "off", "false", "no"):
@@ -383,17 +375,19 @@ def run_child(child: _Child) -> None:
         git.refresh()
     except Exception:  # noqa: BLE001 - swarm's own check says what is wrong with git
         pass
-    import swarm.warm as fresh
+    import swarm.runtime
 
-    fresh.SERVED = True
+    swarm.runtime.WARM_START = True  # result.json says which process ran the run
     try:
-        from swarm.__main__ import cold_entry
+        from swarm.cli import main as command
 
-        cold_entry()
+        command()
         state["code"] = 0
     except SystemExit as exit_:
         state["code"] = _exit_code(exit_.code)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # while loading the command line (the commands handle their own)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        print("interrupted", file=sys.stderr)
         state["code"] = 130
     except BaseException:  # noqa: BLE001 - printed as the interpreter would, then exit 1
         import traceback

@@ -32,7 +32,8 @@ from swarm.config import RunOptions, price_table
 from swarm.run.integrate import Integration, describe_error
 from swarm.run import events
 from swarm.run.carry import Carry, carry_from_record, carry_note
-from swarm.run.result import RunResult, SubtaskResult, process_facts
+from swarm.run.result import RunResult, SubtaskResult
+from swarm.runtime import process_facts
 from swarm.run.spend import run_spend, settle_usage
 from swarm.run.state import PhaseMarks, SubtaskRun
 from swarm.run.executor import Executor, OpeningTools, Tools, Workspace, local_executor

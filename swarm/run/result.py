@@ -7,7 +7,6 @@ demo read one back with `RunResult.read`.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -154,13 +153,3 @@ class RunResult:
         data = records.read_json(RESULT_FILE)
         return None if data is None else cls.from_dict(data)
 
-
-def process_facts() -> dict[str, Any]:
-    """The process that ran the run: its pid, whether the warm process served it (swarm.warm), its peak
-    resident memory so far."""
-    import resource
-
-    from swarm.warm import served_warm
-
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"pid": os.getpid(), "warm_start": served_warm(), "peak_rss_mb": round(peak_kb / 1024, 1)}
