@@ -156,8 +156,12 @@ def test_a_large_file_read_is_cut_with_a_note(make_repo, scripted, tmp_path):
     proc = swarm(repo, "run", "--plan", str(write_plan(tmp_path / "p.json", one())), "--json", server=server)
     assert proc.returncode == 0, proc.stderr
     result_block = worker_requests(server)[1]["body"]["messages"][2]["content"][0]
-    assert len(result_block["content"]) < 70 * 1024
-    assert "view_range=[" in result_block["content"] and result_block["content"].startswith("line 0 ")
+    content = result_block["content"]
+    assert len(content) < 70 * 1024
+    if result_block.get("is_error"):  # the SDK's read refuses a file this big itself (anthropic 2.16 on)
+        assert "view_range" in content and "big.txt" in content
+    else:  # older SDKs read it whole: swarm cuts it, saying how to read the rest
+        assert "view_range=[" in content and content.startswith("line 0 ")
 
 
 def test_a_long_subtask_completes_with_default_settings(make_repo, scripted, tmp_path):
