@@ -70,7 +70,9 @@ class SwarmGroup(click.Group):
             # threads wind down) must not turn exit 130 into a traceback or click's "Aborted!" (exit 1).
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             click.echo("interrupted", err=True)
-            sys.exit(130)
+            from swarm.runtime import exit_interrupted
+
+            exit_interrupted(130)
 
 
 @click.group(cls=SwarmGroup, context_settings=CONTEXT)

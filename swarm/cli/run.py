@@ -210,6 +210,10 @@ def finish(obj: Context, repo: GitRepo, result: RunResult, as_json: bool, json_o
         obj.err.print(f"{len(blocking)} blocking finding(s) remain after synthesis: `swarm review "
                       f"{result.run_id}` to read them; `swarm apply` refuses until they are fixed (or --force)")
         code = 1
+    if code == 130:
+        from swarm.runtime import exit_interrupted
+
+        exit_interrupted(130)
     sys.exit(code)
 
 

@@ -5,7 +5,6 @@ Shared by `swarm run`, `swarm resume` and the demo, so each builds a run the sam
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from rich.console import Console
@@ -18,6 +17,7 @@ from swarm.model.usage import Usage
 from swarm.plan.spec import Plan
 from swarm.run.records import RunRecords, new_run_id
 from swarm.run.result import RunResult, SubtaskResult
+from swarm.runtime import run_interruptible
 from swarm.ui.progress import Progress
 
 
@@ -49,7 +49,7 @@ def execute_plan(repo: GitRepo, plan: Plan, *, client: Any, options: RunOptions,
         if planning:
             coordinator.plan_seconds, coordinator.plan_usage = planning
             coordinator.gate.spent += planning[1].cost_usd if planning[1] else 0.0  # the planner's spend counts
-        return asyncio.run(coordinator.execute())
+        return run_interruptible(coordinator.execute())
 
 
 def exit_code_of(result: RunResult) -> int:

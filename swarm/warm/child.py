@@ -84,8 +84,10 @@ def run_child(child: Child) -> None:
                 stream.flush()
             except (OSError, ValueError):
                 pass
+        ended = sys.modules.get("swarm.runtime")  # a command ending at once (swarm.runtime.exit_interrupted)
+        code = state["code"] if getattr(ended, "EXIT_CODE", None) is None else ended.EXIT_CODE  # type: ignore[union-attr]
         try:
-            conn.sendall(json.dumps({"exit": state["code"]}).encode() + b"\n")
+            conn.sendall(json.dumps({"exit": code}).encode() + b"\n")
         except OSError:
             pass
 
