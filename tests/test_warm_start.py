@@ -265,3 +265,33 @@ def test_a_cold_command_leaves_a_warm_process_that_exits_when_idle(make_repo, tm
     assert off.returncode == 0 and json.loads(off.stdout)["process"]["warm_start"] is False
     time.sleep(2)
     assert not w.socket.exists()  # turned off: nothing left behind
+
+
+def test_a_warm_process_that_runs_nothing_leaves_the_command_to_run_cold(make_repo, tmp_path):
+    """Something listening on the socket that never forks the command (a warm process ending, a fork
+    refused): the caller runs the command itself."""
+    import threading
+
+    w = Warm(tmp_path, {"SWARM_WARM_IDLE": "1"})  # the one the cold command leaves exits at once
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(w.socket))
+    listener.listen(4)
+
+    def refuse() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            conn.close()
+
+    threading.Thread(target=refuse, daemon=True).start()
+    try:
+        repo = make_repo({"a.py": "x = 1\n"})
+        plan = write_plan(tmp_path / "c.json", {"task": "Cmd", "subtasks": [
+            {"id": "c", "command": "echo hi > c.txt", "files": ["c.txt"]}]})
+        done = run(repo, {**w.env, "SWARM_WARM_START": "1"}, "run", "--plan", str(plan), "--json")
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["process"]["warm_start"] is False
+    finally:
+        listener.close()

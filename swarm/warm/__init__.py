@@ -128,13 +128,20 @@ def client_run(argv: list[str]) -> int | None:
 
     for signum in FORWARDED:
         signal.signal(signum, forward)
-    code = None
+    code = started = None
     for message in read_messages(conn):
+        if "pid" in message:
+            started = message["pid"]
         if "exit" in message:
             code = int(message["exit"])
     conn.close()
     if code is not None:
         return code
+    if started is None:  # no child ever ran the command (the warm process was ending, or could not fork)
+        for signum in FORWARDED:
+            signal.signal(signum, signal.SIG_DFL if signum != signal.SIGINT else signal.default_int_handler)
+        if not forwarded:
+            return None
     if forwarded:  # the child died of the signal it was given: so does the caller
         signal.signal(forwarded[-1], signal.SIG_DFL)
         os.kill(os.getpid(), forwarded[-1])

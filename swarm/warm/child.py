@@ -101,6 +101,10 @@ def run_child(child: Child) -> None:
             os.kill(os.getpid(), signal.SIGKILL)
 
     threading.Thread(target=listen, daemon=True, name="swarm-warm-caller").start()
+    try:
+        conn.sendall(json.dumps({"pid": os.getpid()}).encode() + b"\n")  # the caller now waits for our exit
+    except OSError:
+        os._exit(1)
     import git  # noqa: F401 - already loaded; find git again on the caller's PATH
 
     try:
