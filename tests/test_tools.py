@@ -29,6 +29,35 @@ def test_file_tools_answer_with_worktree_relative_paths(tmp_path):
     assert call(box, "nonsense").is_error
 
 
+def test_concurrent_toolboxes_each_work_in_their_own_worktree(tmp_path):
+    """The tool objects are shared by every Toolbox of the process: each call still acts in its own
+    worktree, however the calls of many agents interleave (on the loop and on worker threads)."""
+    for name in ("a", "b", "c"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "own.txt").write_text(f"only in {name}\n")
+    boxes = {name: Toolbox(tmp_path / name, scrubbed_env()) for name in ("a", "b", "c")}
+
+    async def agent(name: str, box: Toolbox) -> list:
+        outcomes = []
+        for i in range(6):
+            outcomes.append(await box.call("write", {"file_path": f"w{i}.txt", "content": f"{name}{i}\n"}))
+            outcomes.append(await box.call("read", {"file_path": "own.txt"}))
+            outcomes.append(await box.call("bash", {"command": "cat own.txt; pwd"}) if sandbox_available()
+                            else await box.call("glob", {"pattern": "own.txt"}))
+        return outcomes
+
+    async def everyone() -> dict:
+        results = await asyncio.gather(*(agent(n, b) for n, b in boxes.items()))
+        return dict(zip(boxes, results))
+
+    for name, outcomes in asyncio.run(everyone()).items():
+        assert not any(o.is_error for o in outcomes), [o.content for o in outcomes if o.is_error]
+        assert all(f"only in {name}" in o.content for o in outcomes[1::3])
+        assert sorted(p.name for p in (tmp_path / name).glob("w*.txt")) == [f"w{i}.txt" for i in range(6)]
+        assert (tmp_path / name / "w5.txt").read_text() == f"{name}5\n"
+    assert call(boxes["a"], "read", file_path=str(tmp_path / "b" / "own.txt")).is_error  # not b's worktree
+
+
 def test_shell_kills_background_jobs_and_times_out(tmp_path):
     box = Toolbox(tmp_path, scrubbed_env())
     marker = f"swarm-test-sleep-{os.getpid()}"

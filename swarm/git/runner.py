@@ -39,6 +39,7 @@ _SAFE_CONFIG = {
     "core.fsmonitor": "false",  # an fsmonitor hook is a program too
     "commit.gpgsign": "false",
     "gc.auto": "0",
+    "maintenance.auto": "false",  # `git commit` would start `git maintenance run --auto`: a process per commit
     "core.quotePath": "false",
     "diff.noprefix": "false",  # diffs swarm parses always say a/ and b/
     "diff.mnemonicPrefix": "false",
