@@ -146,6 +146,13 @@ class GitRepo:
             files = []
         return MergeResult(tree=tree, clean=out.code == 0, conflicted_files=sorted(set(files)), messages=messages)
 
+    async def trees(self, commits: list[str]) -> dict[str, str]:
+        """The tree of each commit, in one git process."""
+        if not commits:
+            return {}
+        out = await self.runner.arun("rev-parse", *(f"{c}^{{tree}}" for c in commits))
+        return dict(zip(commits, out.text.split()))
+
     async def is_ancestor(self, ancestor: str, commit: str) -> bool:
         out = await self.runner.arun("merge-base", "--is-ancestor", ancestor, commit, check=False)
         return out.code == 0
@@ -218,7 +225,19 @@ class GitRepo:
             if staged.code == 0:
                 return None
             raise GitError(["commit"], done.code, done.stderr or done.text)
-        return (await where.arun("rev-parse", "HEAD")).text.strip()
+        return self._head_of(where) or (await where.arun("rev-parse", "HEAD")).text.strip()
+
+    def _head_of(self, where: GitRunner) -> str | None:
+        """The commit a worktree's HEAD names, read from the ref git just wrote (no git process): its git dir's
+        HEAD names a branch, whose loose ref holds the commit. None when it is not that simple."""
+        try:
+            head = (Path(str(where.git_dir)) / "HEAD").read_text().strip()
+            if not head.startswith("ref: refs/heads/"):
+                return None
+            commit = (self.common_dir / head[5:]).read_text().strip()
+        except (OSError, ValueError):
+            return None
+        return commit if re.fullmatch(r"[0-9a-f]{40}([0-9a-f]{24})?", commit) else None
 
     # -- swarm's own places ----------------------------------------------------------------
 

@@ -74,16 +74,17 @@ class Worktrees:
         known = self._known.get(folder)
         if known is not None and (known / "gitdir").is_file():
             return known
+        # Not known (or moved): learn every registered worktree in one pass, so 64 slots looked up one after
+        # another read the registry once each, not 64 times each.
         registry = self.common_dir / "worktrees"
         for entry in registry.iterdir() if registry.is_dir() else []:
             try:
                 target = (entry / "gitdir").read_text().strip()
             except OSError:  # another process is writing or removing this entry
                 continue
-            if Path(os.path.realpath(Path(target).parent)) == folder:
-                self._known[folder] = entry
-                return entry
-        return None
+            self._known[Path(os.path.realpath(Path(target).parent))] = entry
+        found = self._known.get(folder)
+        return found if found is not None and (found / "gitdir").is_file() else None
 
     def runner(self, path: Path) -> GitRunner:
         """git for the worktree at `path`, with its git dir and work tree named explicitly."""

@@ -69,6 +69,8 @@ async def fold(repo: GitRepo, base: str, branches: list[tuple[str, str]],
     """
     touched = touched or {}
     result = FoldResult(commit=base)
+    # A fast-forward merges to the subtask's own tree: only then is ancestry worth a git process.
+    trees = await repo.trees(sorted({commit for _, commit in branches if commit != base}))
     for sid, commit in branches:
         if commit == base:
             result.merged.append(sid)
@@ -95,7 +97,7 @@ async def fold(repo: GitRepo, base: str, branches: list[tuple[str, str]],
             result.commit = resolved
             result.merged.append(sid)
             continue
-        if await repo.is_ancestor(result.commit, commit):
+        if outcome.tree == trees.get(commit) and await repo.is_ancestor(result.commit, commit):
             # Nothing to merge into: the integration moves up to this subtask's commit.
             result.commit = commit
         else:
