@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 from conftest import git, swarm, text, tool, turn, write_plan
 
@@ -71,3 +72,42 @@ def test_the_synthesizer_works_in_a_sparse_worktree_of_the_changes_and_reads_any
     # ... and a tracked file outside that set is read all the same
     assert "UTIL = 3" in read and not results[1].get("is_error")
     assert json.loads(out.stdout)["synthesis"]["summary"] == "Nothing to fix."
+
+
+def test_the_sparse_set_is_cone_mode_and_the_index_stays_small(make_repo, tmp_path):
+    """Cone lines for the scope's folders (a file's scope: its folder); a folder left out is one entry of
+    the worktree's index; materialising a file brings its folder in and keeps the agent's edits."""
+    import asyncio
+
+    from swarm.env.sparse import cone_folders, cone_lines, materialise, sparse_patterns
+    from swarm.git.repo import GitRepo
+
+    tracked = ["README.md", "src/core/a.py", "src/core/deep/b.py", "src/other/c.py", "docs/guide.md", "lib/u.py"]
+    lines = sparse_patterns(["src/core/**", "lib/u.py", "new/file.txt"], "See docs/guide.md.", tracked)
+    assert lines == ["/*", "!/*/", "/src/", "!/src/*/", "/docs/", "/lib/", "/new/", "/src/core/"]
+    assert cone_folders(lines) == {"docs", "lib", "new", "src/core"}
+    assert cone_lines({"src", "src/core"}) == ["/*", "!/*/", "/src/"]  # a folder inside another is in it
+    assert sparse_patterns(["**/*.py"], None, tracked) == ["/*"]
+    assert sparse_patterns(["*.md"], None, tracked) == ["/*", "!/*/"]
+
+    files = {p: f"# {p}\n" for p in tracked} | {f"data/f{i}.txt": "x\n" for i in range(50)}
+    root = make_repo(files)
+    repo = GitRepo(root)
+    path = tmp_path / "wt"
+    start = repo.resolve("HEAD")
+    runner = asyncio.run(repo.worktrees.add(path, start, branch="swarm/t/one",
+                                            sparse=sparse_patterns(["src/core/**"], None, tracked)))
+    assert (path / "src/core/deep/b.py").is_file() and (path / "README.md").is_file()
+    assert not (path / "data").exists() and not (path / "src/other").exists()
+    listed = subprocess.run([*runner.argv(["ls-files", "--sparse"])], cwd=path, capture_output=True,
+                            text=True).stdout.split()
+    assert "data/" in listed and not any(p.startswith("data/f") for p in listed)  # one entry for 50 files
+    (path / "src/core/a.py").write_text("edited\n")
+    admin = repo.worktrees.admin_dir(path)
+    assert asyncio.run(materialise(runner, admin, ["src/other/c.py"], folders=False)) == ["src/other/c.py"]
+    assert (path / "src/other/c.py").read_text() == "# src/other/c.py\n"
+    assert (path / "src/core/a.py").read_text() == "edited\n"  # the agent's edit is kept
+    commit = asyncio.run(repo.commit_all(path, "edit"))
+    changed = subprocess.run(["git", "diff", "--name-only", start, commit], cwd=root, capture_output=True,
+                             text=True).stdout.split()
+    assert changed == ["src/core/a.py"]  # nothing left out reads as deleted

@@ -25,7 +25,7 @@ import os
 from pathlib import Path
 from typing import IO
 
-from swarm.env.sparse import SPARSE, is_sparse, reapply
+from swarm.env.sparse import reapply
 from swarm.errors import GitError
 from swarm.git.repo import GitRepo
 from swarm.git.worktrees import HOLDER, JUNK_PATHSPECS, POOL_DIR
@@ -69,9 +69,8 @@ class PoolSlot:
         else:
             self.reused = True
             await asyncio.to_thread(self._rescue, admin)
-            where = repo.in_worktree(self.path)
-            flags = SPARSE if is_sparse(admin) else ()
-            await where.arun(*flags, "checkout", "-q", "-f", "--ignore-other-worktrees", "-B", branch, start)
+            where = repo.in_worktree(self.path)  # a sparse slot's runner says so on every command
+            await where.arun("checkout", "-q", "-f", "--ignore-other-worktrees", "-B", branch, start)
             # -ff: an untracked folder with a `.git` of its own (an agent's `git init`) goes too; left, it
             # would break every later `git add` in this slot.
             await where.arun("clean", "-q", "-ff", "-d")

@@ -73,10 +73,13 @@ class GitOutput:
 class GitRunner:
     """git bound to the repository (`work_tree=None`) or to one worktree (its git dir and folder)."""
 
-    def __init__(self, root: Path, *, git_dir: Path | None = None, work_tree: Path | None = None) -> None:
+    def __init__(self, root: Path, *, git_dir: Path | None = None, work_tree: Path | None = None,
+                 config: tuple[str, ...] = ()) -> None:
+        """`config`: `-c key=value` arguments for every command (a sparse worktree's, swarm.git.worktrees)."""
         self.root = root
         self.git_dir = git_dir
         self.work_tree = work_tree
+        self.config = config
 
     @property
     def cwd(self) -> Path:
@@ -91,7 +94,7 @@ class GitRunner:
         if not user:
             for key, value in _SAFE_CONFIG.items():
                 cmd += ["-c", f"{key}={value}"]
-        return cmd + list(args)
+        return cmd + list(self.config) + list(args)
 
     def env(self, *, user: bool = False, index: Path | None = None) -> dict[str, str]:
         """The environment for git: nothing inherited that redirects it; swarm's identity unless `user`."""

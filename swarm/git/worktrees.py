@@ -26,6 +26,10 @@ from swarm.errors import GitError
 
 POOL_DIR = "_pool"  # below a repository's worktrees home: the pool of reused subtask worktrees (swarm.env.pool)
 HOLDER = "swarm-holder"  # in a pool slot's git admin folder, where no agent can write: who held it last
+# A sparse worktree (swarm.env.sparse): cone patterns in its own git dir and a sparse index, said on each
+# command's line (never in a config file): its index holds a folder left out as one entry, so `reset`,
+# `add` and `commit` touch a few hundred entries instead of the repository's thousands.
+SPARSE = ("-c", "core.sparseCheckout=true", "-c", "core.sparseCheckoutCone=true", "-c", "index.sparse=true")
 from swarm.git.runner import GitRunner
 
 # What running code leaves behind (bytecode, test caches) is never part of an agent's change.
@@ -91,7 +95,11 @@ class Worktrees:
         admin = self.admin_dir(path)
         if admin is None:
             raise GitError(["worktree", str(path)], 128, f"{path} is not a worktree of {self.repo.root}")
-        return GitRunner(self.repo.root, git_dir=admin, work_tree=Path(os.path.realpath(path)))
+        return self._runner(path, admin)
+
+    def _runner(self, path: Path, admin: Path) -> GitRunner:
+        sparse = SPARSE if (admin / "info" / "sparse-checkout").is_file() else ()
+        return GitRunner(self.repo.root, git_dir=admin, work_tree=Path(os.path.realpath(path)), config=sparse)
 
     def restore_git_file(self, path: Path) -> str | None:
         """Put the worktree's `.git` file back if something changed it; say what was wrong (None: nothing)."""
@@ -127,9 +135,9 @@ class Worktrees:
 
         Only the registration (`worktree add --no-checkout`) is serialized; the
         checkout itself, the slow part on a large repository, runs in parallel.
-        With `sparse` (non-cone sparse-checkout patterns, swarm.env.sparse) only
-        what they match is written; the patterns live in the worktree's own git
-        dir and sparse checkout is switched on per command, never in the config.
+        With `sparse` (cone-mode sparse-checkout lines, swarm.env.sparse) only
+        what they name is written; the lines live in the worktree's own git dir
+        and sparse checkout is switched on per command (SPARSE), never in the config.
         """
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists() or self.admin_dir(path) is not None:  # a retry or a resumed run starts clean
@@ -137,14 +145,11 @@ class Worktrees:
         admin = await asyncio.to_thread(self._register, path, branch, start)
         if branch:  # created, or reset to `start` (`worktree add -B`); in parallel, outside the lock
             await self.repo.arun("update-ref", "-m", f"swarm: worktree {path.name}", f"refs/heads/{branch}", start)
-        runner = GitRunner(self.repo.root, git_dir=admin, work_tree=Path(os.path.realpath(path)))
         if sparse:
-            assert runner.git_dir is not None
-            (runner.git_dir / "info").mkdir(parents=True, exist_ok=True)
-            (runner.git_dir / "info" / "sparse-checkout").write_text("\n".join(sparse) + "\n")
-            await runner.arun("-c", "core.sparseCheckout=true", "reset", "--hard", "-q", start)
-        else:
-            await runner.arun("reset", "--hard", "-q", start)
+            (admin / "info").mkdir(parents=True, exist_ok=True)
+            (admin / "info" / "sparse-checkout").write_text("\n".join(sparse) + "\n")
+        runner = self._runner(path, admin)
+        await runner.arun("reset", "--hard", "-q", start)
         return runner
 
     def _register(self, path: Path, branch: str | None, start: str) -> Path:
