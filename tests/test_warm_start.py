@@ -233,6 +233,29 @@ def test_the_next_command_reads_swarms_code_afresh(make_repo, scripted, tmp_path
         w.stop()
 
 
+def test_an_unchanged_module_comes_compiled_from_the_warm_process(make_repo, tmp_path):
+    """What the warm process compiled is used while the file's modification time and size are those it read
+    (as Python's own .pyc check): an edit that keeps both (planted here on purpose) is not seen, which shows
+    the command took the compiled copy instead of compiling the source again."""
+    copy = tmp_path / "src"
+    shutil.copytree(ROOT / "swarm", copy / "swarm", ignore=shutil.ignore_patterns("__pycache__"))
+    w = Warm(tmp_path, {"PYTHONPATH": str(copy)}).start()
+    try:
+        repo = make_repo({"a.py": "x = 1\n"})
+        plan = write_plan(tmp_path / "c.json", {"task": "Cmd", "subtasks": [
+            {"id": "c", "command": "echo hi > c.txt", "files": ["c.txt"]}]})
+        module = copy / "swarm" / "cli" / "run.py"
+        stat = module.stat()
+        module.write_text(module.read_text().replace("preparing the run ...", "PREPARING ON DISK ..."))
+        os.utime(module, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        assert module.stat().st_size == stat.st_size
+        done = run(repo, w.env, "run", "--plan", str(plan), "--json")
+        assert done.returncode == 0 and json.loads(done.stdout)["process"]["warm_start"], done.stderr
+        assert "preparing the run ..." in done.stderr and "PREPARING ON DISK ..." not in done.stderr
+    finally:
+        w.stop()
+
+
 def test_no_warm_process_where_the_socket_folder_is_not_private(make_repo, tmp_path):
     rt = tmp_path / "rt"
     (rt / "swarm").mkdir(parents=True)

@@ -52,6 +52,10 @@ def serve(path: Path, idle: float) -> None:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 - a missing extra only makes its command import it itself
             pass
+    try:  # a client made once loads what the SDK imports only then (the HTTP transport's modules)
+        importlib.import_module("anthropic").AsyncAnthropic(api_key="warm", base_url="http://127.0.0.1:9")
+    except Exception:  # noqa: BLE001 - then each command loads it itself
+        pass
     code = _compile_swarm()
     gc.freeze()  # children share these pages: their collections never touch them
     gc.enable()
@@ -99,6 +103,7 @@ def serve(path: Path, idle: float) -> None:
     server.close()
     os.close(lock)
     assert forked is not None
+    forked.code = code
     raise forked
 
 
