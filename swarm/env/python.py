@@ -125,6 +125,50 @@ def editable_roots(repo_root: Path, site_dirs: list[str]) -> tuple[str, ...]:
 
 @functools.lru_cache(maxsize=32)
 def _site_of(python: str) -> tuple[str, str, tuple[str, ...]] | None:
+    """The interpreter's executable, prefix and site folders: asked once (a tenth of a second on the run's
+    critical path), then kept on disk while the interpreter and its venv's pyvenv.cfg are unchanged."""
+    key = _site_key(python)
+    cache = _site_cache()
+    try:
+        known = json.loads(cache.read_text())
+    except (OSError, ValueError):
+        known = {}
+    hit = known.get(python) if isinstance(known, dict) else None
+    if isinstance(hit, dict) and hit.get("key") == key and isinstance(hit.get("site"), list) and len(hit["site"]) == 3:
+        executable, prefix, dirs = hit["site"]
+        return str(executable), str(prefix), tuple(str(d) for d in dirs)
+    site = _ask_site(python)
+    if site is not None and key is not None:
+        known = known if isinstance(known, dict) else {}
+        known[python] = {"key": key, "site": [site[0], site[1], list(site[2])]}
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_name(f"{cache.name}.{os.getpid()}")
+            tmp.write_text(json.dumps(known))
+            os.replace(tmp, cache)
+        except OSError:
+            pass
+    return site
+
+
+def _site_cache() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "swarm" / "python-sites.json"
+
+
+def _site_key(python: str) -> str | None:
+    """What the answer depends on: the interpreter file and its venv's configuration."""
+    try:
+        real = os.path.realpath(python)
+        parts = [real, str(os.stat(real).st_mtime_ns)]
+        cfg = Path(python).parent.parent / "pyvenv.cfg"
+        parts.append(str(cfg.stat().st_mtime_ns) if cfg.is_file() else "-")
+    except OSError:
+        return None
+    return "|".join(parts)
+
+
+def _ask_site(python: str) -> tuple[str, str, tuple[str, ...]] | None:
     try:
         proc = subprocess.run([python, "-c", _SITE_DIRS], capture_output=True, text=True, timeout=30,
                               env={"PATH": os.environ.get("PATH", ""), "PYTHONNOUSERSITE": ""})

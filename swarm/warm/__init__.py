@@ -111,8 +111,9 @@ def client_run(argv: list[str]) -> int | None:
         conn.connect(str(path))
         umask = os.umask(0o022)
         os.umask(umask)
+        here = sys.modules["swarm"].__file__  # the swarm this caller imports: the warm one serves it only if equal
         header = {"argv": [sys.argv[0], *argv], "cwd": os.getcwd(), "env": dict(os.environ), "umask": umask,
-                  "path": sys.path}
+                  "path": sys.path, "swarm": os.path.dirname(str(here))}
         socket.send_fds(conn, [json.dumps(header).encode() + b"\n"], [0, 1, 2])
     except OSError:
         conn.close()

@@ -43,6 +43,21 @@ def use_compiled(compiled: dict[str, tuple[int, int, Any]]) -> None:
     SourceFileLoader.get_code = get_code  # type: ignore[method-assign]
 
 
+def _same_swarm(callers: Any, compiled: dict[str, tuple[int, int, Any]]) -> bool:
+    """The swarm the caller imports is the one imported here, and none of its files changed since."""
+    loaded = sys.modules.get("swarm")
+    if not compiled or loaded is None or not callers or os.path.dirname(str(loaded.__file__)) != callers:
+        return False
+    for path, (mtime, size, _code) in compiled.items():
+        try:
+            st = os.stat(path)
+        except OSError:
+            return False
+        if (st.st_mtime_ns, st.st_size) != (mtime, size):
+            return False
+    return True
+
+
 def run_child(child: Child) -> None:
     """Become the caller's command: its streams, folder, environment and import path; then run it and
     report the exit code when the interpreter is done (after swarm's own exit handlers)."""
@@ -72,8 +87,11 @@ def run_child(child: Child) -> None:
     os.environ.update(header["env"])
     sys.argv = list(header["argv"])
     sys.path[:] = list(header["path"])
-    for name in [n for n in sys.modules if n == "swarm" or n.startswith("swarm.")]:
-        del sys.modules[name]  # swarm itself is imported afresh: the caller's code, read with its environment
+    if not _same_swarm(header.get("swarm"), child.code):
+        # The caller's swarm is another one, or its code changed since the warm process read it: swarm is
+        # imported afresh (each unchanged module from its compiled copy).
+        for name in [n for n in sys.modules if n == "swarm" or n.startswith("swarm.")]:
+            del sys.modules[name]
     use_compiled(child.code)
     state = {"code": 1, "done": False}
 

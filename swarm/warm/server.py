@@ -34,6 +34,28 @@ def _compile_swarm() -> dict[str, tuple[int, int, Any]]:
     return compiled
 
 
+# Not imported ahead: this package itself, a pytest plugin that reads its environment on import, the
+# sample project of `swarm demo`, and the optional cluster executor.
+_NOT_AHEAD = ("swarm.warm", "swarm.testrun.shard_plugin", "swarm.demo.project", "swarm.run.ray_executor")
+
+
+def _import_swarm() -> None:
+    """swarm's own modules, imported ahead. A child keeps them only while every file is as it was read
+    (swarm.warm.child); no swarm module reads the environment or the folder when imported."""
+    import importlib
+    import pkgutil
+
+    import swarm
+
+    for info in pkgutil.walk_packages(swarm.__path__, "swarm.", onerror=lambda _name: None):
+        if info.name.startswith(_NOT_AHEAD) or info.name.endswith(".__main__"):
+            continue
+        try:
+            importlib.import_module(info.name)
+        except Exception:  # noqa: BLE001 - a child imports it itself, and says what is wrong
+            pass
+
+
 def serve(path: Path, idle: float) -> None:
     """Import what every command needs, then fork a child per connection until `idle` seconds pass without
     one. One server per socket: the lock file next to it says which is alive."""
@@ -57,6 +79,7 @@ def serve(path: Path, idle: float) -> None:
     except Exception:  # noqa: BLE001 - then each command loads it itself
         pass
     code = _compile_swarm()
+    _import_swarm()
     gc.freeze()  # children share these pages: their collections never touch them
     gc.enable()
     os.ftruncate(lock, 0)
