@@ -12,6 +12,7 @@ tests/sdists.py), this measures side by side in one session:
              repository, e.g. `git worktree add /tmp/old <rev>`) runs it, so one
              session compares the code before a change with the code after it
     after    the defaults: pooled worktrees, sparse past sparse_threshold files, cold pool
+    prev     the code of `--before-src` with its own defaults, cold pool: an earlier version as it shipped
     warm     the same again: the pool's slots exist from the run before
     cold     as warm, but the interpreter starting cold (SWARM_WARM_START=0: no warm process forks the
              command, so it imports the model SDK itself, as every command did before swarm.warm)
@@ -45,7 +46,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from swarm.scripted.server import ScriptedServer  # noqa: E402
 
 DJANGO = ("Django", "5.1.4")
-MODES = {"before": {"SWARM_WORKTREE_POOL": "0", "SWARM_SPARSE": "off", "SWARM_WARM_START": "0"}, "after": {},
+MODES = {"before": {"SWARM_WORKTREE_POOL": "0", "SWARM_SPARSE": "off", "SWARM_WARM_START": "0"}, "prev": {}, "after": {},
          "warm": {}, "cold": {"SWARM_WARM_START": "0"}}
 REUSE = ("warm", "cold")  # modes that run again in the repository (and pool) of the `after` before them
 
@@ -99,7 +100,7 @@ def run_once(repo: Path, cache: Path, n: int, latency: float, mode: str, before_
     with ScriptedServer(script) as server:
         env = {**os.environ, "XDG_CACHE_HOME": str(cache), "ANTHROPIC_BASE_URL": server.url,
                "ANTHROPIC_API_KEY": "sk-bench", **MODES[mode]}
-        if mode == "before" and before_src is not None:
+        if mode in ("before", "prev") and before_src is not None:
             env["PYTHONPATH"] = str(before_src)
         if mode in ("after", "warm"):
             ensure_warm(repo, env)
