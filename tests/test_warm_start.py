@@ -100,6 +100,24 @@ def model_env(base: dict[str, str], server) -> dict[str, str]:
     return {**base, "ANTHROPIC_BASE_URL": server.url, "ANTHROPIC_API_KEY": SECRET}
 
 
+def command_plan(tmp_path: Path) -> Path:
+    return write_plan(tmp_path / "c.json", {"task": "Cmd", "subtasks": [
+        {"id": "c", "command": "echo hi > c.txt", "files": ["c.txt"]}]})
+
+
+def served_warm(done: subprocess.CompletedProcess[str]) -> bool:
+    """The run succeeded; whether the warm process ran it (result.json's `process`)."""
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)["process"]["warm_start"]
+
+
+def warm_on_a_copy(tmp_path: Path) -> tuple[Warm, Path]:
+    """A warm process serving a copy of swarm's source (for tests that change it), and the copy's cli/run.py."""
+    copy = tmp_path / "src"
+    shutil.copytree(ROOT / "swarm", copy / "swarm", ignore=shutil.ignore_patterns("__pycache__"))
+    return Warm(tmp_path, {"PYTHONPATH": str(copy)}).start(), copy / "swarm" / "cli" / "run.py"
+
+
 def edit_plan(tmp_path: Path) -> Path:
     return write_plan(tmp_path / "plan.json", {"task": "Two edits", "subtasks": [
         {"id": "a", "instructions": "Write a.txt.", "files": ["a.txt"]},
@@ -215,19 +233,15 @@ def test_a_terminal_stays_the_callers_terminal(make_repo, scripted, tmp_path, wa
 def test_the_next_command_reads_swarms_code_afresh(make_repo, scripted, tmp_path):
     """A change to swarm's source between two commands is in the second, though the warm process started
     before it (its compiled copy of the module is not used once the file changed)."""
-    copy = tmp_path / "src"
-    shutil.copytree(ROOT / "swarm", copy / "swarm", ignore=shutil.ignore_patterns("__pycache__"))
-    w = Warm(tmp_path, {"PYTHONPATH": str(copy)}).start()
+    w, module = warm_on_a_copy(tmp_path)
     try:
         repo = make_repo({"a.py": "x = 1\n"})
-        plan = write_plan(tmp_path / "c.json", {"task": "Cmd", "subtasks": [
-            {"id": "c", "command": "echo hi > c.txt", "files": ["c.txt"]}]})
+        plan = command_plan(tmp_path)
         first = run(repo, w.env, "run", "--plan", str(plan), "--json")
-        assert first.returncode == 0 and json.loads(first.stdout)["process"]["warm_start"], first.stderr
-        module = copy / "swarm" / "cli" / "run.py"
+        assert served_warm(first)
         module.write_text(module.read_text().replace("preparing the run ...", "PREPARING AFRESH ..."))
         second = run(repo, w.env, "run", "--plan", str(plan), "--json")
-        assert second.returncode == 0 and json.loads(second.stdout)["process"]["warm_start"], second.stderr
+        assert served_warm(second)
         assert "PREPARING AFRESH" in second.stderr and "PREPARING AFRESH" not in first.stderr
     finally:
         w.stop()
@@ -237,20 +251,16 @@ def test_an_unchanged_module_comes_compiled_from_the_warm_process(make_repo, tmp
     """What the warm process compiled is used while the file's modification time and size are those it read
     (as Python's own .pyc check): an edit that keeps both (planted here on purpose) is not seen, which shows
     the command took the compiled copy instead of compiling the source again."""
-    copy = tmp_path / "src"
-    shutil.copytree(ROOT / "swarm", copy / "swarm", ignore=shutil.ignore_patterns("__pycache__"))
-    w = Warm(tmp_path, {"PYTHONPATH": str(copy)}).start()
+    w, module = warm_on_a_copy(tmp_path)
     try:
         repo = make_repo({"a.py": "x = 1\n"})
-        plan = write_plan(tmp_path / "c.json", {"task": "Cmd", "subtasks": [
-            {"id": "c", "command": "echo hi > c.txt", "files": ["c.txt"]}]})
-        module = copy / "swarm" / "cli" / "run.py"
+        plan = command_plan(tmp_path)
         stat = module.stat()
         module.write_text(module.read_text().replace("preparing the run ...", "PREPARING ON DISK ..."))
         os.utime(module, ns=(stat.st_atime_ns, stat.st_mtime_ns))
         assert module.stat().st_size == stat.st_size
         done = run(repo, w.env, "run", "--plan", str(plan), "--json")
-        assert done.returncode == 0 and json.loads(done.stdout)["process"]["warm_start"], done.stderr
+        assert served_warm(done)
         assert "preparing the run ..." in done.stderr and "PREPARING ON DISK ..." not in done.stderr
     finally:
         w.stop()
@@ -265,10 +275,9 @@ def test_no_warm_process_where_the_socket_folder_is_not_private(make_repo, tmp_p
                            env=env, capture_output=True, text=True, check=True).stdout.strip()
     assert found == "None"
     repo = make_repo({"a.py": "x = 1\n"})
-    plan = write_plan(tmp_path / "c.json", {"task": "Cmd", "subtasks": [
-        {"id": "c", "command": "echo hi > c.txt", "files": ["c.txt"]}]})
+    plan = command_plan(tmp_path)
     done = run(repo, env, "run", "--plan", str(plan), "--json")
-    assert done.returncode == 0 and json.loads(done.stdout)["process"]["warm_start"] is False, done.stderr
+    assert not served_warm(done)
     time.sleep(1)
     assert list((rt / "swarm").iterdir()) == []  # nothing listens in a folder others can write
 
@@ -276,16 +285,15 @@ def test_no_warm_process_where_the_socket_folder_is_not_private(make_repo, tmp_p
 def test_a_cold_command_leaves_a_warm_process_that_exits_when_idle(make_repo, tmp_path):
     w = Warm(tmp_path, {"SWARM_WARM_IDLE": "3"})
     repo = make_repo({"a.py": "x = 1\n"})
-    plan = write_plan(tmp_path / "c.json", {"task": "Cmd", "subtasks": [
-        {"id": "c", "command": "echo hi > c.txt", "files": ["c.txt"]}]})
+    plan = command_plan(tmp_path)
     cold = run(repo, w.env, "run", "--plan", str(plan), "--json")
-    assert cold.returncode == 0 and json.loads(cold.stdout)["process"]["warm_start"] is False, cold.stderr
+    assert not served_warm(cold)
     wait_for(w.listening, 60)  # left behind at the cold command's exit
     served = run(repo, w.env, "run", "--plan", str(plan), "--json")
-    assert json.loads(served.stdout)["process"]["warm_start"] is True, served.stderr
+    assert served_warm(served)
     wait_for(lambda: not w.socket.exists() and not Path(f"{w.socket}.lock").exists(), 30)  # idle: gone, tidy
     off = run(repo, {**w.env, "SWARM_WARM_START": "0"}, "run", "--plan", str(plan), "--json")
-    assert off.returncode == 0 and json.loads(off.stdout)["process"]["warm_start"] is False
+    assert not served_warm(off)
     time.sleep(2)
     assert not w.socket.exists()  # turned off: nothing left behind
 
@@ -311,10 +319,8 @@ def test_a_warm_process_that_runs_nothing_leaves_the_command_to_run_cold(make_re
     threading.Thread(target=refuse, daemon=True).start()
     try:
         repo = make_repo({"a.py": "x = 1\n"})
-        plan = write_plan(tmp_path / "c.json", {"task": "Cmd", "subtasks": [
-            {"id": "c", "command": "echo hi > c.txt", "files": ["c.txt"]}]})
+        plan = command_plan(tmp_path)
         done = run(repo, {**w.env, "SWARM_WARM_START": "1"}, "run", "--plan", str(plan), "--json")
-        assert done.returncode == 0, done.stderr
-        assert json.loads(done.stdout)["process"]["warm_start"] is False
+        assert not served_warm(done)
     finally:
         listener.close()
