@@ -13,18 +13,29 @@ import sys
 
 def entry() -> None:
     try:
-        from swarm import warm
-
-        if warm.wanted(sys.argv[1:]):
-            code = warm.client_run(sys.argv[1:])
-            if code is not None:
-                sys.exit(code)
-            import atexit
-
-            atexit.register(warm.spawn_server)
+        code = _warm_entry()
     except KeyboardInterrupt:
         _interrupted()
+    if code is not None:
+        sys.exit(code)
     cold_entry()
+
+
+def _warm_entry() -> int | None:
+    """The command's exit code when the warm process ran it; None: run it here (and leave one behind)."""
+    from swarm import warm
+
+    try:
+        if not warm.wanted(sys.argv[1:]):
+            return None
+        code = warm.client_run(sys.argv[1:])
+    except OSError:  # no working folder any more, a socket folder gone bad: the command says what is wrong
+        return None
+    if code is None:
+        import atexit
+
+        atexit.register(warm.spawn_server)
+    return code
 
 
 def cold_entry() -> None:

@@ -144,7 +144,6 @@ def test_a_run_served_warm_is_the_run_started_cold(make_repo, scripted, tmp_path
         assert "subtask(s) of \"Two edits\"" in done.stderr  # stderr too
     assert results["cold"]["process"]["warm_start"] is False
     assert results["warm"]["process"]["warm_start"] is True
-    assert results["warm"]["process"]["pid"] in w.children() or not Path(f"/proc/{results['warm']['process']['pid']}").exists()
     assert results["warm"]["process"]["peak_rss_mb"] > 20  # the child's own memory, the SDK's included
     assert [s["state"] for s in results["cold"]["subtasks"]] == [s["state"] for s in results["warm"]["subtasks"]]
     # The warm process keeps no secret: the credentials come with each command and leave with its child.
@@ -324,3 +323,18 @@ def test_a_warm_process_that_runs_nothing_leaves_the_command_to_run_cold(make_re
         assert not served_warm(done)
     finally:
         listener.close()
+
+
+def test_a_command_from_a_deleted_folder_says_so_in_one_line(tmp_path, warm):
+    """The caller's folder is gone (deleted under the shell): exit 2, one line, warm start on or off."""
+    w = warm()
+    gone = tmp_path / "gone"
+    script = (f"import os, subprocess, sys; os.mkdir({str(gone)!r}); os.chdir({str(gone)!r}); os.rmdir({str(gone)!r}); "
+              "p = subprocess.run([sys.argv[1], '-c', 'from swarm.__main__ import entry; entry()', 'run', '--plan', "
+              "'p.json'], capture_output=True, text=True); print(p.returncode); print(p.stderr)")
+    for start in ("1", "0"):
+        proc = subprocess.run([sys.executable, "-c", script, sys.executable], capture_output=True, text=True,
+                              env={**w.env, "SWARM_WARM_START": start})
+        out = proc.stdout.splitlines()
+        assert out and out[0] == "2", proc.stdout + proc.stderr
+        assert len([line for line in out[1:] if line.strip()]) == 1 and "no longer exists" in out[1], out

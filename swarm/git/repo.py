@@ -61,6 +61,11 @@ class GitRepo:
     @classmethod
     def discover(cls, path: str | Path = ".", *, worktrees: str | Path | None = None) -> "GitRepo":
         """Find the repository containing `path`, or explain that there is none."""
+        try:
+            os.getcwd()
+        except FileNotFoundError:
+            raise ConfigError("the current folder no longer exists (deleted, or moved away); cd into your "
+                              "repository and run swarm again") from None
         if not Path(path).exists():
             raise ConfigError(f"{path} does not exist; give the path of a folder in your repository (-C PATH)")
         try:
