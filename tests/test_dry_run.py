@@ -29,3 +29,13 @@ def test_a_larger_scope_forecasts_more_tokens_and_cost(make_repo, tmp_path):
     assert big_in > 3 * small_in and big_cost > small_cost
     # More files, more turns: a dozen small files forecast more than one small file.
     assert results["many"][1] > small_in
+
+
+def test_an_each_plans_shared_contract_shows_its_lines_not_a_literal_newline(make_repo):
+    repo = make_repo({f"m{i}.py": f"A = {i}\n" for i in range(4)})
+    out = swarm(repo, "run", "Add a docstring", "--each", "*.py", "--chunks", "2", "--dry-run")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("shared contract: "))
+    assert "Add a docstring" in lines[first] and "\\n" not in out.stdout
+    assert lines[first + 1].startswith("  │ Stay consistent with the siblings")

@@ -82,7 +82,10 @@ def print_plan(console: Console, plan: Plan, model: str, prices: Any = None,
                           safe(", ".join(sub.files) or "-"), safe(", ".join(sub.depends_on) or "-"))
     console.print(table)
     if plan.shared:
-        console.print(f"shared contract: {safe(plan.shared)}")
+        lines = plan.shared.strip().splitlines() or [""]
+        console.print(f"shared contract: {safe(lines[0])}")
+        for line in lines[1:]:  # its own lines, each behind a gutter (never a literal \n, never unmarked)
+            console.print(f"  │ {safe(line)}")
     if sizes is not None:
         console.print(f"the agents' scopes: {forecast['scope_files']} file(s), {forecast['scope_bytes']:,} bytes")
     console.print(f"estimate (rough): {forecast['agents']} agent(s), {forecast['commands']} command(s), "
