@@ -195,3 +195,15 @@ def test_a_ctrl_c_stopped_run_says_resume_not_apply(make_repo, scripted, tmp_pat
     assert proc.returncode == 130, err
     rid = re.search(r"`swarm resume (\S+)`", err).group(1)
     assert [line for line in out.splitlines() if line.startswith("next:")] == [f"next: `swarm resume {rid}`"], out
+
+
+def test_a_scope_glob_that_matches_nothing_gets_a_note(make_repo, tmp_path):
+    repo = make_repo({"src/a.py": "A = 1\n"})
+    plan = write_plan(tmp_path / "p.json", {"task": "T", "subtasks": [
+        {"id": "typo", "command": "true", "files": ["scr/**"]},
+        {"id": "fine", "command": "true", "files": ["src/**", "docs/new.md"]}]})
+    out = swarm(repo, "run", "--plan", str(plan))
+    assert out.returncode == 0, out.stderr
+    notes = [line for line in out.stderr.splitlines() if line.startswith("note: ")]
+    assert notes == ["note: subtask typo: its scope 'scr/**' matches no file of " + notes[0].split(" of ")[1]]
+    assert "(a typo? new files there are fine)" in notes[0]

@@ -137,7 +137,7 @@ def run(obj: Context, task: str | None, plan_file: str | None, each: str | None,
         return
     # The first line before the model client (and its SDK, over a second to import) is ready.
     obj.err.print(f"swarm: {len(plan.subtasks)} subtask(s) of \"{safe(plan.task[:60])}\"; preparing the run ...")
-    for note in repo_notes(repo, options.base):
+    for note in repo_notes(repo, options.base, plan):
         obj.err.print(f"note: {safe(note)}")
     from swarm.cli.confirm import go_on
 

@@ -45,8 +45,9 @@ async def run_notes(repo: GitRepo, plan: Plan, options: RunOptions, prices: Pric
     return lines
 
 
-def repo_notes(repo: GitRepo, base: str) -> list[str]:
-    """One line for each thing about the repository that the run leaves out or that may surprise."""
+def repo_notes(repo: GitRepo, base: str, plan: Plan | None = None) -> list[str]:
+    """One line for each thing about the repository that the run leaves out or that may surprise (with
+    `plan`: a scope glob that matches no file of the commit, a typo as often as a folder still to make)."""
     notes = []
     commit = repo.git("rev-parse", "--verify", "-q", f"{base}^{{commit}}", check=False)
     head = repo.git("rev-parse", "--verify", "-q", "HEAD", check=False)
@@ -56,12 +57,29 @@ def repo_notes(repo: GitRepo, base: str) -> list[str]:
             notes.append(f"{len(changed)} uncommitted change(s) in your checkout are left out of the run: it starts "
                          f"from the last commit ({head[:10]}); commit them first to include them")
     if commit:
-        modules = [line.split("\t", 1)[-1] for line in repo.git("ls-tree", "-r", commit, check=False).splitlines()
-                   if line.startswith("160000 ")]
+        entries = repo.git("ls-tree", "-r", commit, check=False).splitlines()
+        modules = [line.split("\t", 1)[-1] for line in entries if line.startswith("160000 ")]
+        notes += _empty_scopes(plan, [line.split("\t", 1)[-1] for line in entries], commit)
         if modules:
             shown = ", ".join(modules[:5]) + (f" and {len(modules) - 5} more" if len(modules) > 5 else "")
             notes.append(f"submodule(s) {shown} are left empty in the worktrees: agents see no files there")
     if head and not repo.git("symbolic-ref", "-q", "HEAD", check=False):
         notes.append(f"HEAD is detached (at {head[:10]}): the run starts there; `swarm apply --branch NAME` "
                      "puts the result on a new branch")
+    return notes
+
+
+def _empty_scopes(plan: Plan | None, paths: list[str], commit: str) -> list[str]:
+    """A note per scope glob (wildcards; a plain path may name a file to create) that matches nothing."""
+    import re
+
+    from swarm.globs import compile_glob
+
+    notes = []
+    for subtask in plan.subtasks if plan is not None else []:
+        for pattern in subtask.files:
+            glob = compile_glob(pattern)
+            if re.search(r"[*?\[]", pattern) and not any(glob.match(path) for path in paths):
+                notes.append(f"subtask {subtask.id}: its scope {pattern!r} matches no file of {commit[:10]} "
+                             "(a typo? new files there are fine)")
     return notes
