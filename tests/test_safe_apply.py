@@ -32,6 +32,11 @@ def test_apply_refuses_a_symbol_contradiction_then_force_applies_and_says_so(mak
     code, result, err = run(repo, tmp_path, RENAME)
     assert result["state"] == "done" and any(f["kind"] == "symbol" for f in result["findings"])
     assert code == 1 and "blocking finding" in err  # the run's own checks call it broken
+    # Its header and `swarm status` say so too, not a bare "done" (result.json's state stays `done`).
+    status = swarm(repo, "status")
+    assert f"run {result['run_id']}: done, 1 blocking finding(s) left" in status.stdout, status.stdout
+    summary = swarm(repo, "run", "--plan", str(tmp_path / "plan.json"))
+    assert summary.returncode == 1 and ": done, 1 blocking finding(s) left" in summary.stdout, summary.stdout
 
     refused = swarm(repo, "apply")
     assert refused.returncode == 1

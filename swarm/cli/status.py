@@ -12,6 +12,7 @@ from swarm.errors import CleanRefused, SwarmError
 from swarm.git.refs import run_branches
 from swarm.run.records import RunRecords, list_runs, resolve_run
 from swarm.model.usage import Usage, compact_tokens, token_cell, token_line
+from swarm.review.gate import state_label
 from swarm.run.status import run_status, usage_parts
 from swarm.ui.safe import safe
 
@@ -30,7 +31,8 @@ def status(obj: Context, run_id: str | None, as_json: bool) -> None:
         return
     data = status_.result
     parts = usage_parts(RunRecords(repo.root, rid), data)
-    table = Table(title=f"run {rid}: {safe(data.state)}", title_justify="left")
+    table = Table(title=f"run {rid}: {safe(state_label(data) if not status_.live else data.state)}",
+                  title_justify="left")
     numeric = ("files", "turns", "in/out", "cached", "cost", "time")
     for column in ("subtask", "state", *numeric):
         table.add_column(column, justify="right" if column in numeric else "left")

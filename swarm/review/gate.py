@@ -64,3 +64,12 @@ def result_findings(result: RunResult, reviewed: dict[str, Any] | None = None) -
             findings.append({"kind": "conflict", "subtasks": c.get("subtasks", []), "files": [c.get("file")],
                              "message": f"{c.get('file')}: unresolved conflict", "severity": "error"})
     return findings
+
+
+def state_label(result: RunResult) -> str:
+    """A run's state as its header shows it: `done` is not the whole story when blocking findings remain
+    (the run then exits 1, and `swarm apply` refuses)."""
+    if result.state != "done":
+        return result.state
+    blocking = len(Gate.of(result_findings(result)).blocking)
+    return f"done, {blocking} blocking finding(s) left" if blocking else "done"

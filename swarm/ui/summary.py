@@ -10,6 +10,7 @@ from rich.table import Table
 
 from swarm.model.usage import Usage, compact_tokens, token_cell, token_line, usd
 from swarm.plan.spec import Plan
+from swarm.review.gate import state_label
 from swarm.run.result import RunResult
 from swarm.ui.safe import safe
 
@@ -29,7 +30,7 @@ def print_summary(console: Console, result: RunResult) -> None:
         rows.append(["synthesis" + (", planner" if result.timings.get("plan") else ""), "", "", "", "",
                      token_cell(rest), compact_tokens(rest.tokens_cached), "", f"${rest.cost_usd:.4f}"])
     # Light borders and numbers never cut: on 80 columns only the names give way (with an ellipsis).
-    table = Table(title=f"run {safe(result.run_id)}: {safe(result.state)}", title_justify="left",
+    table = Table(title=f"run {safe(result.run_id)}: {safe(state_label(result))}", title_justify="left",
                   box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
     numeric = ("files", "turns", "in/out", "cached", "time", "cost")
     for i, column in enumerate(("subtask", "state", "merged", *numeric)):
