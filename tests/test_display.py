@@ -233,3 +233,10 @@ def test_the_review_header_and_check_marks_fit_80_columns_and_stay_whole_when_pi
     wide.print(Packed(marks))
     [line] = wide.export_text().splitlines()
     assert line.rstrip() == line and line.count("✓") == 12
+
+
+def test_the_checks_status_line_names_each_test_run_once():
+    assert checks_phase(KINDS, "pytest", ["merged", "merged"]).startswith(
+        "checks: test (running the merged tests: pytest)")
+    assert checks_phase(KINDS, "pytest", ["merged", "base"]).startswith(
+        "checks: test (running the base and the merged tests: pytest)")

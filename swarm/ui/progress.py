@@ -311,7 +311,7 @@ def checks_phase(kinds: Iterable[str], test_command: str | None, running: Iterab
     The tests come first when they run: they are what takes the time.
     """
     names = [k for k in kinds if k != "test"]
-    doing = sorted(running, key=lambda at: at != "base")
+    doing = sorted(set(running), key=lambda at: at != "base")  # two runs of the merged tests read as one
     if doing:
         names.insert(0, f"test (running the {' and the '.join(doing)} tests: {test_command})")
     elif waiting:
