@@ -95,7 +95,7 @@ def run_child(child: Child) -> None:
     use_compiled(child.code)
     state = {"code": 1, "done": False}
 
-    def report() -> None:  # registered first, so it runs last
+    def report() -> None:  # registered before the command runs, so after the handlers the command registers
         state["done"] = True
         for stream in (sys.stdout, sys.stderr):
             try:
