@@ -102,8 +102,9 @@ def run_child(child: Child) -> None:
                 stream.flush()
             except (OSError, ValueError):
                 pass
-        ended = sys.modules.get("swarm.runtime")  # a command ending at once (swarm.runtime.exit_interrupted)
-        code = state["code"] if getattr(ended, "EXIT_CODE", None) is None else ended.EXIT_CODE  # type: ignore[union-attr]
+        # A command that ended at once (swarm.runtime.exit_interrupted) left its code there.
+        at_once = getattr(sys.modules.get("swarm.runtime"), "EXIT_CODE", None)
+        code = state["code"] if at_once is None else at_once
         try:
             conn.sendall(json.dumps({"exit": code}).encode() + b"\n")
         except OSError:
