@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from swarm.git.runner import GitRunner
-from swarm.git.worktrees import SPARSE
+from swarm.git.worktrees import SPARSE, sparse_file, write_sparse
 
 WANT_FILE = ".swarm-want"
 # Back to a full checkout: every path, and the index whole again.
@@ -43,8 +43,7 @@ def wants_sparse(mode: str, threshold: int, tracked_files: int) -> bool:
 def sparse_patterns(scope: list[str], shared: str | None, tracked: list[str]) -> list[str]:
     """Cone-mode lines for the scope's folders and the folders of the tracked paths `shared` names
     (`["/*"]`: the scope reaches anywhere, so nothing is left out)."""
-    folders_of_tracked = {p.rsplit("/", 1)[0] for p in tracked if "/" in p}
-    every_folder = {"/".join(f.split("/")[:i]) for f in folders_of_tracked for i in range(1, f.count("/") + 2)}
+    files, every_folder = _tree(tracked)
     folders: set[str] = set()
     for glob in scope:
         match = _GLOB_CHARS.search(glob)
@@ -65,9 +64,23 @@ def sparse_patterns(scope: list[str], shared: str | None, tracked: list[str]) ->
         clean = name.rstrip(".,;:").strip("/")
         if clean in every_folder:
             folders.add(clean)
-        elif clean in tracked and "/" in clean:
+        elif clean in files and "/" in clean:
             folders.add(clean.rsplit("/", 1)[0])
     return cone_lines(folders)
+
+
+_TREE: list[Any] = []  # the last tracked list seen, with its files and folders as sets
+
+
+def _tree(tracked: list[str]) -> tuple[frozenset[str], frozenset[str]]:
+    """The tracked files and every folder holding one. Worked out once per list: the subtasks of a run
+    share the base's list, and 64 of them redoing it on the Django sdist took half a second at the start."""
+    if _TREE and _TREE[0] is tracked:
+        return _TREE[1], _TREE[2]
+    parents = {p.rsplit("/", 1)[0] for p in tracked if "/" in p}
+    folders = frozenset("/".join(f.split("/")[:i]) for f in parents for i in range(1, f.count("/") + 2))
+    _TREE[:] = [tracked, frozenset(tracked), folders]
+    return _TREE[1], folders
 
 
 def cone_lines(folders: set[str]) -> list[str]:
@@ -92,14 +105,8 @@ def cone_folders(lines: list[str]) -> set[str]:
     return out
 
 
-def write_patterns(admin: Path, patterns: list[str]) -> None:
-    info = admin / "info"
-    info.mkdir(parents=True, exist_ok=True)
-    (info / "sparse-checkout").write_text("\n".join(patterns) + "\n")
-
-
 def is_sparse(admin: Path) -> bool:
-    return (admin / "info" / "sparse-checkout").is_file()
+    return sparse_file(admin).is_file()
 
 
 async def reapply(runner: GitRunner, admin: Path, patterns: list[str] | None) -> None:
@@ -108,11 +115,11 @@ async def reapply(runner: GitRunner, admin: Path, patterns: list[str] | None) ->
     if patterns is None:
         if not is_sparse(admin):
             return
-        write_patterns(admin, ["/*"])
+        write_sparse(admin, ["/*"])
         await runner.arun(*_UNSPARSE, "read-tree", "-mu", "HEAD")
-        (admin / "info" / "sparse-checkout").unlink()
+        sparse_file(admin).unlink()
         return
-    write_patterns(admin, patterns)
+    write_sparse(admin, patterns)
     await runner.arun(*SPARSE, "sparse-checkout", "reapply")
 
 
@@ -130,10 +137,9 @@ async def materialise(runner: GitRunner, admin: Path, paths: list[str], folders:
     missing += [] if missing or not folders else await _below(runner, paths)
     if not missing:
         return []
-    pattern_file = admin / "info" / "sparse-checkout"
-    lines = pattern_file.read_text().splitlines()
+    lines = sparse_file(admin).read_text().splitlines()
     whole = cone_folders(lines) | {m.rsplit("/", 1)[0] for m in missing if "/" in m}
-    write_patterns(admin, cone_lines(whole))
+    write_sparse(admin, cone_lines(whole))
     await runner.arun(*SPARSE, "sparse-checkout", "reapply")
     return missing
 
@@ -212,4 +218,4 @@ async def count_tracked(runner: GitRunner, commit: str) -> tuple[int, list[str]]
 
 
 __all__ = ["SparseTools", "cone_folders", "cone_lines", "count_tracked", "materialise", "reapply",
-           "sparse_patterns", "wants_sparse", "write_patterns"]
+           "sparse_patterns", "wants_sparse"]

@@ -30,6 +30,16 @@ HOLDER = "swarm-holder"  # in a pool slot's git admin folder, where no agent can
 # command's line (never in a config file): its index holds a folder left out as one entry, so `reset`,
 # `add` and `commit` touch a few hundred entries instead of the repository's thousands.
 SPARSE = ("-c", "core.sparseCheckout=true", "-c", "core.sparseCheckoutCone=true", "-c", "index.sparse=true")
+
+
+def sparse_file(admin: Path) -> Path:
+    """Where a worktree's sparse-checkout lines live: its own git dir. The worktree is sparse while it exists."""
+    return admin / "info" / "sparse-checkout"
+
+
+def write_sparse(admin: Path, lines: list[str]) -> None:
+    sparse_file(admin).parent.mkdir(parents=True, exist_ok=True)
+    sparse_file(admin).write_text("\n".join(lines) + "\n")
 from swarm.git.runner import GitRunner
 
 # What running code leaves behind (bytecode, test caches) is never part of an agent's change.
@@ -98,7 +108,7 @@ class Worktrees:
         return self._runner(path, admin)
 
     def _runner(self, path: Path, admin: Path) -> GitRunner:
-        sparse = SPARSE if (admin / "info" / "sparse-checkout").is_file() else ()
+        sparse = SPARSE if sparse_file(admin).is_file() else ()
         return GitRunner(self.repo.root, git_dir=admin, work_tree=Path(os.path.realpath(path)), config=sparse)
 
     def restore_git_file(self, path: Path) -> str | None:
@@ -146,8 +156,7 @@ class Worktrees:
         if branch:  # created, or reset to `start` (`worktree add -B`); in parallel, outside the lock
             await self.repo.arun("update-ref", "-m", f"swarm: worktree {path.name}", f"refs/heads/{branch}", start)
         if sparse:
-            (admin / "info").mkdir(parents=True, exist_ok=True)
-            (admin / "info" / "sparse-checkout").write_text("\n".join(sparse) + "\n")
+            write_sparse(admin, sparse)
         runner = self._runner(path, admin)
         await runner.arun("reset", "--hard", "-q", start)
         return runner
