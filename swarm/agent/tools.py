@@ -33,6 +33,7 @@ import asyncio
 import contextvars
 import functools
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -120,6 +121,18 @@ _PATH_FIELDS = {"read": ("file_path",), "write": ("file_path",), "edit": ("file_
 _WRITERS = ("write", "edit")
 
 
+_THREAD = threading.local()
+
+
+def _run_here(coro: Any) -> Any:
+    """Run a file tool's coroutine to its end on this worker thread's own event loop, made once per thread
+    (`asyncio.run` made and closed a loop per call: a millisecond of each tool call, on the agents' path)."""
+    loop = getattr(_THREAD, "loop", None)
+    if loop is None:
+        loop = _THREAD.loop = asyncio.new_event_loop()
+    return loop.run_until_complete(coro)
+
+
 def _guard(workdir: Path, name: str, tool_input: Any) -> None:
     """Refuse what the file tools must not touch: git metadata, and writes that would land outside."""
     if not isinstance(tool_input, dict):
@@ -204,7 +217,7 @@ class Toolbox:
         try:
             if name in FILE_TOOLS:
                 _guard(self.workdir, name, tool_input)
-                result = await asyncio.to_thread(asyncio.run, tool.call(tool_input))
+                result = await asyncio.to_thread(_run_here, tool.call(tool_input))
             else:
                 result = await tool.call(tool_input)
         except ToolError as e:

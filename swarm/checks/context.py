@@ -9,50 +9,15 @@ the same in the base and the merged tree costs one parse.
 
 from __future__ import annotations
 
-import subprocess
-import threading
 from dataclasses import dataclass, field
 from typing import Iterable
 
 from swarm.errors import GitError
+from swarm.git.objects import ObjectReader as Blobs
 from swarm.git.repo import GitRepo
 from swarm.merge.fold import Conflict
 from swarm.checks.model import SubtaskChange
 from swarm.checks.pysource import ModuleInfo, parse_module
-
-
-class Blobs:
-    """Reads objects through one `git cat-file --batch` process."""
-
-    def __init__(self, repo: GitRepo) -> None:
-        # A hand-written reader rather than GitPython's: one process shared by the checks' threads, under a lock.
-        self._proc = repo.runner.popen("cat-file", "--batch", stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                       stderr=subprocess.DEVNULL)
-        self._lock = threading.Lock()
-
-    def read(self, spec: str) -> bytes | None:
-        """The content of `spec` (a blob id or `commit:path`), or None when there is no such object."""
-        assert self._proc.stdin is not None and self._proc.stdout is not None
-        if "\n" in spec:
-            return None
-        with self._lock:
-            self._proc.stdin.write(spec.encode() + b"\n")
-            self._proc.stdin.flush()
-            header = self._proc.stdout.readline().decode(errors="replace").split()
-            if len(header) != 3:  # "<spec> missing" or "ambiguous"
-                return None
-            data = self._proc.stdout.read(int(header[2]) + 1)[:-1]
-        return data if header[1] == "blob" else None
-
-    def close(self) -> None:
-        if self._proc.poll() is None:
-            assert self._proc.stdin is not None
-            self._proc.stdin.close()
-            try:
-                self._proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
 
 
 @dataclass
@@ -101,6 +66,25 @@ class CheckContext:
         """Run git in the repository (paths printed as they are, not quoted)."""
         return self.repo.git("-c", "core.quotePath=false", *args, check=check)
 
+    def messages(self, start: str, commit: str, limit: int = 64) -> list[str]:
+        """The messages of the commits in `start..commit`, newest first: read through the `cat-file` process
+        while the history is a line of commits back to `start` (a subtask's branch), else by `git log`."""
+        found, at = [], commit
+        while at != start and len(found) < limit:
+            obj = self.blobs.object(at)
+            if obj is None or obj[0] != "commit":
+                break
+            head, _, message = obj[1].decode("utf-8", errors="replace").partition("\n\n")
+            parents = [line[7:] for line in head.splitlines() if line.startswith("parent ")]
+            found.append(message)
+            if len(parents) != 1:
+                break
+            at = parents[0]
+        if at == start:
+            return found
+        log = self.git("log", "--format=%B%x00", f"{start}..{commit}", check=False)
+        return [m.strip("\n") for m in log.split("\0") if m.strip()]
+
     def tree(self, commit: str) -> Tree:
         """Every file of `commit` (one `ls-tree` per commit, cached)."""
         if commit not in self._trees:
@@ -128,7 +112,7 @@ class CheckContext:
     @property
     def blobs(self) -> Blobs:
         if self._blobs is None:
-            self._blobs = Blobs(self.repo)
+            self._blobs = Blobs(self.repo.runner)
         return self._blobs
 
     def module(self, commit: str, path: str, refs: bool = False) -> ModuleInfo | None:

@@ -28,6 +28,7 @@ import re
 from dataclasses import dataclass, field
 
 from swarm.checks.context import CheckContext
+from swarm.merge.diffs import parse_patches
 from swarm.checks.model import Finding
 
 KIND = "names"
@@ -96,7 +97,11 @@ class Lines:
 
 
 def diff_lines(ctx: CheckContext, start: str, commit: str) -> Lines:
-    """Added and removed lines of `start..commit` (one `git diff -U0`; renames followed, binaries skipped)."""
+    """Added and removed lines of `start..commit` (renames followed, binaries skipped): from the subtask's
+    diff when the run has it in memory, else from one `git diff -U0`."""
+    known = ctx.repo.known_diff(start, commit)
+    if known is not None:
+        return _patch_lines(known)
     out = ctx.git("diff", "-U0", "-M", "--no-color", "--no-ext-diff", start, commit)
     lines = Lines()
     old = new = ""
@@ -109,6 +114,21 @@ def diff_lines(ctx: CheckContext, start: str, commit: str) -> Lines:
             lines.added.setdefault(new, []).append(line[1:])
         elif line.startswith("-") and old:
             lines.removed.setdefault(old, []).append(line[1:])
+    return lines
+
+
+def _patch_lines(text: str) -> Lines:
+    """`diff_lines` of a whole diff's text (its context lines are neither added nor removed)."""
+    lines = Lines()
+    for patch in parse_patches(text):
+        old = None if patch.status == "added" else (patch.old_path or patch.path)
+        new = None if patch.status == "removed" else patch.path
+        for hunk in patch.hunks:
+            for line in hunk.lines:
+                if line.startswith("+") and new:
+                    lines.added.setdefault(new, []).append(line[1:].rstrip("\n"))
+                elif line.startswith("-") and old:
+                    lines.removed.setdefault(old, []).append(line[1:].rstrip("\n"))
     return lines
 
 

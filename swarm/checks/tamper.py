@@ -30,8 +30,7 @@ def check(ctx: CheckContext) -> list[Finding]:
     """One finding per restored `.git` file and per committed symlink that leaves the repository."""
     findings = []
     for change in ctx.changes:
-        log = ctx.git("log", "--format=%B%x00", f"{change.start_commit}..{change.commit}", check=False)
-        for line in log.splitlines():
+        for line in "\n".join(ctx.messages(change.start_commit, change.commit)).splitlines():
             if line.startswith(TAMPER_TRAILER):
                 findings.append(Finding(KIND, [change.id], [".git"],
                                         f"{change.id} changed its worktree's git metadata: "

@@ -22,8 +22,9 @@ import asyncio
 import fcntl
 import json
 import os
+import weakref
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from swarm.env.sparse import reapply
 from swarm.errors import GitError
@@ -101,7 +102,8 @@ class PoolSlot:
             admin = repo.worktrees.admin_dir(self.path)
             if admin is not None:
                 where = repo.in_worktree(self.path)
-                await where.arun("checkout", "-q", "--detach", check=False)
+                if not (committed and _detach(repo, where, admin)):
+                    await where.arun("checkout", "-q", "--detach", check=False)
                 # Left dirty (its commit failed, say): the holder stays, so the next take rescues the edits.
                 left = None if committed else await where.arun("status", "--porcelain", "--", ".",
                                                                 *JUNK_PATHSPECS, check=False)
@@ -116,11 +118,44 @@ class PoolSlot:
                 self._lock = None
 
 
+def _detach(repo: GitRepo, where: Any, admin: Path) -> bool:
+    """Detach a worktree's HEAD at its branch's commit by writing HEAD itself, as `git checkout --detach`
+    does when the commit stays the same (index and files are already that commit's); False when HEAD is not
+    a plain branch with a loose ref, for git to do it."""
+    head = repo.head_ref(where)
+    if head is None:
+        return False
+    lock = admin / "HEAD.lock"
+    try:
+        handle = open(lock, "x")  # git's own lock: no git command is changing HEAD meanwhile
+    except OSError:
+        return False
+    try:
+        with handle:
+            handle.write(f"{head[1]}\n")
+        os.replace(lock, admin / "HEAD")
+    except OSError:
+        lock.unlink(missing_ok=True)
+        return False
+    return True
+
+
+# The locks this process holds, by folder and prefix: skipped without a try (64 slots taken at once tried
+# 2,080 locks, one open and flock each). A lock is held while its file stays open.
+_HELD: dict[tuple[Path, str], "weakref.WeakValueDictionary[int, IO[str]]"] = {}
+
+
 def lowest_free(folder: Path, prefix: str) -> tuple[int, IO[str]]:
     """The lowest k whose `<prefix>-k.lock` in `folder` no process holds, and that lock, now held."""
     folder.mkdir(parents=True, exist_ok=True)
+    held = _HELD.setdefault((folder, prefix), weakref.WeakValueDictionary())
+    for index in [k for k, h in held.items() if h.closed]:
+        del held[index]
     index = 0
     while True:
+        if index in held:
+            index += 1
+            continue
         handle = open(folder / f"{prefix}-{index}.lock", "w")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -128,6 +163,7 @@ def lowest_free(folder: Path, prefix: str) -> tuple[int, IO[str]]:
             handle.close()
             index += 1
             continue
+        held[index] = handle
         return index, handle
 
 

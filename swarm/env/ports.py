@@ -12,6 +12,7 @@ import fcntl
 import os
 import socket
 import tempfile
+import weakref
 from pathlib import Path
 from typing import IO
 
@@ -47,11 +48,21 @@ def _free(port: int) -> bool:
     return True
 
 
+# The blocks this process holds, by folder and size (held while the lock file is open).
+_HELD: dict[tuple[Path, int], "weakref.WeakValueDictionary[int, IO[str]]"] = {}
+
+
 def reserve_ports(folder: Path, size: int) -> PortBlock:
     """The lowest free block of `size` ports; blocks held by this or any other process are skipped."""
     folder.mkdir(parents=True, exist_ok=True)
+    held = _HELD.setdefault((folder, size), weakref.WeakValueDictionary())
+    for start in [k for k, h in held.items() if h.closed]:
+        del held[start]
     first = BASE
     while first + size <= TOP:
+        if first in held:  # this process's own: no need to try it
+            first += size
+            continue
         handle = open(folder / f"{first}-{size}.lock", "w")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -61,6 +72,7 @@ def reserve_ports(folder: Path, size: int) -> PortBlock:
             if _overlaps_held(folder, first, size):
                 handle.close()
             elif _free(first):
+                held[first] = handle
                 return PortBlock(first, size, handle)
             else:
                 handle.close()

@@ -160,11 +160,15 @@ async def _below(runner: GitRunner, paths: list[str]) -> list[str]:
 class SparseTools:
     """A worktree's tools, materialising what the agent reaches for outside the sparse set first."""
 
-    def __init__(self, tools: Any, runner: GitRunner, admin: Path, workdir: Path) -> None:
+    def __init__(self, tools: Any, runner: GitRunner, admin: Path, workdir: Path,
+                 tracked: list[str] | None = None) -> None:
+        """`tracked`: the files of the commit the worktree is on, when known: a file the agent names that is
+        not one of them has nothing to check out, and no git process is spent asking."""
         self.tools = tools
         self.runner = runner
         self.admin = admin
         self.workdir = workdir
+        self.tracked = _tree(tracked)[0] if tracked is not None else None
 
     def definitions(self) -> list[dict[str, Any]]:
         return self.tools.definitions()
@@ -192,7 +196,8 @@ class SparseTools:
         paths = [p for p in self._paths(name, tool_input) if "\0" not in p]  # the tool refuses those itself
         single = name in ("read", "write", "edit")  # one file: on disk already means nothing to bring in
         if single:
-            paths = [p for p in paths if not os.path.lexists(self.workdir / p)]
+            paths = [p for p in paths if not os.path.lexists(self.workdir / p)
+                     and (self.tracked is None or os.path.normpath(p) in self.tracked)]
         if paths:
             await materialise(self.runner, self.admin, paths, folders=not single)
         outcome = await self.tools.call(name, tool_input)

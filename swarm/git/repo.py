@@ -23,10 +23,11 @@ from typing import Iterator
 import git
 
 from swarm.errors import ConfigError, GitError, SwarmError
+from swarm.git.objects import ObjectWriter, object_writer
 from swarm.git.runner import GitRunner
 from swarm.git.worktrees import JUNK_PATHSPECS, LIST_UNTRACKED, Worktrees, embedded_repos
 
-__all__ = ["GitRepo", "MergeResult", "JUNK_PATHSPECS", "TAMPER_TRAILER"]
+__all__ = ["GitRepo", "MergeResult", "Staged", "JUNK_PATHSPECS", "TAMPER_TRAILER"]
 
 TAMPER_TRAILER = "Swarm-Tamper:"
 
@@ -34,6 +35,22 @@ TAMPER_TRAILER = "Swarm-Tamper:"
 def worktrees_folder(setting: str | Path | None) -> Path | None:
     """The `worktrees` setting as a folder (None: the user cache folder)."""
     return Path(setting).expanduser() if setting else None
+
+
+@dataclass
+class Staged:
+    """What `stage_all` did besides staging: a `.git` file put back, git repositories of the agent's left out."""
+
+    tampered: str | None
+    nested: list[str]
+
+    def message(self, message: str) -> str:
+        """`message` with the trailers that say so."""
+        if self.tampered:
+            message = f"{message}\n\n{TAMPER_TRAILER} {self.tampered}; swarm restored it"
+        if self.nested:
+            message = f"{message}\n\nSwarm-Left-Out: {', '.join(self.nested)} (a git repository of its own)"
+        return message
 
 
 @dataclass
@@ -57,6 +74,9 @@ class GitRepo:
         self.git_dir = Path(self.git("rev-parse", "--absolute-git-dir"))
         self.common_dir = Path(self.git("rev-parse", "--path-format=absolute", "--git-common-dir"))
         self.worktrees = Worktrees(self.runner, self.common_dir)
+        self._writer: ObjectWriter | None | bool = False  # not made yet
+        self._trees: dict[str, str] = {}  # commit -> its tree (commits do not change)
+        self._diffs: dict[tuple[str, str], str] = {}  # (base, tree) -> the diff text, worked out ahead
 
     @classmethod
     def discover(cls, path: str | Path = ".", *, worktrees: str | Path | None = None) -> "GitRepo":
@@ -152,11 +172,12 @@ class GitRepo:
         return MergeResult(tree=tree, clean=out.code == 0, conflicted_files=sorted(set(files)), messages=messages)
 
     async def trees(self, commits: list[str]) -> dict[str, str]:
-        """The tree of each commit, in one git process."""
-        if not commits:
-            return {}
-        out = await self.runner.arun("rev-parse", *(f"{c}^{{tree}}" for c in commits))
-        return dict(zip(commits, out.text.split()))
+        """The tree of each commit, in one git process (none for commits whose tree is known)."""
+        unknown = [c for c in commits if c not in self._trees]
+        if unknown:
+            out = await self.runner.arun("rev-parse", *(f"{c}^{{tree}}" for c in unknown))
+            self._trees.update(zip(unknown, out.text.split()))
+        return {c: self._trees[c] for c in commits}
 
     async def is_ancestor(self, ancestor: str, commit: str) -> bool:
         out = await self.runner.arun("merge-base", "--is-ancestor", ancestor, commit, check=False)
@@ -169,10 +190,18 @@ class GitRepo:
         return (await self.runner.arun(*args, input=message)).text.strip()
 
     async def diff(self, base: str, commit: str) -> str:
-        """The diff between two commits, as text for the diff model (swarm.merge.diffs)."""
+        """The diff between two commits (or trees), as text for the diff model (swarm.merge.diffs)."""
+        ahead = self.known_diff(base, commit)
+        if ahead is not None:
+            return ahead
         out = await self.runner.arun("-c", "core.quotePath=true", "diff", "--no-color", "--no-ext-diff",
                                      "--no-textconv", "-M", base, commit)
+        self._diffs[(base, self._trees.get(commit, commit))] = out.raw
         return out.raw
+
+    def known_diff(self, base: str, commit: str) -> str | None:
+        """`diff(base, commit)` when this process has it already (no git process), else None."""
+        return self._diffs.get((base, self._trees.get(commit, commit)))
 
     # -- worktrees ------------------------------------------------------------------------
 
@@ -200,11 +229,11 @@ class GitRepo:
     def junk_pathspecs() -> list[str]:
         return list(JUNK_PATHSPECS)
 
-    async def commit_all(self, worktree: Path, message: str) -> str | None:
-        """Commit every change in a worktree; return the new commit, or None when nothing changed.
+    async def stage_all(self, worktree: Path) -> "Staged":
+        """Stage every change in a worktree (its index then holds what a commit of it would).
 
-        A `.git` file the agent changed is put back first, and the commit says
-        so in a `Swarm-Tamper:` trailer (the checks report it as a finding).
+        A `.git` file the agent changed is put back first; a git repository of the agent's own inside the
+        worktree is left out. The returned `Staged` says both, for the commit's message.
         """
         tampered = await asyncio.to_thread(self.worktrees.restore_git_file, worktree)
         where = self.in_worktree(worktree)
@@ -218,23 +247,48 @@ class GitRepo:
                 raise GitError(["add", "-A"], added.code, added.stderr)
             await where.arun("rm", "-r", "-q", "--cached", "--ignore-unmatch", "--", *nested)
             await where.arun("add", "-A", "--", ".", *JUNK_PATHSPECS, *(f":(exclude,literal){n}" for n in nested))
-        if tampered:
-            message = f"{message}\n\n{TAMPER_TRAILER} {tampered}; swarm restored it"
-        if nested:
-            message = f"{message}\n\nSwarm-Left-Out: {', '.join(nested)} (a git repository of its own)"
+        return Staged(tampered, nested)
+
+    async def commit_all(self, worktree: Path, message: str) -> str | None:
+        """Commit every change in a worktree; return the new commit, or None when nothing changed.
+
+        A `.git` file the agent changed is put back first, and the commit says
+        so in a `Swarm-Tamper:` trailer (the checks report it as a finding).
+        """
+        staged = await self.stage_all(worktree)
+        where = self.in_worktree(worktree)
         # `commit` itself says when nothing is staged (one git process fewer per subtask than asking first).
-        done = await where.arun("commit", "-q", "--no-verify", *(["--allow-empty"] if tampered else []),
-                                "-F", "-", input=message, check=False)
+        done = await where.arun("commit", "-q", "--no-verify", *(["--allow-empty"] if staged.tampered else []),
+                                "-F", "-", input=staged.message(message), check=False)
         if done.code != 0:
-            staged = await where.arun("diff", "--cached", "--quiet", check=False)
-            if staged.code == 0:
+            staged_any = await where.arun("diff", "--cached", "--quiet", check=False)
+            if staged_any.code == 0:
                 return None
             raise GitError(["commit"], done.code, done.stderr or done.text)
         return self._head_of(where) or (await where.arun("rev-parse", "HEAD")).text.strip()
 
+    async def writer(self) -> ObjectWriter | None:
+        """The repository's object writer (swarm.git.objects), made once; None where git must make commits."""
+        if self._writer is False:
+            self._writer = await object_writer(self.runner, self.common_dir)
+        return self._writer
+
+    def remember(self, commit: str, tree: str) -> None:
+        """`commit`'s tree, known without asking git (swarm wrote the commit)."""
+        self._trees[commit] = tree
+
+    def remember_diff(self, base: str, tree: str, text: str) -> None:
+        """The diff from `base` to `tree`, worked out ahead of the commit that will have that tree."""
+        self._diffs[(base, tree)] = text
+
     def _head_of(self, where: GitRunner) -> str | None:
-        """The commit a worktree's HEAD names, read from the ref git just wrote (no git process): its git dir's
-        HEAD names a branch, whose loose ref holds the commit. None when it is not that simple."""
+        head = self.head_ref(where)
+        return head[1] if head else None
+
+    def head_ref(self, where: GitRunner) -> tuple[str, str] | None:
+        """The branch a worktree's HEAD names and its commit, read from the files git writes (no git
+        process): its git dir's HEAD names a branch, whose loose ref holds the commit. None when it is not
+        that simple (a detached HEAD, a packed ref)."""
         try:
             head = (Path(str(where.git_dir)) / "HEAD").read_text().strip()
             if not head.startswith("ref: refs/heads/"):
@@ -242,7 +296,7 @@ class GitRepo:
             commit = (self.common_dir / head[5:]).read_text().strip()
         except (OSError, ValueError):
             return None
-        return commit if re.fullmatch(r"[0-9a-f]{40}([0-9a-f]{24})?", commit) else None
+        return (head[5:], commit) if re.fullmatch(r"[0-9a-f]{40}([0-9a-f]{24})?", commit) else None
 
     # -- swarm's own places ----------------------------------------------------------------
 

@@ -68,6 +68,7 @@ class Worktrees:
         self.repo = repo
         self.common_dir = common_dir
         self._known: dict[Path, Path] = {}
+        self._seen: dict[Path, str] = {}  # registry entry -> the gitdir it named when learnt
         self._thread_lock = threading.Lock()  # flock is per open file: threads of one process need this too
 
     @contextmanager
@@ -96,6 +97,9 @@ class Worktrees:
                 target = (entry / "gitdir").read_text().strip()
             except OSError:  # another process is writing or removing this entry
                 continue
+            if self._seen.get(entry) == target:
+                continue  # learnt in an earlier pass (resolving every entry's path again is what costs)
+            self._seen[entry] = target
             self._known[Path(os.path.realpath(Path(target).parent))] = entry
         found = self._known.get(folder)
         return found if found is not None and (found / "gitdir").is_file() else None

@@ -8,10 +8,12 @@ the others still merge.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
 from swarm.git.repo import GitRepo
+from swarm.merge.disjoint import fold_disjoint
 
 
 @dataclass
@@ -70,7 +72,13 @@ async def fold(repo: GitRepo, base: str, branches: list[tuple[str, str]],
     touched = touched or {}
     result = FoldResult(commit=base)
     # A fast-forward merges to the subtask's own tree: only then is ancestry worth a git process.
-    trees = await repo.trees(sorted({commit for _, commit in branches if commit != base}))
+    trees = await repo.trees(sorted({commit for _, commit in branches if commit != base} | {base}))
+    writer = await repo.writer()
+    if writer is not None and sum(commit != base for _, commit in branches) >= 2:
+        fast = await asyncio.to_thread(fold_disjoint, repo.runner, writer, base, trees[base], branches, trees, label)
+        if fast is not None:
+            repo.remember(fast[0], fast[1])
+            return FoldResult(commit=fast[0], merged=fast[2])
     for sid, commit in branches:
         if commit == base:
             result.merged.append(sid)

@@ -19,7 +19,7 @@ from typing import Any, Awaitable, Callable, Protocol
 
 from swarm.agent.tools import Toolbox, ToolOutcome, tool_definitions
 from swarm.config import RunOptions
-from swarm.env.sandbox import Sandbox
+from swarm.env.sandbox import Sandbox, sandbox_available
 from swarm.env.shell import ShellResult, run_shell
 from swarm.env.pool import PoolSlot, WorktreePool
 from swarm.env.ports import ports_folder
@@ -28,6 +28,7 @@ from swarm.env.python import python_env
 from swarm.env.recipe import WorktreeRecipe, load_recipe
 from swarm.env.sparse import SparseTools, count_tracked, sparse_patterns, wants_sparse
 from swarm.git.repo import GitRepo
+from swarm.git.snapshot import Snapshots
 from swarm.plan.spec import Plan
 from swarm.run import events
 from swarm.run.records import RunRecords
@@ -84,17 +85,33 @@ class Executor(Protocol):
     async def shutdown(self) -> None: ...
 
 
+class SnapshotTools:
+    """A workspace's tools, each call through its `Snapshots` (swarm.git.snapshot): staged between rounds."""
+
+    def __init__(self, tools: Tools, snapshots: Snapshots) -> None:
+        self.tools = tools
+        self.snapshots = snapshots
+
+    def definitions(self) -> list[dict[str, Any]]:
+        return self.tools.definitions()
+
+    async def call(self, name: str, tool_input: Any) -> ToolOutcome:
+        return await self.snapshots.call(name, lambda: self.tools.call(name, tool_input))
+
+
 class LocalWorkspace:
     """A worktree of the user's repository, checked out on the subtask's branch, made a dev environment."""
 
     def __init__(self, repo: GitRepo, path: Path, env: dict[str, str],
-                 on_close: Callable[[], Awaitable[None]] | None = None) -> None:
+                 on_close: Callable[[], Awaitable[None]] | None = None, *, start: str | None = None) -> None:
+        """With `start` (the commit it is on), the worktree is staged while its agent waits for the model."""
         self.repo = repo
         self.path = path
         self.env = env
         self.tools: Tools = Toolbox(path, env)
         self._on_close = on_close
         self.committed = False
+        self.snapshots = Snapshots(repo, path, start, trusted=sandbox_available) if start else None
 
     async def run_command(self, command: str, timeout: float) -> ShellResult:
         # Sandboxed like setup and the agents' shell: the worktree holds what agents wrote (and a pooled
@@ -103,7 +120,10 @@ class LocalWorkspace:
 
     async def commit(self, message: str) -> str | None:
         self.committed = False
-        commit = await self.repo.commit_all(self.path, message)
+        if self.snapshots is not None:
+            commit = await self.snapshots.commit(message)
+        else:
+            commit = await self.repo.commit_all(self.path, message)
         self.committed = True  # everything in the worktree is in a commit now (or there was nothing)
         return commit
 
@@ -177,11 +197,14 @@ class LocalExecutor:
             if slot is not None:
                 await self._give_back(slot, path, workspace.committed)
 
-        workspace = LocalWorkspace(self.repo, where, prepared.env, release)
+        workspace = LocalWorkspace(self.repo, where, prepared.env, release, start=start_commit)
         if sparse:
             admin = self.repo.worktrees.admin_dir(where)
             assert admin is not None
-            workspace.tools = SparseTools(workspace.tools, self.repo.in_worktree(where), admin, where.resolve())
+            workspace.tools = SparseTools(workspace.tools, self.repo.in_worktree(where), admin, where.resolve(),
+                                          self._tracked[start_commit][1])
+        assert workspace.snapshots is not None
+        workspace.tools = SnapshotTools(workspace.tools, workspace.snapshots)
         return workspace
 
     async def _take(self, subtask_id: str, branch: str, start: str, path: Path,

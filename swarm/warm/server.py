@@ -74,9 +74,12 @@ def serve(path: Path, idle: float) -> None:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 - a missing extra only makes its command import it itself
             pass
-    try:  # a client made once loads what the SDK imports only then (the HTTP transport's modules)
-        importlib.import_module("anthropic").AsyncAnthropic(api_key="warm", base_url="http://127.0.0.1:9")
-    except Exception:  # noqa: BLE001 - then each command loads it itself
+    try:  # a client made once loads what the SDK imports only then (the HTTP transport's modules); a request
+        # answered in memory builds what it builds for a first request; the SSL context is made once
+        client = importlib.import_module("swarm.model.client")
+        client.ssl_context()
+        client.rehearse()
+    except Exception:  # noqa: BLE001 - then each command does it itself
         pass
     code = _compile_swarm()
     _import_swarm()
