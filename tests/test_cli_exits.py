@@ -99,10 +99,12 @@ CHEAP = {"SWARM_CONFIRM_ABOVE_USD": "0.001"}  # the agent's estimate (about $0.0
 
 def test_on_a_terminal_a_run_above_the_threshold_asks_and_no_spends_nothing(make_repo, scripted, tmp_path):
     repo = make_repo({"README.md": "# r\n"})
+    (repo / "draft.txt").write_text("not committed\n")  # a note the user should read before answering
     server = scripted({"workers": {"a": WORKER}})
     plan = str(write_plan(tmp_path / "plan.json", PLAN))
     code, shown = _on_a_terminal(repo, "run", "--plan", plan, server=server, answer=b"n\n", env=CHEAP)
     assert code == 1, shown
+    assert -1 < shown.find("note: 1 uncommitted change(s)") < shown.find("Go on?"), shown
     assert re.search(r"Estimated \$\d+\.\d\d for 1 agent\. Go on\? \[y/N\]", shown), shown
     assert "not run: nothing spent on agents" in shown and "--yes" in shown and "Traceback" not in shown
     assert not server.requests and not (repo / ".swarm/runs").exists()
@@ -110,6 +112,7 @@ def test_on_a_terminal_a_run_above_the_threshold_asks_and_no_spends_nothing(make
     code, shown = _on_a_terminal(repo, "run", "--plan", plan, server=server, answer=b"y\n", env=CHEAP)
     assert code == 0, shown
     assert "Go on?" in shown and [r for r in server.requests if r["role"] == "worker"]
+    assert shown.count("uncommitted change(s)") == 1, shown  # said before the question, not again by the run
 
 
 def test_a_declined_planned_run_keeps_the_plan_it_paid_for(make_repo, scripted):

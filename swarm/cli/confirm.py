@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Callable
 
 import click
 
@@ -22,9 +23,10 @@ def on_a_terminal() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
 
 
-def go_on(obj: Context, repo: GitRepo, plan: Plan, options: RunOptions, planned: Usage | None) -> bool:
+def go_on(obj: Context, repo: GitRepo, plan: Plan, options: RunOptions, planned: Usage | None,
+          before_asking: Callable[[], None] = lambda: None) -> bool:
     """Whether to spend on the agents: asks when on a terminal and the --dry-run estimate is above the
-    threshold; False (said why, the plan kept) when the answer is no."""
+    threshold (`before_asking` is called first); False (said why, the plan kept) when the answer is no."""
     threshold = load_config(repo.root).get("confirm_above_usd")
     if not threshold or not on_a_terminal():
         return True
@@ -36,6 +38,7 @@ def go_on(obj: Context, repo: GitRepo, plan: Plan, options: RunOptions, planned:
     if cost is None or cost <= threshold:
         return True  # no price (cost unknown): nothing to compare; --max-cost is the guard then
     n = forecast["agents"]
+    before_asking()
     try:
         yes = click.confirm(f"Estimated ${cost:.2f} for {n} agent{'' if n == 1 else 's'}. Go on?", default=False,
                             err=True)

@@ -21,7 +21,7 @@ from swarm.plan.make import make_plan
 from swarm.plan.spec import load_plan
 from swarm.review.gate import Gate, result_findings
 from swarm.run.execute import execute_plan
-from swarm.run.preflight import repo_notes, warm_up
+from swarm.run.preflight import notes_in_background, warm_up
 from swarm.run.records import RunRecords, resolve_run
 from swarm.run.result import RESULT_FILE, RunResult
 from swarm.run.status import run_status
@@ -137,16 +137,22 @@ def run(obj: Context, task: str | None, plan_file: str | None, each: str | None,
         return
     # The first line before the model client (and its SDK, over a second to import) is ready.
     obj.err.print(f"swarm: {len(plan.subtasks)} subtask(s) of \"{safe(plan.task[:60])}\"; preparing the run ...")
-    for note in repo_notes(repo, options.base, plan):
-        obj.err.print(f"note: {safe(note)}")
+    notes = notes_in_background(repo, options.base, plan)  # said by the run as soon as they are known
     from swarm.cli.confirm import go_on
 
-    if not yes and not go_on(obj, repo, plan, options, plan_usage):  # on a terminal, above the threshold
-        sys.exit(1)
+    said: list[bool] = []
+
+    def say_notes() -> None:  # before a question about spending: they may change the answer
+        for note in notes.result():
+            obj.err.print(f"note: {safe(note)}")
+        said.append(True)
+
+    if not yes and not go_on(obj, repo, plan, options, plan_usage, before_asking=say_notes):
+        sys.exit(1)  # on a terminal, above the threshold, and the answer was no
     client = need_client(plan)
     json_out = keep_stdout_for_json() if as_json and options.executor == "ray" else None
     result = execute_plan(repo, plan, client=client, options=options, console=obj.err,
-                          planning=(plan_seconds, plan_usage))
+                          planning=(plan_seconds, plan_usage), notes=None if said else notes)
     finish(obj, repo, result, as_json, json_out)
 
 

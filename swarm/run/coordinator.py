@@ -38,7 +38,7 @@ from swarm.run.spend import run_spend, settle_usage
 from swarm.run.state import PhaseMarks, SubtaskRun
 from swarm.run.executor import Executor, OpeningTools, Tools, Workspace, local_executor
 from swarm.run.worker import first_message, run_agent, run_command
-from swarm.run.preflight import run_notes
+from swarm.run.preflight import run_notes, say_notes
 
 
 class Coordinator:
@@ -47,7 +47,7 @@ class Coordinator:
     def __init__(self, repo: GitRepo, plan: Plan, client: AsyncAnthropic | None, *, run_id: str,
                  records: RunRecords, progress: Progress, tool_env: dict[str, str],
                  options: RunOptions | None = None, previous: dict[str, SubtaskResult] | None = None,
-                 base: str | None = None, executor: Executor | None = None) -> None:
+                 base: str | None = None, executor: Executor | None = None, notes: Any = None) -> None:
         self.repo = repo
         # Where each subtask's workspace lives (swarm.run.executor): this machine unless told otherwise.
         self.executor: Executor = executor or local_executor(repo, records, options or RunOptions(), plan)
@@ -83,6 +83,7 @@ class Coordinator:
         self.plan_usage: Usage | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._baseline_task: asyncio.Task[Any] | None = None
+        self._notes = notes  # the repository's, worked out while the run starts (swarm.run.preflight)
 
     # -- bookkeeping -------------------------------------------------------------------
 
@@ -338,6 +339,7 @@ class Coordinator:
         self._tasks = {s.id: asyncio.create_task(self._pipeline(s, agent_slots, checkout_slots), name=s.id)
                        for s in self.plan.subtasks}
         tasks = list(self._tasks.values())
+        notes = asyncio.ensure_future(say_notes(self.progress, self._notes))
         state = "done"
         try:
             # Children cancelled by a policy come back as exceptions; only our own cancellation raises.
@@ -350,6 +352,7 @@ class Coordinator:
             if self._baseline_task is not None:
                 self._baseline_task.cancel()
             await asyncio.shield(asyncio.gather(*tasks, return_exceptions=True))
+        await asyncio.shield(notes)  # said before the run's end, however quick the run was
         merge_began = time.monotonic()
         after = Integration(self.repo, self.plan, run_id=self.run_id, base=self.base, records=self.records,
                             progress=self.progress, options=self.options, states=self.states,

@@ -5,6 +5,7 @@ Shared by `swarm run`, `swarm resume` and the demo, so each builds a run the sam
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from typing import Any
 
 from rich.console import Console
@@ -24,8 +25,11 @@ from swarm.ui.progress import Progress
 def execute_plan(repo: GitRepo, plan: Plan, *, client: Any, options: RunOptions, console: Console,
                  quiet: bool = False, tool_env: dict[str, str] | None = None, run_id: str | None = None,
                  planning: tuple[float, Usage | None] | None = None,
-                 previous: dict[str, SubtaskResult] | None = None, base: str | None = None) -> RunResult:
-    """Run a plan (or resume a run, with `previous` and `base`) and return its result.json record."""
+                 previous: dict[str, SubtaskResult] | None = None, base: str | None = None,
+                 notes: "Future[list[str]] | None" = None) -> RunResult:
+    """Run a plan (or resume a run, with `previous` and `base`) and return its result.json record.
+
+    `notes` (swarm.run.preflight.notes_in_background) are said by the run when they come."""
     # The coordinator and the executors bring in the model SDK (over a second): only a run imports them.
     from swarm.run.coordinator import Coordinator
     from swarm.run.executor import make_executor
@@ -45,7 +49,7 @@ def execute_plan(repo: GitRepo, plan: Plan, *, client: Any, options: RunOptions,
                           "workspace on a cluster node; model calls stay on this machine")
         coordinator = Coordinator(repo, plan, client, run_id=run_id, records=records, progress=progress,
                                   tool_env=tool_env or scrubbed_env(tuple(options.secrets)), options=options,
-                                  previous=previous, base=base, executor=executor)
+                                  previous=previous, base=base, executor=executor, notes=notes)
         if planning:
             coordinator.plan_seconds, coordinator.plan_usage = planning
             coordinator.gate.spent += planning[1].cost_usd if planning[1] else 0.0  # the planner's spend counts

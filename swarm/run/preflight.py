@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from concurrent.futures import Future
 from pathlib import Path
+from typing import Any
 
 from swarm.config import RunOptions
 from swarm.env.python import python_env
@@ -18,8 +20,9 @@ from swarm.env.sandbox import bwrap_problem, sandbox_note
 from swarm.git.repo import GitRepo
 from swarm.model.catalog import PriceTable
 from swarm.plan.spec import Plan
+from swarm.ui.safe import safe
 
-__all__ = ["repo_notes", "run_notes", "warm_up"]
+__all__ = ["notes_in_background", "repo_notes", "run_notes", "say_notes", "warm_up"]
 
 
 def warm_up(repo_root: Path) -> None:
@@ -43,6 +46,29 @@ async def run_notes(repo: GitRepo, plan: Plan, options: RunOptions, prices: Pric
         lines.append(f"warning: swarm has no price for model {options.model}, so costs show as $0; "
                      "add one with the `prices` setting (docs/models.md)")
     return lines
+
+
+def notes_in_background(repo: GitRepo, base: str, plan: Plan | None = None) -> "Future[list[str]]":
+    """`repo_notes` worked out on a thread: the run starts meanwhile (on a fresh clone of a large repository
+    `git status` alone takes a quarter of a second), and they are said as soon as they are known."""
+    future: Future[list[str]] = Future()
+
+    def work() -> None:
+        try:
+            future.set_result(repo_notes(repo, base, plan))
+        except Exception as e:  # noqa: BLE001 - notes never stop a run; the reason is one more note
+            future.set_result([f"could not look at the repository before the run: {e}"])
+
+    threading.Thread(target=work, daemon=True, name="swarm-notes").start()
+    return future
+
+
+async def say_notes(progress: Any, notes: "Future[list[str]] | None") -> None:
+    """Say `notes_in_background`'s notes when they come, each a `note:` line as before the run."""
+    if notes is not None:
+        for note in await asyncio.wrap_future(notes):
+            if not progress.quiet:
+                progress.console.print(f"note: {safe(note)}")
 
 
 def repo_notes(repo: GitRepo, base: str, plan: Plan | None = None) -> list[str]:
