@@ -339,7 +339,7 @@ class Coordinator:
         self._tasks = {s.id: asyncio.create_task(self._pipeline(s, agent_slots, checkout_slots), name=s.id)
                        for s in self.plan.subtasks}
         tasks = list(self._tasks.values())
-        notes = asyncio.ensure_future(say_notes(self.progress, self._notes))
+        notes = asyncio.ensure_future(say_notes(self.progress, self.repo, self.tool_env, self._notes))
         state = "done"
         try:
             # Children cancelled by a policy come back as exceptions; only our own cancellation raises.

@@ -37,11 +37,11 @@ def warm_up(repo_root: Path) -> None:
 
 async def run_notes(repo: GitRepo, plan: Plan, options: RunOptions, prices: PriceTable, run_id: str, base: str,
                     tool_env: dict[str, str]) -> list[str]:
-    """A run's first lines: what it runs, how the agents' shell is confined, which Python tests use."""
+    """A run's first lines: what it runs, how the agents' shell is confined (which Python tests use follows
+    in `say_notes`, as soon as it is known)."""
     note = await asyncio.to_thread(sandbox_note)  # the first call probes bwrap
-    python = await asyncio.to_thread(python_env, repo.root, tool_env.get("PATH"))
     lines = [f"run {run_id}: {len(plan.subtasks)} subtasks from {base[:10]}, concurrency {options.concurrency}; "
-             f"{note}", f"tests use {python.describe()}"]
+             f"{note}"]
     if not prices.known(options.model) and any(not s.command for s in plan.subtasks):
         lines.append(f"warning: swarm has no price for model {options.model}, so costs show as $0; "
                      "add one with the `prices` setting (docs/models.md)")
@@ -63,8 +63,15 @@ def notes_in_background(repo: GitRepo, base: str, plan: Plan | None = None) -> "
     return future
 
 
-async def say_notes(progress: Any, notes: "Future[list[str]] | None") -> None:
-    """Say `notes_in_background`'s notes when they come, each a `note:` line as before the run."""
+async def say_notes(progress: Any, repo: GitRepo, tool_env: dict[str, str],
+                    notes: "Future[list[str]] | None") -> None:
+    """The lines that follow a run's first ones while its agents start: which Python tests use (a first
+    probe starts an interpreter, 0.2 s), then `notes_in_background`'s notes, each a `note:` line."""
+    try:
+        python = await asyncio.to_thread(python_env, repo.root, tool_env.get("PATH"))
+        progress.note(f"tests use {python.describe()}")
+    except (OSError, ValueError) as e:  # a line of its own: it never stops the run
+        progress.note(f"note: could not tell which Python tests use: {e}")
     if notes is not None:
         for note in await asyncio.wrap_future(notes):
             if not progress.quiet:
