@@ -63,6 +63,22 @@ def test_own_pid_namespace_and_toolchains_work(worktree):
 
 
 @needs_bwrap
+def test_no_job_of_a_shell_call_outlives_it(worktree):
+    """What the staged commit relies on (swarm.git.snapshot): once a call has returned, nothing it started
+    writes in the worktree, however the job tried to get away (background, nohup, setsid, double fork)."""
+    import time
+
+    box = Toolbox(worktree, tool_env())
+    tries = ["(sleep 1; echo a > late-a.txt) &", "nohup sh -c 'sleep 1; echo b > late-b.txt' >/dev/null 2>&1 &",
+             "setsid sh -c 'sleep 1; echo c > late-c.txt' &", "sh -c '(sleep 1; echo d > late-d.txt) &' &",
+             "setsid -f sh -c 'sleep 1; echo e > late-e.txt'"]
+    outcome = call(box, "\n".join([*tries, "echo started"]))
+    assert not outcome.is_error and "started" in outcome.content, outcome.content
+    time.sleep(2.5)
+    assert sorted(p.name for p in worktree.glob("late-*")) == []
+
+
+@needs_bwrap
 def test_no_network_unless_the_setting_allows_it(worktree, monkeypatch):
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
