@@ -256,3 +256,23 @@ def test_the_tamper_check_reads_a_branchs_messages_without_git_log(make_repo):
         assert len(ctx.messages(base, merged)) == 5
     finally:
         ctx.close()
+
+
+def test_a_worktree_given_back_is_never_staged_after(make_repo, tmp_path):
+    repo_path = make_repo({"a.txt": "a\n"})
+    repo, where, base = _worktree(repo_path, tmp_path)
+
+    async def scenario() -> Snapshots:
+        snaps = Snapshots(repo, where, base, delay=0.05)
+
+        async def write() -> None:
+            (where / "a.txt").write_text("b\n")
+
+        await snaps.call("write", write)
+        await snaps.stop()  # given back to the pool: another subtask may take the slot now
+        await asyncio.sleep(0.3)
+        return snaps
+
+    snaps = asyncio.run(scenario())
+    assert snaps._snapshot is None and snaps._running is None
+    assert git(where, "diff", "--cached", "--name-only") == ""  # nothing staged in the slot behind its back

@@ -84,6 +84,13 @@ class Snapshots:
             return
         self._timer = loop.call_later(self.delay, self._fire, self.generation)
 
+    async def stop(self) -> None:
+        """No staging after this (the worktree is given back); one under way is waited for."""
+        self._cancel_timer()
+        self.generation += 1
+        if self._running is not None:
+            await asyncio.shield(self._running)
+
     def _cancel_timer(self) -> None:
         if self._timer is not None:
             self._timer.cancel()

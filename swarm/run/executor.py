@@ -129,6 +129,8 @@ class LocalWorkspace:
 
     async def close(self) -> None:
         """Give back the ports (and the pool slot); the worktree's branch keeps the subtask's commit."""
+        if self.snapshots is not None:
+            await self.snapshots.stop()
         if self._on_close is not None:
             on_close, self._on_close = self._on_close, None
             await on_close()
