@@ -14,7 +14,9 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Iterator
 
 import pytest
 
@@ -111,11 +113,17 @@ def served_warm(done: subprocess.CompletedProcess[str]) -> bool:
     return json.loads(done.stdout)["process"]["warm_start"]
 
 
-def warm_on_a_copy(tmp_path: Path) -> tuple[Warm, Path]:
-    """A warm process serving a copy of swarm's source (for tests that change it), and the copy's cli/run.py."""
+@contextmanager
+def warm_on_a_copy(tmp_path: Path, make_repo: Any) -> Iterator[tuple[Warm, Path, Path, Path]]:
+    """A warm process serving a copy of swarm's source (for tests that change it), the copy's cli/run.py,
+    a repository and a command plan for it; the warm process is stopped at the end."""
     copy = tmp_path / "src"
     shutil.copytree(ROOT / "swarm", copy / "swarm", ignore=shutil.ignore_patterns("__pycache__"))
-    return Warm(tmp_path, {"PYTHONPATH": str(copy)}).start(), copy / "swarm" / "cli" / "run.py"
+    w = Warm(tmp_path, {"PYTHONPATH": str(copy)}).start()
+    try:
+        yield w, copy / "swarm" / "cli" / "run.py", make_repo({"a.py": "x = 1\n"}), command_plan(tmp_path)
+    finally:
+        w.stop()
 
 
 def edit_plan(tmp_path: Path) -> Path:
@@ -232,28 +240,20 @@ def test_a_terminal_stays_the_callers_terminal(make_repo, scripted, tmp_path, wa
 def test_the_next_command_reads_swarms_code_afresh(make_repo, scripted, tmp_path):
     """A change to swarm's source between two commands is in the second, though the warm process started
     before it (its compiled copy of the module is not used once the file changed)."""
-    w, module = warm_on_a_copy(tmp_path)
-    try:
-        repo = make_repo({"a.py": "x = 1\n"})
-        plan = command_plan(tmp_path)
+    with warm_on_a_copy(tmp_path, make_repo) as (w, module, repo, plan):
         first = run(repo, w.env, "run", "--plan", str(plan), "--json")
         assert served_warm(first)
         module.write_text(module.read_text().replace("preparing the run ...", "PREPARING AFRESH ..."))
         second = run(repo, w.env, "run", "--plan", str(plan), "--json")
         assert served_warm(second)
         assert "PREPARING AFRESH" in second.stderr and "PREPARING AFRESH" not in first.stderr
-    finally:
-        w.stop()
 
 
 def test_an_unchanged_module_comes_compiled_from_the_warm_process(make_repo, tmp_path):
     """What the warm process compiled is used while the file's modification time and size are those it read
     (as Python's own .pyc check): an edit that keeps both (planted here on purpose) is not seen, which shows
     the command took the compiled copy instead of compiling the source again."""
-    w, module = warm_on_a_copy(tmp_path)
-    try:
-        repo = make_repo({"a.py": "x = 1\n"})
-        plan = command_plan(tmp_path)
+    with warm_on_a_copy(tmp_path, make_repo) as (w, module, repo, plan):
         stat = module.stat()
         module.write_text(module.read_text().replace("preparing the run ...", "PREPARING ON DISK ..."))
         os.utime(module, ns=(stat.st_atime_ns, stat.st_mtime_ns))
@@ -261,8 +261,6 @@ def test_an_unchanged_module_comes_compiled_from_the_warm_process(make_repo, tmp
         done = run(repo, w.env, "run", "--plan", str(plan), "--json")
         assert served_warm(done)
         assert "preparing the run ..." in done.stderr and "PREPARING ON DISK ..." not in done.stderr
-    finally:
-        w.stop()
 
 
 def test_no_warm_process_where_the_socket_folder_is_not_private(make_repo, tmp_path):
